@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 # command-name:debian-package pairs; the command tells whether the package is present.
 DEBIAN_NEEDS=(
   ip:iproute2 iptables:iptables curl:curl iperf3:iperf3 wrk:wrk h2load:nghttp2-client
-  stunnel4:stunnel4 tcpdump:tcpdump ps:procps prometheus:prometheus openssl:openssl
+  stunnel4:stunnel4 tcpdump:tcpdump ps:procps openssl:openssl nsenter:util-linux
   make:make g++:g++ python3:python3
 )
 
