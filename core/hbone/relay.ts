@@ -1,0 +1,49 @@
+// Copies bytes both ways between a CONNECT stream and the upstream socket, with half-close
+// carried across in each direction (end of one side's reads ends the other side's writes),
+// and an error on either side tearing down both.
+import type { Duplex } from 'node:stream';
+
+export interface RelayResult {
+  /** Bytes from the tunnel to the upstream. */
+  toUpstream: number;
+  /** Bytes from the upstream back into the tunnel. */
+  toTunnel: number;
+  error?: Error;
+}
+
+export function relay(tunnel: Duplex, upstream: Duplex, onUpstreamError: (err: Error) => void): Promise<RelayResult> {
+  return new Promise((resolve) => {
+    const result: RelayResult = { toUpstream: 0, toTunnel: 0 };
+    let pending = 2;
+    let settled = false;
+    const finish = (): void => {
+      if (settled) return;
+      settled = true;
+      resolve(result);
+    };
+    const closed = (): void => {
+      if (--pending === 0) finish();
+    };
+    tunnel.on('data', (c: Buffer) => { result.toUpstream += c.length; });
+    upstream.on('data', (c: Buffer) => { result.toTunnel += c.length; });
+    tunnel.pipe(upstream);
+    upstream.pipe(tunnel);
+    tunnel.once('close', closed);
+    upstream.once('close', closed);
+    upstream.once('error', (err: Error) => {
+      result.error ??= err;
+      onUpstreamError(err);
+    });
+    tunnel.once('error', (err: Error) => {
+      result.error ??= err;
+      upstream.destroy();
+    });
+    // A stream closed without both halves ended (RST, session gone) takes the upstream with it.
+    tunnel.once('close', () => {
+      if (!upstream.destroyed && !(upstream.writableEnded && upstream.readableEnded)) upstream.destroy();
+    });
+    upstream.once('close', () => {
+      if (!tunnel.destroyed && !(tunnel.writableEnded && tunnel.readableEnded)) onUpstreamError(new Error('upstream closed'));
+    });
+  });
+}

@@ -1,0 +1,23 @@
+// HTTP/2 flow-control and framing settings for HBONE sessions. Node's defaults (64 KiB
+// windows) cap a tunnel far below what TLS can carry; the values below were chosen with
+// bench/hbone/throughput.ts (see bench/README.md, "HBONE transport").
+
+export interface HboneTuning {
+  /** SETTINGS_INITIAL_WINDOW_SIZE: per-stream receive window. */
+  streamWindow: number;
+  /** Connection-level receive window (session.setLocalWindowSize). */
+  connectionWindow: number;
+  /** SETTINGS_MAX_FRAME_SIZE we accept. */
+  maxFrameSize: number;
+  /** Bytes of memory (MiB) nghttp2 may buffer per session before refusing new streams. */
+  maxSessionMemoryMb: number;
+}
+
+export const defaultTuning: HboneTuning = {
+  streamWindow: 4 * 1024 * 1024,
+  connectionWindow: 16 * 1024 * 1024,
+  maxFrameSize: 16 * 1024,
+  maxSessionMemoryMb: 64,
+};
+
+export const DEFAULT_MAX_STREAMS = 100;
