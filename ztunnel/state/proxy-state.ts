@@ -2,6 +2,7 @@
 // here; everything else reads through StateView. The rejected list returned by applyUpdate
 // is the NACK sent back to the controller.
 import { resourceKey, type Authorization, type Resource, type ResourceKind, type ResourceRef, type Service, type Workload } from '#core/config/model.ts';
+import { selectPolicies } from '#ztunnel/rbac/select.ts';
 import { resourceProblem } from '#ztunnel/state/guards.ts';
 import type { StateView } from '#ztunnel/state/view.ts';
 
@@ -63,14 +64,7 @@ export class ProxyState implements StateView {
   }
 
   policiesFor(workload: Workload): Authorization[] {
-    const selected = new Set(workload.authorizationPolicies);
-    const out: Authorization[] = [];
-    for (const [key, p] of this.#authorizations) {
-      if (p.scope === 'GLOBAL' || (p.scope === 'NAMESPACE' && p.namespace === workload.namespace) || (p.scope === 'WORKLOAD_SELECTOR' && selected.has(key))) {
-        out.push(p);
-      }
-    }
-    return out;
+    return selectPolicies(workload, this.#authorizations.values());
   }
 
   /** Subscribe to applied changes; returns the unsubscribe function. */
