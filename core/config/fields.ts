@@ -83,16 +83,16 @@ export function record<T>(o: Obj, key: string, path: string, item: (v: unknown, 
 
 /** Item readers for arr()/record(). */
 export const item = {
-  string(v: unknown, path: string): string {
+  string: (v: unknown, path: string): string => {
     if (typeof v !== 'string' || v === '') throw new FieldError(path, 'must be a non-empty string');
     return v;
   },
-  ip(v: unknown, path: string): string {
+  ip: (v: unknown, path: string): string => {
     if (typeof v !== 'string' || isIP(v) === 0) throw new FieldError(path, 'must be an IP address');
     return v;
   },
   /** An address or a CIDR block (`10.0.0.0/8`, `fd00::/8`). */
-  cidr(v: unknown, path: string): string {
+  cidr: (v: unknown, path: string): string => {
     if (typeof v !== 'string') throw new FieldError(path, 'must be an address or CIDR');
     const [addr, bits, extra] = v.split('/');
     const family = isIP(addr ?? '');
@@ -101,7 +101,7 @@ export const item = {
     if (!ok) throw new FieldError(path, 'must be an address or CIDR');
     return v;
   },
-  port(v: unknown, path: string): number {
+  port: (v: unknown, path: string): number => {
     if (!isPort(v)) throw new FieldError(path, 'must be a port number (1-65535)');
     return v;
   },
