@@ -1,9 +1,9 @@
 // ztunnel's config stores and their one mutator: pushed updates are validated and applied
 // here; everything else reads through StateView. The rejected list returned by applyUpdate
 // is the NACK sent back to the controller.
-import { resourceKey, type Authorization, type Resource, type ResourceKind, type ResourceRef, type Service, type Workload } from '#core/config/model.ts';
+import { type Authorization, type Resource, type ResourceKind, type ResourceRef, type Service, type Workload } from '#core/config/model.ts';
 import { selectPolicies } from '#ztunnel/rbac/select.ts';
-import { resourceProblem } from '#ztunnel/state/guards.ts';
+import { validateResources, type RejectedResource } from '#core/config/validate.ts';
 import type { StateView } from '#ztunnel/state/view.ts';
 
 export interface StateUpdate {
@@ -14,11 +14,7 @@ export interface StateUpdate {
   removed: readonly ResourceRef[];
 }
 
-export interface Rejection {
-  kind: string;
-  key: string;
-  reason: string;
-}
+export type Rejection = RejectedResource;
 
 export interface StateChange {
   version: string;
@@ -75,13 +71,7 @@ export class ProxyState implements StateView {
 
   /** Validates and applies an update; returns the resources refused (the NACK list). */
   applyUpdate(update: StateUpdate): { rejected: Rejection[] } {
-    const rejected: Rejection[] = [];
-    const valid: Resource[] = [];
-    for (const r of update.updated) {
-      const problem = resourceProblem(r) ?? keyProblem(r as Resource);
-      if (problem === undefined) valid.push(r as Resource);
-      else rejected.push({ kind: kindOf(r), key: keyOf(r), reason: problem });
-    }
+    const { valid, rejected } = validateResources(update.updated);
 
     const removed: ResourceRef[] = [];
     if (update.snapshot) {
@@ -169,17 +159,4 @@ export class ProxyState implements StateView {
         return;
     }
   }
-}
-
-function keyProblem(r: Resource): string | undefined {
-  const expected = r.kind === 'workload' ? resourceKey.workload(r.value) : r.kind === 'service' ? resourceKey.service(r.value) : resourceKey.authorization(r.value);
-  return expected === r.key ? undefined : `key ${JSON.stringify(r.key)} does not match the resource (expected ${JSON.stringify(expected)})`;
-}
-
-function kindOf(r: unknown): string {
-  return typeof r === 'object' && r !== null && typeof (r as { kind?: unknown }).kind === 'string' ? (r as { kind: string }).kind : 'unknown';
-}
-
-function keyOf(r: unknown): string {
-  return typeof r === 'object' && r !== null && typeof (r as { key?: unknown }).key === 'string' ? (r as { key: string }).key : '';
 }
