@@ -1,0 +1,401 @@
+// The push server: proxies subscribe over a WebSocket, get a snapshot of their view of the
+// mesh, then a delta for every model change, one push in flight per client. Changes arriving
+// while a push is unacknowledged are folded into the next one, so a slow client gets fewer,
+// larger deltas and never holds up anyone else; a client that stops answering is dropped
+// and resumes from its last version when it reconnects.
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
+import type { Duplex } from 'node:stream';
+import { performance } from 'node:perf_hooks';
+import { WebSocket, WebSocketServer } from 'ws';
+import type { RawData } from 'ws';
+import type { Resource, ResourceRef } from '#core/config/model.ts';
+import {
+  MAX_CLIENT_FRAME_BYTES, PUSH_PATH, PushErrorCode, clientId, decodeFrame, parseClientMessage,
+} from '#core/config/protocol.ts';
+import type { ClientDescriptor, ClientMessage, RejectedResource, SubscribeMessage } from '#core/config/protocol.ts';
+import { errorMessage } from '#core/errors.ts';
+import { silentLogger } from '#core/log.ts';
+import type { Logger } from '#core/log.ts';
+import { Registry } from '#core/telemetry/metrics.ts';
+import type { MeshModel } from '#controller/model/types.ts';
+import { viewFor as modelViewFor } from '#controller/model/view.ts';
+import { diffViews, internResources } from './diff.ts';
+import type { View } from './diff.ts';
+
+export interface PushServerOptions {
+  /** The client a bearer token names, or undefined when the token is not valid. */
+  authenticate: (token: string) => ClientDescriptor | undefined;
+  logger?: Logger;
+  metrics?: Registry;
+  /** What one client receives out of the model; defaults to the model's viewFor. */
+  viewFor?: (model: MeshModel, client: ClientDescriptor) => View;
+  /** Called for every NACK, to turn rejected resources into status conditions. */
+  onNack?: (clientId: string, errors: RejectedResource[]) => void;
+  /** A client whose socket holds more unsent bytes than this is dropped (it resumes later). */
+  maxBufferedBytes?: number;
+  /** A push not acknowledged within this time drops the client (it resumes later). */
+  ackTimeoutMs?: number;
+  /** A connection that has not subscribed within this time is closed. */
+  subscribeTimeoutMs?: number;
+  /** How long a disconnected client's last view is kept so it can resume with a delta. */
+  resumeWindowMs?: number;
+}
+
+export interface PushClientInfo {
+  id: string;
+  client: ClientDescriptor;
+  connected: boolean;
+  remote: string | undefined;
+  /** Last version the client acknowledged or NACKed. */
+  version: number | undefined;
+  inFlightVersion: number | undefined;
+  resources: number;
+}
+
+interface Sent {
+  version: number;
+  view: View;
+}
+
+interface Connection {
+  ws: WebSocket;
+  remote: string;
+  log: Logger;
+  record: ClientRecord | undefined;
+  subscribeTimer: NodeJS.Timeout | undefined;
+}
+
+interface ClientRecord {
+  id: string;
+  client: ClientDescriptor;
+  conn: Connection | undefined;
+  /** The last push the client answered (ACK or NACK): what it holds. */
+  confirmed: Sent | undefined;
+  /** Sent but unanswered when the connection dropped; the client may have applied it. */
+  unanswered: Sent | undefined;
+  inFlight: (Sent & { sentAt: number; timer: NodeJS.Timeout }) | undefined;
+  /** The model changed while a push was in flight. */
+  dirty: boolean;
+  forgetTimer: NodeJS.Timeout | undefined;
+}
+
+const CloseCode = { badMessage: 4400, unauthenticated: 4401, timeout: 4408, replaced: 4409, tooSlow: 4429, goingAway: 1001 } as const;
+
+// JSON of each resource, computed once per object; interning keeps objects across rebuilds.
+const jsonCache = new WeakMap<Resource, string>();
+function resourceJson(r: Resource): string {
+  let s = jsonCache.get(r);
+  if (s === undefined) {
+    s = JSON.stringify(r);
+    jsonCache.set(r, s);
+  }
+  return s;
+}
+
+function snapshotFrame(version: number, view: View): string {
+  const parts: string[] = [];
+  for (const r of view.values()) parts.push(resourceJson(r));
+  return `{"type":"snapshot","version":${version},"resources":[${parts.join(',')}]}`;
+}
+
+function deltaFrame(version: number, updated: Resource[], removed: ResourceRef[]): string {
+  return `{"type":"delta","version":${version},"updated":[${updated.map(resourceJson).join(',')}],"removed":${JSON.stringify(removed)}}`;
+}
+
+function rawText(data: RawData): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8');
+  return data.toString('utf8');
+}
+
+function sameClient(a: ClientDescriptor, b: ClientDescriptor): boolean {
+  return a.kind === 'ztunnel' ? b.kind === 'ztunnel' && a.node === b.node : b.kind === 'waypoint' && a.identity === b.identity;
+}
+
+export class PushServer {
+  readonly #opts: Required<Omit<PushServerOptions, 'onNack' | 'metrics' | 'logger'>> & { onNack: PushServerOptions['onNack'] | undefined };
+  readonly #log: Logger;
+  readonly #wss: WebSocketServer;
+  readonly #records = new Map<string, ClientRecord>();
+  readonly #conns = new Set<Connection>();
+  #model: MeshModel | undefined;
+  #version = 0;
+  #closing = false;
+
+  readonly #m: {
+    clients: ReturnType<Registry['gauge']>;
+    pushes: ReturnType<Registry['counter']>;
+    acks: ReturnType<Registry['counter']>;
+    nacks: ReturnType<Registry['counter']>;
+    rejected: ReturnType<Registry['counter']>;
+    latency: ReturnType<Registry['histogram']>;
+  };
+
+  constructor(opts: PushServerOptions) {
+    this.#opts = {
+      authenticate: opts.authenticate,
+      viewFor: opts.viewFor ?? modelViewFor,
+      onNack: opts.onNack,
+      maxBufferedBytes: opts.maxBufferedBytes ?? 64 * 1024 * 1024,
+      ackTimeoutMs: opts.ackTimeoutMs ?? 60_000,
+      subscribeTimeoutMs: opts.subscribeTimeoutMs ?? 10_000,
+      resumeWindowMs: opts.resumeWindowMs ?? 5 * 60_000,
+    };
+    this.#log = (opts.logger ?? silentLogger).child({ component: 'push' });
+    const reg = opts.metrics ?? new Registry();
+    this.#m = {
+      clients: reg.gauge('weft_xds_clients', 'Proxies subscribed to the push stream.', ['kind']),
+      pushes: reg.counter('weft_xds_pushes_total', 'Snapshots and deltas sent.', ['kind', 'type']),
+      acks: reg.counter('weft_xds_acks_total', 'Pushes acknowledged.', ['kind']),
+      nacks: reg.counter('weft_xds_nacks_total', 'Pushes answered with a NACK (some resources rejected).', ['kind']),
+      rejected: reg.counter('weft_xds_rejected_connections_total', 'Push connections closed by the server, by reason.', ['reason']),
+      latency: reg.histogram('weft_xds_push_ack_seconds', 'Time from sending a push to its ACK or NACK.', ['kind'],
+        [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]),
+    };
+    this.#wss = new WebSocketServer({ noServer: true, maxPayload: MAX_CLIENT_FRAME_BYTES, perMessageDeflate: false });
+  }
+
+  /** Serves the push stream on `server`'s upgrade requests to PUSH_PATH. */
+  attach(server: HttpsServer | HttpServer): void {
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.handleUpgrade(req, socket, head));
+  }
+
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const path = (req.url ?? '').split('?')[0];
+    if (path !== PUSH_PATH || this.#closing) {
+      socket.end(`HTTP/1.1 ${this.#closing ? '503 Service Unavailable' : '404 Not Found'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      return;
+    }
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#onConnection(ws, req));
+  }
+
+  /** Installs a new model and pushes every connected client what changed in its view. */
+  setModel(model: MeshModel): void {
+    const resources = internResources(this.#model?.resources, model.resources);
+    this.#model = { ...model, resources };
+    for (const rec of this.#records.values()) {
+      rec.dirty = true;
+      this.#push(rec);
+    }
+  }
+
+  /** The current model (as interned), for the admin endpoint. */
+  model(): MeshModel | undefined {
+    return this.#model;
+  }
+
+  clients(): PushClientInfo[] {
+    return [...this.#records.values()].map((r) => ({
+      id: r.id,
+      client: r.client,
+      connected: r.conn !== undefined,
+      remote: r.conn?.remote,
+      version: r.confirmed?.version,
+      inFlightVersion: r.inFlight?.version,
+      resources: (r.inFlight ?? r.confirmed)?.view.size ?? 0,
+    }));
+  }
+
+  async close(): Promise<void> {
+    this.#closing = true;
+    const closed = [...this.#conns].map((c) => new Promise<void>((resolve) => {
+      if (c.ws.readyState === WebSocket.CLOSED) return resolve();
+      c.ws.once('close', () => resolve());
+      this.#sendError(c, PushErrorCode.shuttingDown, 'the controller is shutting down', CloseCode.goingAway);
+      setTimeout(() => c.ws.terminate(), 1000).unref();
+    }));
+    await Promise.all(closed);
+    for (const r of this.#records.values()) {
+      clearTimeout(r.forgetTimer);
+      clearTimeout(r.inFlight?.timer);
+    }
+    this.#records.clear();
+    await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
+  }
+
+  #onConnection(ws: WebSocket, req: IncomingMessage): void {
+    const remote = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`;
+    const conn: Connection = { ws, remote, log: this.#log.child({ remote }), record: undefined, subscribeTimer: undefined };
+    this.#conns.add(conn);
+    conn.subscribeTimer = setTimeout(() => {
+      this.#reject(conn, 'subscribe_timeout', PushErrorCode.notSubscribed, 'no subscribe message in time', CloseCode.timeout);
+    }, this.#opts.subscribeTimeoutMs);
+    ws.on('message', (data: RawData, isBinary: boolean) => this.#onMessage(conn, data, isBinary));
+    ws.on('error', (err: Error & { code?: string }) => {
+      const reason = err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'too_large' : 'protocol_error';
+      this.#m.rejected.inc({ reason });
+      conn.log.warn('push connection error', { err: errorMessage(err), client: conn.record?.id });
+    });
+    ws.on('close', () => this.#onClose(conn));
+  }
+
+  #onMessage(conn: Connection, data: RawData, isBinary: boolean): void {
+    if (isBinary) {
+      this.#reject(conn, 'bad_message', PushErrorCode.badMessage, 'binary frames are not part of the protocol', CloseCode.badMessage);
+      return;
+    }
+    const text = rawText(data);
+    const decoded = decodeFrame(text);
+    const parsed = decoded.ok ? parseClientMessage(decoded.message) : decoded;
+    if (!parsed.ok) {
+      this.#reject(conn, 'bad_message', PushErrorCode.badMessage, parsed.reason, CloseCode.badMessage);
+      return;
+    }
+    const msg: ClientMessage = parsed.message;
+    if (msg.type === 'subscribe') {
+      this.#onSubscribe(conn, msg);
+      return;
+    }
+    const rec = conn.record;
+    if (rec === undefined) {
+      this.#reject(conn, 'not_subscribed', PushErrorCode.notSubscribed, `${msg.type} before subscribe`, CloseCode.badMessage);
+      return;
+    }
+    const sent = rec.inFlight;
+    if (sent === undefined || sent.version !== msg.version) {
+      conn.log.debug('answer for a version not in flight', { client: rec.id, version: msg.version, inFlight: sent?.version });
+      return;
+    }
+    clearTimeout(sent.timer);
+    rec.inFlight = undefined;
+    rec.confirmed = { version: sent.version, view: sent.view };
+    this.#m.latency.observe({ kind: rec.client.kind }, (performance.now() - sent.sentAt) / 1000);
+    if (msg.type === 'ack') {
+      this.#m.acks.inc({ kind: rec.client.kind });
+    } else {
+      this.#m.nacks.inc({ kind: rec.client.kind });
+      conn.log.warn('client rejected resources', { client: rec.id, version: msg.version, errors: msg.errors.slice(0, 20), count: msg.errors.length });
+      try {
+        this.#opts.onNack?.(rec.id, msg.errors);
+      } catch (err) {
+        conn.log.error('NACK handler failed', { err: errorMessage(err) });
+      }
+    }
+    if (rec.dirty) this.#push(rec);
+  }
+
+  #onSubscribe(conn: Connection, msg: SubscribeMessage): void {
+    if (conn.record !== undefined) {
+      this.#reject(conn, 'bad_message', PushErrorCode.badMessage, 'subscribe sent twice', CloseCode.badMessage);
+      return;
+    }
+    const who = this.#opts.authenticate(msg.token);
+    if (who === undefined || !sameClient(who, msg.client)) {
+      this.#reject(conn, 'unauthenticated', PushErrorCode.unauthenticated,
+        who === undefined ? 'invalid token' : 'the token does not belong to this client', CloseCode.unauthenticated);
+      return;
+    }
+    clearTimeout(conn.subscribeTimer);
+    const id = clientId(who);
+    let rec = this.#records.get(id);
+    if (rec === undefined) {
+      rec = { id, client: who, conn: undefined, confirmed: undefined, unanswered: undefined, inFlight: undefined, dirty: false, forgetTimer: undefined };
+      this.#records.set(id, rec);
+    }
+    const previous = rec.conn;
+    if (previous !== undefined) {
+      this.#detach(rec);
+      this.#sendError(previous, PushErrorCode.replaced, 'another connection subscribed as this client', CloseCode.replaced);
+      this.#m.rejected.inc({ reason: 'replaced' });
+    }
+    clearTimeout(rec.forgetTimer);
+    rec.forgetTimer = undefined;
+    // Resume: the client holds what it last answered, or what was in flight when it dropped.
+    const resume = msg.resumeVersion;
+    const base = resume === undefined ? undefined
+      : rec.confirmed?.version === resume ? rec.confirmed
+        : rec.unanswered?.version === resume ? rec.unanswered : undefined;
+    rec.confirmed = base;
+    rec.unanswered = undefined;
+    rec.conn = conn;
+    conn.record = rec;
+    conn.log = conn.log.child({ client: id });
+    this.#m.clients.inc({ kind: who.kind });
+    conn.log.info('client subscribed', { resumeVersion: resume, resumed: base !== undefined });
+    rec.dirty = true;
+    this.#push(rec);
+  }
+
+  #push(rec: ClientRecord): void {
+    const conn = rec.conn;
+    const model = this.#model;
+    if (conn === undefined || conn.ws.readyState !== WebSocket.OPEN || rec.inFlight !== undefined || model === undefined) return;
+    rec.dirty = false;
+    const view = this.#opts.viewFor(model, rec.client);
+    let frame: string;
+    let type: 'snapshot' | 'delta';
+    const version = this.#version + 1;
+    if (rec.confirmed === undefined) {
+      type = 'snapshot';
+      frame = snapshotFrame(version, view);
+    } else {
+      const d = diffViews(rec.confirmed.view, view);
+      if (d.updated.length === 0 && d.removed.length === 0) return;
+      type = 'delta';
+      frame = deltaFrame(version, d.updated, d.removed);
+    }
+    if (conn.ws.bufferedAmount > this.#opts.maxBufferedBytes) {
+      this.#reject(conn, 'too_slow', PushErrorCode.tooSlow, 'the client is not reading its stream', CloseCode.tooSlow);
+      return;
+    }
+    this.#version = version;
+    const timer = setTimeout(() => {
+      this.#reject(conn, 'ack_timeout', PushErrorCode.tooSlow, `version ${version} not acknowledged in time`, CloseCode.tooSlow);
+    }, this.#opts.ackTimeoutMs);
+    rec.inFlight = { version, view, sentAt: performance.now(), timer };
+    this.#m.pushes.inc({ kind: rec.client.kind, type });
+    conn.ws.send(frame, (err) => {
+      if (err !== undefined && err !== null) conn.log.debug('push send failed', { err: errorMessage(err) });
+    });
+  }
+
+  /** Unhooks a record from its connection; what was in flight may have been applied. */
+  #detach(rec: ClientRecord): void {
+    const conn = rec.conn;
+    if (conn === undefined) return;
+    if (rec.inFlight !== undefined) {
+      clearTimeout(rec.inFlight.timer);
+      rec.unanswered = { version: rec.inFlight.version, view: rec.inFlight.view };
+      rec.inFlight = undefined;
+    }
+    rec.conn = undefined;
+    conn.record = undefined;
+    this.#m.clients.dec({ kind: rec.client.kind });
+    if (!this.#closing) {
+      rec.forgetTimer = setTimeout(() => {
+        if (rec.conn === undefined) this.#records.delete(rec.id);
+      }, this.#opts.resumeWindowMs);
+      rec.forgetTimer.unref();
+    }
+  }
+
+  #onClose(conn: Connection): void {
+    clearTimeout(conn.subscribeTimer);
+    this.#conns.delete(conn);
+    const rec = conn.record;
+    if (rec !== undefined && rec.conn === conn) {
+      this.#detach(rec);
+      conn.log.info('client disconnected');
+    }
+  }
+
+  #sendError(conn: Connection, code: string, message: string, closeCode: number): void {
+    if (conn.ws.readyState !== WebSocket.OPEN) {
+      conn.ws.terminate();
+      return;
+    }
+    conn.ws.send(JSON.stringify({ type: 'error', code, message }));
+    conn.ws.close(closeCode, code);
+    // A peer that never completes the closing handshake is cut off.
+    setTimeout(() => conn.ws.terminate(), 2000).unref();
+  }
+
+  #reject(conn: Connection, reason: string, code: string, message: string, closeCode: number): void {
+    this.#m.rejected.inc({ reason });
+    conn.log.warn('push connection refused', { reason, message, client: conn.record?.id });
+    const rec = conn.record;
+    if (rec !== undefined && rec.conn === conn) this.#detach(rec);
+    this.#sendError(conn, code, message, closeCode);
+  }
+}
