@@ -58,6 +58,9 @@ export async function dialHboneTls(req: TlsDialRequest): Promise<tls.TLSSocket> 
         { hint: 'is port 15008 reachable? a NetworkPolicy may be blocking HBONE', cause: err });
     }
     raw.setNoDelay(true);
+    // HTTP/2 has its own stream half-close; a TCP FIN from the server means the session is over,
+    // and a half-open socket (the dialer's choice) would hide that from the HTTP/2 layer.
+    raw.allowHalfOpen = false;
     let identityError: Error | undefined;
     const socket = tls.connect({
       socket: raw,
@@ -71,6 +74,7 @@ export async function dialHboneTls(req: TlsDialRequest): Promise<tls.TLSSocket> 
         return identityError;
       },
     });
+    socket.allowHalfOpen = false;
     try {
       await Promise.race([
         new Promise<void>((resolve, reject) => {

@@ -82,6 +82,8 @@ export class HbonePool {
   readonly #tuning: HboneTuning;
   readonly #contexts = new SecureContextCache();
   readonly #entries = new Map<string, Entry[]>();
+  /** Every live session, pooled or draining, so close() reaches them all. */
+  readonly #sessions = new Set<http2.ClientHttp2Session>();
   #closed = false;
 
   constructor(options: HbonePoolOptions = {}) {
@@ -146,14 +148,13 @@ export class HbonePool {
   /** Refuses new streams, closes every session gracefully, and destroys what is left after `graceMs`. */
   async close(graceMs = 1000): Promise<void> {
     this.#closed = true;
-    const sessions: http2.ClientHttp2Session[] = [];
-    for (const list of this.#entries.values()) {
-      for (const e of list) {
-        if (e.session !== undefined) sessions.push(e.session);
-        else e.ready.then((s) => s.destroy(), () => undefined);
+    for (const list of [...this.#entries.values()]) {
+      for (const e of [...list]) {
+        if (e.session === undefined) e.ready.then((s) => s.destroy(), () => undefined);
         this.#kill(e);
       }
     }
+    const sessions = [...this.#sessions];
     const deadline = Date.now() + graceMs;
     while (sessions.some((s) => !s.closed && !s.destroyed) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     for (const s of sessions) if (!s.destroyed) s.destroy();
@@ -205,6 +206,8 @@ export class HbonePool {
       peerMaxConcurrentStreams: this.#maxStreams,
     });
     entry.session = session;
+    this.#sessions.add(session);
+    session.once('close', () => this.#sessions.delete(session));
     const log = this.#log.child({ endpoint, source: entry.identity });
     session.on('error', (err) => {
       log.debug('session error', { err });

@@ -119,6 +119,8 @@ export class HboneServer {
     const early = (err: Error): void => this.#log.debug('connection error before TLS', { err });
     socket.on('error', early);
     socket.setNoDelay(true);
+    // A FIN from the client ends the connection (HTTP/2 carries half-close per stream).
+    socket.allowHalfOpen = false;
     const localAddress = plainAddress(socket.localAddress);
     this.#opts.certificateFor(localAddress).then(
       (cert) => {
