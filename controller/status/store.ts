@@ -1,0 +1,137 @@
+// The latest status conditions of every object the mesh reads: from the model, from
+// manifests a source rejected, and from proxies that NACKed a pushed resource. Local mode
+// writes them to status.json for the CLI; a Kubernetes writer can subscribe to changes.
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ResourceRef } from '#core/config/model.ts';
+import type { SourceRejection } from '#controller/source/types.ts';
+import type { ResourceCondition } from '#controller/model/types.ts';
+
+export interface StatusCondition {
+  type: string;
+  status: 'True' | 'False';
+  reason: string;
+  message: string;
+  /** ISO time the status last flipped (kept while only the message changes). */
+  lastTransitionTime: string;
+}
+
+export interface ObjectStatus {
+  kind: string;
+  namespace: string;
+  name: string;
+  conditions: StatusCondition[];
+}
+
+type Origin = 'model' | 'source' | 'proxy';
+
+interface Entry extends ResourceCondition {
+  origin: Origin;
+}
+
+export class StatusStore {
+  readonly #now: () => Date;
+  readonly #listeners = new Set<() => void>();
+  #model: Entry[] = [];
+  #source: Entry[] = [];
+  readonly #nacks = new Map<string, Entry>();
+  /** `kind/ns/name/type` → first time the current status was seen. */
+  readonly #since = new Map<string, { status: string; time: string }>();
+  #rendered = '';
+
+  constructor(options: { now?: () => Date } = {}) {
+    this.#now = options.now ?? (() => new Date());
+  }
+
+  setModelConditions(conditions: readonly ResourceCondition[]): void {
+    this.#model = conditions.map((c) => ({ ...c, origin: 'model' }));
+    this.#changed();
+  }
+
+  setSourceRejections(rejections: readonly SourceRejection[]): void {
+    this.#source = rejections.map((r) => ({
+      kind: r.kind ?? 'File',
+      namespace: r.namespace ?? '',
+      name: r.name ?? r.file ?? '',
+      type: 'Accepted',
+      status: 'False',
+      reason: 'Invalid',
+      message: r.file !== undefined && r.name !== undefined ? `${r.file}: ${r.reason}` : r.reason,
+      origin: 'source',
+    }));
+    this.#changed();
+  }
+
+  /** A proxy refused a resource the controller pushed. */
+  recordNack(ref: ResourceRef, reason: string, client?: string): void {
+    const slash = ref.key.indexOf('/');
+    const entry: Entry = {
+      kind: ref.kind,
+      namespace: slash > 0 ? ref.key.slice(0, slash) : '',
+      name: slash > 0 ? ref.key.slice(slash + 1) : ref.key,
+      type: 'Applied',
+      status: 'False',
+      reason: 'Rejected',
+      message: client === undefined ? reason : `${client}: ${reason}`,
+      origin: 'proxy',
+    };
+    this.#nacks.set(`${ref.kind}/${ref.key}`, entry);
+    this.#changed();
+  }
+
+  /** A later version was accepted: the NACK no longer holds. */
+  clearNack(ref: ResourceRef): void {
+    if (this.#nacks.delete(`${ref.kind}/${ref.key}`)) this.#changed();
+  }
+
+  list(): ObjectStatus[] {
+    const byObject = new Map<string, ObjectStatus>();
+    for (const e of [...this.#model, ...this.#source, ...this.#nacks.values()]) {
+      const id = `${e.kind}/${e.namespace}/${e.name}`;
+      let obj = byObject.get(id);
+      if (obj === undefined) {
+        obj = { kind: e.kind, namespace: e.namespace, name: e.name, conditions: [] };
+        byObject.set(id, obj);
+      }
+      const since = this.#since.get(`${id}/${e.type}`);
+      const condition: StatusCondition = { type: e.type, status: e.status, reason: e.reason, message: e.message, lastTransitionTime: since?.time ?? '' };
+      const at = obj.conditions.findIndex((c) => c.type === e.type);
+      // A rejection or NACK outranks the model's view of the same condition type.
+      if (at >= 0) obj.conditions[at] = condition;
+      else obj.conditions.push(condition);
+    }
+    return [...byObject.values()].sort((a, b) =>
+      a.kind.localeCompare(b.kind) || a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
+  }
+
+  onChange(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Writes `<dir>/status.json` atomically (a reader never sees half a file). */
+  async writeLocal(dir: string): Promise<string> {
+    await mkdir(dir, { recursive: true });
+    const path = join(dir, 'status.json');
+    const tmp = join(dir, `.status.json.${process.pid}.tmp`);
+    await writeFile(tmp, JSON.stringify({ objects: this.list() }, null, 2) + '\n');
+    await rename(tmp, path);
+    return path;
+  }
+
+  #changed(): void {
+    const now = this.#now().toISOString();
+    const live = new Set<string>();
+    for (const e of [...this.#model, ...this.#source, ...this.#nacks.values()]) {
+      const key = `${e.kind}/${e.namespace}/${e.name}/${e.type}`;
+      live.add(key);
+      const prev = this.#since.get(key);
+      if (prev === undefined || prev.status !== e.status) this.#since.set(key, { status: e.status, time: now });
+    }
+    for (const key of this.#since.keys()) if (!live.has(key)) this.#since.delete(key);
+    const rendered = JSON.stringify(this.list());
+    if (rendered === this.#rendered) return;
+    this.#rendered = rendered;
+    for (const listener of this.#listeners) listener();
+  }
+}
