@@ -40,6 +40,8 @@ export interface PushServerOptions {
   subscribeTimeoutMs?: number;
   /** How long a disconnected client's last view is kept so it can resume with a delta. */
   resumeWindowMs?: number;
+  /** Ping interval; a connection that missed a whole interval's pong is cut. */
+  heartbeatMs?: number;
 }
 
 export interface PushClientInfo {
@@ -64,6 +66,7 @@ interface Connection {
   log: Logger;
   record: ClientRecord | undefined;
   subscribeTimer: NodeJS.Timeout | undefined;
+  alive: boolean;
 }
 
 interface ClientRecord {
@@ -122,6 +125,7 @@ export class PushServer {
   #model: MeshModel | undefined;
   #version = 0;
   #closing = false;
+  readonly #heartbeat: NodeJS.Timeout;
 
   readonly #m: {
     clients: ReturnType<Registry['gauge']>;
@@ -141,6 +145,7 @@ export class PushServer {
       ackTimeoutMs: opts.ackTimeoutMs ?? 60_000,
       subscribeTimeoutMs: opts.subscribeTimeoutMs ?? 10_000,
       resumeWindowMs: opts.resumeWindowMs ?? 5 * 60_000,
+      heartbeatMs: opts.heartbeatMs ?? 30_000,
     };
     this.#log = (opts.logger ?? silentLogger).child({ component: 'push' });
     const reg = opts.metrics ?? new Registry();
@@ -154,6 +159,27 @@ export class PushServer {
         [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]),
     };
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: MAX_CLIENT_FRAME_BYTES, perMessageDeflate: false });
+    this.#heartbeat = setInterval(() => {
+      for (const c of this.#conns) {
+        if (!c.alive) {
+          c.log.warn('push connection missed its heartbeat', { client: c.record?.id });
+          this.#m.rejected.inc({ reason: 'heartbeat' });
+          c.ws.terminate();
+          continue;
+        }
+        c.alive = false;
+        c.ws.ping();
+      }
+    }, this.#opts.heartbeatMs);
+    this.#heartbeat.unref();
+  }
+
+  /** Drops one client's connection (it reconnects and resumes); false when not connected. */
+  disconnect(id: string): boolean {
+    const conn = this.#records.get(id)?.conn;
+    if (conn === undefined) return false;
+    conn.ws.terminate();
+    return true;
   }
 
   /** Serves the push stream on `server`'s upgrade requests to PUSH_PATH. */
@@ -199,6 +225,7 @@ export class PushServer {
 
   async close(): Promise<void> {
     this.#closing = true;
+    clearInterval(this.#heartbeat);
     const closed = [...this.#conns].map((c) => new Promise<void>((resolve) => {
       if (c.ws.readyState === WebSocket.CLOSED) return resolve();
       c.ws.once('close', () => resolve());
@@ -216,7 +243,7 @@ export class PushServer {
 
   #onConnection(ws: WebSocket, req: IncomingMessage): void {
     const remote = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`;
-    const conn: Connection = { ws, remote, log: this.#log.child({ remote }), record: undefined, subscribeTimer: undefined };
+    const conn: Connection = { ws, remote, log: this.#log.child({ remote }), record: undefined, subscribeTimer: undefined, alive: true };
     this.#conns.add(conn);
     conn.subscribeTimer = setTimeout(() => {
       this.#reject(conn, 'subscribe_timeout', PushErrorCode.notSubscribed, 'no subscribe message in time', CloseCode.timeout);
@@ -227,6 +254,7 @@ export class PushServer {
       this.#m.rejected.inc({ reason });
       conn.log.warn('push connection error', { err: errorMessage(err), client: conn.record?.id });
     });
+    ws.on('pong', () => { conn.alive = true; });
     ws.on('close', () => this.#onClose(conn));
   }
 
