@@ -1,0 +1,113 @@
+// Inbound HBONE (15008 inside each pod): one HboneServer for the node, fed by every pod's
+// listener. The local address picks the pod, hence its certificate; each CONNECT is
+// authorized with the peer's SPIFFE id, then dialed to the app from the caller's address.
+import type net from 'node:net';
+import { WeftError } from '#core/errors.ts';
+import { HboneServer, type HboneRequestContext, type HboneServerEvent } from '#core/hbone/server.ts';
+import { ZTUNNEL_MARK } from '#core/ports.ts';
+import { connectInNetns } from '#ztunnel/native/index.ts';
+import { forwardedSource } from '#ztunnel/proxy/forwarded.ts';
+import type { ProxyInputs } from '#ztunnel/proxy/inputs.ts';
+import { workloadIdentity } from '#ztunnel/proxy/route.ts';
+import { waitForState } from '#ztunnel/proxy/wait.ts';
+import { authorize, type L4Connection } from '#ztunnel/rbac/authorize.ts';
+import { serviceOfWorkload, tcpLabels, type TcpLabels } from '#ztunnel/telemetry/labels.ts';
+
+function facts(ctx: HboneRequestContext): L4Connection {
+  return {
+    sourcePrincipal: ctx.peerIdentity,
+    sourceIp: forwardedSource(ctx.headers.forwarded) ?? ctx.peerAddress,
+    destinationIp: ctx.target.host,
+    destinationPort: ctx.target.port,
+  };
+}
+
+function labelsFor(inputs: ProxyInputs, ctx: HboneRequestContext, responseFlags: string): TcpLabels {
+  const state = inputs.state;
+  const destination = state.workloadByAddress(ctx.localAddress);
+  const sourceIp = forwardedSource(ctx.headers.forwarded) ?? ctx.peerAddress;
+  return tcpLabels({
+    reporter: 'destination',
+    source: state.workloadByAddress(sourceIp),
+    sourcePrincipal: ctx.peerIdentity,
+    destination,
+    destinationPrincipal: ctx.localIdentity,
+    service: destination === undefined ? undefined : serviceOfWorkload(destination, ctx.target.port, (k) => state.service(k)),
+    responseFlags,
+    mtls: true,
+  });
+}
+
+function onTunnel(inputs: ProxyInputs, e: HboneServerEvent): void {
+  const m = inputs.metrics;
+  switch (e.type) {
+    case 'tunnel_open':
+      m.opened.inc(labelsFor(inputs, e.ctx, '-'));
+      return;
+    case 'tunnel_close': {
+      const l = labelsFor(inputs, e.ctx, '-');
+      m.sentBytes.inc(l, e.bytesToTunnel);
+      m.receivedBytes.inc(l, e.bytesToUpstream);
+      m.closed.inc(l);
+      inputs.accessLog.log({
+        direction: 'inbound',
+        src: { addr: `${facts(e.ctx).sourceIp}`, identity: e.ctx.peerIdentity },
+        dst: { addr: `${e.ctx.target.host}:${e.ctx.target.port}`, identity: e.ctx.localIdentity, service: l.destination_service },
+        bytesSent: e.bytesToUpstream, bytesReceived: e.bytesToTunnel, durationMs: e.durationMs, responseFlags: e.responseFlags, error: e.error,
+      });
+      return;
+    }
+    case 'tunnel_rejected':
+      if (e.ctx !== undefined) m.failed.inc(labelsFor(inputs, e.ctx, e.responseFlags));
+      inputs.accessLog.log({
+        direction: 'inbound', src: { addr: e.connection.peerAddress, identity: e.connection.peerIdentity },
+        dst: { addr: e.ctx === undefined ? e.connection.localAddress : `${e.ctx.target.host}:${e.ctx.target.port}`, identity: e.connection.localIdentity },
+        bytesSent: 0, bytesReceived: 0, durationMs: 0, responseFlags: e.responseFlags, error: e.reason,
+      });
+      return;
+    case 'handshake_failed':
+      m.failed.inc(tcpLabels({ reporter: 'destination', destination: inputs.state.workloadByAddress(e.localAddress), responseFlags: 'TLS_FAILURE', mtls: true }));
+      return;
+  }
+}
+
+export function createInboundHbone(inputs: ProxyInputs, trustDomain: string): HboneServer {
+  const state = inputs.state;
+  const log = inputs.logger.child({ direction: 'inbound', mtls: true });
+  return new HboneServer({
+    trustDomain,
+    logger: log,
+    limits: { connectTimeoutMs: inputs.connectTimeoutMs },
+    onTunnel: (e) => onTunnel(inputs, e),
+    certificateFor: async (localAddress) => {
+      const w = await waitForState(state, () => state.workloadByAddress(localAddress), inputs.configWaitMs, `the workload at ${localAddress}`);
+      return inputs.certificates.get(workloadIdentity(w));
+    },
+    authorize: async (ctx) => {
+      const w = state.workloadByAddress(ctx.localAddress);
+      if (w === undefined) return { allow: false, reason: `no workload at ${ctx.localAddress}` };
+      // The tunnel ends inside this pod: it may reach this pod's own addresses only.
+      if (!w.addresses.includes(ctx.target.host)) return { allow: false, reason: `${ctx.target.host} is not an address of ${w.namespace}/${w.name}` };
+      const d = authorize(facts(ctx), state.policiesFor(w));
+      if (d.dryRun !== undefined) log.info('dry-run policies matched', { dryRun: d.dryRun, enforced: d.allow });
+      return d.allow ? { allow: true } : { allow: false, reason: d.reason };
+    },
+    connectUpstream: async (target, ctx): Promise<net.Socket> => {
+      const pod = inputs.podByAddress(ctx.localAddress);
+      if (pod === undefined) throw new WeftError('WEFT_ERR_NOT_ENROLLED', `no enrolled pod at ${ctx.localAddress}`);
+      const conn = facts(ctx);
+      const upstream = await connectInNetns(pod.netnsPath, {
+        host: target.host, port: target.port, localAddress: conn.sourceIp, transparent: true, mark: ZTUNNEL_MARK, timeoutMs: inputs.connectTimeoutMs,
+      });
+      const untrack = inputs.inbound.add({
+        conn, workloadUid: pod.uid,
+        close: (reason) => {
+          log.info('closing inbound tunnel after policy change', { peer: ctx.peerIdentity, target: `${target.host}:${target.port}`, reason });
+          upstream.destroy();
+        },
+      });
+      upstream.once('close', untrack);
+      return upstream;
+    },
+  });
+}

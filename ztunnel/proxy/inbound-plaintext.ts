@@ -1,0 +1,93 @@
+// Inbound plaintext (15006 inside a pod): connections from outside the mesh. They carry no
+// identity, so authorization runs without a principal (a STRICT PeerAuthentication arrives
+// as a DENY for exactly that); allowed ones reach the app from the caller's own address.
+import type net from 'node:net';
+import { errorMessage } from '#core/errors.ts';
+import { ZTUNNEL_MARK } from '#core/ports.ts';
+import { connectInNetns, originalDst } from '#ztunnel/native/index.ts';
+import type { EnrolledPod, ProxyInputs } from '#ztunnel/proxy/inputs.ts';
+import { splice } from '#ztunnel/proxy/splice.ts';
+import { waitForState } from '#ztunnel/proxy/wait.ts';
+import { authorize, type L4Connection } from '#ztunnel/rbac/authorize.ts';
+import { serviceOfWorkload, tcpLabels } from '#ztunnel/telemetry/labels.ts';
+
+function plainIp(a: string | undefined): string {
+  if (a === undefined) return '';
+  return a.startsWith('::ffff:') ? a.slice(7) : a;
+}
+
+export async function handleInboundPlaintext(client: net.Socket, pod: EnrolledPod, inputs: ProxyInputs): Promise<void> {
+  const started = Date.now();
+  client.on('error', () => undefined);
+  client.setNoDelay(true);
+  const srcIp = plainIp(client.remoteAddress);
+  let dst: { address: string; port: number };
+  try {
+    dst = originalDst(client);
+  } catch {
+    // Not redirected: someone dialed 15006 itself. Nothing to forward to.
+    client.destroy();
+    return;
+  }
+  const log = inputs.logger.child({ direction: 'inbound', src: `${srcIp}:${client.remotePort}`, dst: `${dst.address}:${dst.port}`, mtls: false });
+  const state = inputs.state;
+  let workload;
+  try {
+    workload = await waitForState(state, () => state.workload(pod.uid), inputs.configWaitMs, `config of pod ${pod.ip}`);
+  } catch (err) {
+    log.warn('inbound plaintext refused: no config', { err: errorMessage(err) });
+    client.destroy();
+    return;
+  }
+  const source = state.workloadByAddress(srcIp);
+  const service = serviceOfWorkload(workload, dst.port, (k) => state.service(k));
+  const conn: L4Connection = { sourceIp: srcIp, destinationIp: dst.address, destinationPort: dst.port };
+  const decision = authorize(conn, state.policiesFor(workload));
+  const base = { reporter: 'destination' as const, source, destination: workload, destinationPrincipal: pod.identity, service, mtls: false };
+  if (!decision.allow) {
+    inputs.metrics.failed.inc(tcpLabels({ ...base, responseFlags: 'DENY' }));
+    log.info('inbound plaintext denied', { policy: decision.policy, reason: decision.reason });
+    inputs.accessLog.log({
+      direction: 'inbound', src: { addr: `${srcIp}:${client.remotePort}` }, dst: { addr: `${dst.address}:${dst.port}`, identity: pod.identity, workload: workload.name, service: service?.hostname },
+      bytesSent: 0, bytesReceived: 0, durationMs: Date.now() - started, responseFlags: 'DENY', error: decision.reason,
+    });
+    client.destroy();
+    return;
+  }
+  let upstream: net.Socket;
+  try {
+    upstream = await connectInNetns(pod.netnsPath, {
+      host: dst.address, port: dst.port, localAddress: srcIp, transparent: true, mark: ZTUNNEL_MARK, timeoutMs: inputs.connectTimeoutMs,
+    });
+  } catch (err) {
+    inputs.metrics.failed.inc(tcpLabels({ ...base, responseFlags: 'CONNECT' }));
+    log.warn('inbound plaintext: app unreachable', { err: errorMessage(err) });
+    client.destroy();
+    return;
+  }
+  if (client.destroyed) {
+    upstream.destroy();
+    return;
+  }
+  const labels = tcpLabels(base);
+  inputs.metrics.opened.inc(labels);
+  const untrack = inputs.inbound.add({
+    conn, workloadUid: pod.uid,
+    close: (reason) => {
+      log.info('closing inbound connection after policy change', { reason });
+      client.destroy();
+      upstream.destroy();
+    },
+  });
+  const r = await splice(client, upstream);
+  untrack();
+  inputs.metrics.sentBytes.inc(labels, r.bToA);
+  inputs.metrics.receivedBytes.inc(labels, r.aToB);
+  inputs.metrics.closed.inc(labels);
+  inputs.accessLog.log({
+    direction: 'inbound', src: { addr: `${srcIp}:${client.remotePort}`, workload: source?.name },
+    dst: { addr: `${dst.address}:${dst.port}`, identity: pod.identity, workload: workload.name, service: service?.hostname },
+    bytesSent: r.aToB, bytesReceived: r.bToA, durationMs: Date.now() - started, responseFlags: '-',
+    error: r.error === undefined ? undefined : errorMessage(r.error),
+  });
+}

@@ -1,0 +1,38 @@
+// The three listeners ztunnel opens inside an enrolled pod's namespace: 15001 (captured
+// outbound), 15006 (captured inbound plaintext) and 15008 (HBONE). All are bound before the
+// pod counts as enrolled, so its first connection already finds them.
+import type net from 'node:net';
+import { errorMessage } from '#core/errors.ts';
+import type { HboneServer } from '#core/hbone/server.ts';
+import { Ports, ZTUNNEL_MARK } from '#core/ports.ts';
+import { listenInNetns } from '#ztunnel/native/index.ts';
+import type { EnrolledPod, ProxyInputs } from '#ztunnel/proxy/inputs.ts';
+import { handleInboundPlaintext } from '#ztunnel/proxy/inbound-plaintext.ts';
+import { handleOutbound } from '#ztunnel/proxy/outbound.ts';
+
+export interface PodListeners {
+  close(): Promise<void>;
+}
+
+export async function openPodListeners(pod: EnrolledPod, inputs: ProxyInputs, hbone: HboneServer): Promise<PodListeners> {
+  const servers: net.Server[] = [];
+  const close = async (): Promise<void> => {
+    await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+  };
+  const bind = async (port: number, onSocket: (s: net.Socket) => void): Promise<void> => {
+    // SO_REUSEPORT lets a restarted ztunnel bind beside the old one while it drains.
+    const server = await listenInNetns(pod.netnsPath, { address: '0.0.0.0', port, mark: ZTUNNEL_MARK, reusePort: true, server: { noDelay: true } });
+    server.on('connection', onSocket);
+    server.on('error', (err) => inputs.logger.error('pod listener failed', { pod: pod.ip, port, err: errorMessage(err) }));
+    servers.push(server);
+  };
+  try {
+    await bind(Ports.outbound, (s) => void handleOutbound(s, pod, inputs));
+    await bind(Ports.inboundPlaintext, (s) => void handleInboundPlaintext(s, pod, inputs));
+    await bind(Ports.hbone, (s) => hbone.handleConnection(s));
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  return { close };
+}
