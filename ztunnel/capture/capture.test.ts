@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { stat } from 'node:fs/promises';
-import net from 'node:net';
+import type net from 'node:net';
 import { PROBE_SOURCE, Ports, ZTUNNEL_MARK } from '#core/ports.ts';
 import { connectInNetns, listenInNetns, originalDst, type Endpoint } from '#ztunnel/native/index.ts';
 import { NetnsFixture, isRoot, sh } from '#ztunnel/native/netns-fixture.ts';
