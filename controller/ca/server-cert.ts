@@ -39,15 +39,17 @@ export function ipBytes(address: string): Buffer {
 }
 
 /** Issues a server certificate (serverAuth) for the given DNS names and IP addresses. */
-export async function issueServerCertificate(root: CaMaterial, opts: { dnsNames: string[]; ipAddresses: string[]; ttlDays?: number; now?: number }): Promise<ServerCertificate> {
+export async function issueServerCertificate(root: CaMaterial, opts: { dnsNames: string[]; ipAddresses: string[]; uris?: string[]; ttlDays?: number; now?: number }): Promise<ServerCertificate> {
   const issuer = loadIssuer(root.certPem, root.keyPem, 'CA root');
   const { privateKey, publicKey } = await generateKeyPairAsync('ec', { namedCurve: 'prime256v1' });
   const spki = publicKey.export({ type: 'spki', format: 'der' });
   const now = Math.floor((opts.now ?? Date.now()) / 1000) * 1000;
   const notAfter = new Date(Math.min(now + (opts.ttlDays ?? 30) * 86_400_000, issuer.cert.validToDate.getTime()));
-  // GeneralName: dNSName [2] IA5String, iPAddress [7] OCTET STRING.
+  // GeneralName: dNSName [2] IA5String, uniformResourceIdentifier [6], iPAddress [7] OCTET STRING.
+  // The URI carries the controller's SPIFFE id for clients that check peers by identity.
   const names: Asn1[] = [
     ...opts.dnsNames.map((d) => implicitPrimitive(2, d)),
+    ...(opts.uris ?? []).map((u) => implicitPrimitive(6, u)),
     ...opts.ipAddresses.map((a) => implicitPrimitive(7, ipBytes(a).toString('latin1'))),
   ];
   const der = signCertificate({

@@ -1,0 +1,148 @@
+// The CA's HTTPS endpoint: a proxy POSTs `{ csr, identity }` with its bearer token and gets
+// back `{ certChain: [leaf, ...intermediates], rootCerts }`. The token says who is asking;
+// the current mesh model says what that caller may hold: a ztunnel only identities of pods
+// running on its node, a waypoint only its own identity.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { SignOptions, SignedCertificate } from '#core/ca/authority.ts';
+import type { ClientDescriptor } from '#core/config/protocol.ts';
+import { clientId } from '#core/config/protocol.ts';
+import { errorMessage, isWeftError } from '#core/errors.ts';
+import { parseSpiffeId } from '#core/identity/spiffe.ts';
+import { silentLogger } from '#core/log.ts';
+import type { Logger } from '#core/log.ts';
+import { Registry } from '#core/telemetry/metrics.ts';
+import type { Counter } from '#core/telemetry/metrics.ts';
+import type { MeshModel } from '#controller/model/types.ts';
+
+export const CERTIFICATES_PATH = '/v1/certificates';
+
+export interface Signer {
+  readonly rootsPem: string[];
+  sign(csrPem: string, opts: SignOptions): SignedCertificate;
+}
+
+export interface CaEndpointOptions {
+  ca: Signer;
+  /** The client a bearer token names, or undefined when the token is not valid. */
+  authenticate: (token: string) => ClientDescriptor | undefined;
+  /** Identities the client may obtain right now. */
+  identitiesFor: (client: ClientDescriptor) => Iterable<string>;
+  logger?: Logger;
+  metrics?: Registry;
+  maxBodyBytes?: number;
+  ttlSeconds?: number;
+}
+
+/** Node authorization: what a client may hold under the given model. */
+export function authorizedIdentities(model: MeshModel | undefined, client: ClientDescriptor): string[] {
+  if (model === undefined) return [];
+  if (client.kind === 'ztunnel') return [...(model.identitiesByNode.get(client.node) ?? [])];
+  return model.waypointIdentities.has(client.identity) ? [client.identity] : [];
+}
+
+class HttpError extends Error {
+  readonly status: number;
+  readonly code: string;
+  constructor(status: number, code: string, message: string) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+export class CaEndpoint {
+  readonly #opts: CaEndpointOptions;
+  readonly #log: Logger;
+  readonly #requests: Counter<'result'>;
+
+  constructor(opts: CaEndpointOptions) {
+    this.#opts = opts;
+    this.#log = (opts.logger ?? silentLogger).child({ component: 'ca-endpoint' });
+    this.#requests = (opts.metrics ?? new Registry()).counter('weft_ca_requests_total', 'Certificate requests, by result.', ['result']);
+  }
+
+  /** Serves the request if it is for the certificates path; returns false otherwise. */
+  handle(req: IncomingMessage, res: ServerResponse): boolean {
+    const path = (req.url ?? '').split('?')[0];
+    if (path !== CERTIFICATES_PATH) return false;
+    this.#serve(req, res).catch((err: unknown) => {
+      this.#log.error('certificate request failed', { err: errorMessage(err) });
+      if (!res.headersSent) this.#reply(res, 500, { error: 'WEFT_ERR_CA_INTERNAL', message: 'internal error' });
+    });
+    return true;
+  }
+
+  async #serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const remote = req.socket.remoteAddress ?? '?';
+    let caller: string | undefined;
+    try {
+      if (req.method !== 'POST') throw new HttpError(405, 'WEFT_ERR_CA_METHOD', 'use POST');
+      const auth = req.headers.authorization ?? '';
+      const token = /^Bearer (\S+)$/i.exec(auth)?.[1];
+      const client = token === undefined ? undefined : this.#opts.authenticate(token);
+      if (client === undefined) throw new HttpError(401, 'WEFT_ERR_CERT_AUTH', 'missing or invalid bearer token');
+      caller = clientId(client);
+      const body = await this.#readJson(req);
+      const csr = body['csr'];
+      const identity = body['identity'];
+      if (typeof csr !== 'string' || typeof identity !== 'string') throw new HttpError(400, 'WEFT_ERR_BAD_CSR', 'body must be {"csr": string, "identity": string}');
+      try {
+        parseSpiffeId(identity);
+      } catch (err) {
+        throw new HttpError(400, 'WEFT_ERR_BAD_CSR', errorMessage(err));
+      }
+      const allowed = new Set(this.#opts.identitiesFor(client));
+      if (!allowed.has(identity)) {
+        throw new HttpError(403, 'WEFT_ERR_CSR_UNAUTHORIZED', client.kind === 'ztunnel'
+          ? `node ${client.node} runs no pod with identity ${identity}`
+          : `waypoint ${client.identity} may only obtain its own identity`);
+      }
+      let signed: SignedCertificate;
+      try {
+        // Only the requested identity is authorized, so the CSR must carry exactly that one.
+        signed = this.#opts.ca.sign(csr, { authorizedIdentities: [identity], ...(this.#opts.ttlSeconds === undefined ? {} : { ttlSeconds: this.#opts.ttlSeconds }) });
+      } catch (err) {
+        if (isWeftError(err, 'WEFT_ERR_CSR_UNAUTHORIZED')) throw new HttpError(403, err.code, err.message);
+        if (isWeftError(err, 'WEFT_ERR_BAD_CSR')) throw new HttpError(400, err.code, err.message);
+        throw err;
+      }
+      this.#requests.inc({ result: 'issued' });
+      this.#log.info('certificate issued', { caller, identity, notAfter: signed.notAfter.toISOString(), remote });
+      this.#reply(res, 200, { certChain: [signed.certPem, ...signed.chainPem], rootCerts: this.#opts.ca.rootsPem });
+    } catch (err) {
+      if (!(err instanceof HttpError)) throw err;
+      const result = err.status === 401 ? 'unauthenticated' : err.status === 403 ? 'unauthorized' : 'bad_request';
+      this.#requests.inc({ result });
+      this.#log.warn('certificate request refused', { caller, remote, status: err.status, code: err.code, message: err.message });
+      this.#reply(res, err.status, { error: err.code, message: err.message });
+    }
+  }
+
+  async #readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+    const type = req.headers['content-type'] ?? '';
+    if (!type.toLowerCase().startsWith('application/json')) throw new HttpError(415, 'WEFT_ERR_BAD_CSR', 'content-type must be application/json');
+    const limit = this.#opts.maxBodyBytes ?? 64 * 1024;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of req) {
+      const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk));
+      size += b.length;
+      if (size > limit) throw new HttpError(413, 'WEFT_ERR_BAD_CSR', `body exceeds ${limit} bytes`);
+      chunks.push(b);
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    } catch {
+      throw new HttpError(400, 'WEFT_ERR_BAD_CSR', 'body is not JSON');
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new HttpError(400, 'WEFT_ERR_BAD_CSR', 'body must be a JSON object');
+    return { ...parsed };
+  }
+
+  #reply(res: ServerResponse, status: number, body: unknown): void {
+    const text = JSON.stringify(body);
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+    res.end(text);
+  }
+}
