@@ -152,12 +152,14 @@ export class HboneServer {
   /** Stops listening, sends GOAWAY on every session, and destroys what is left after `graceMs`. */
   async close(graceMs = 1000): Promise<void> {
     this.#closed = true;
-    await Promise.all([...this.#listeners].map((l) => new Promise<void>((r) => l.close(() => r()))));
+    const stopped = Promise.all([...this.#listeners].map((l) => new Promise<void>((r) => l.close(() => r()))));
     this.#listeners.clear();
     for (const s of this.#sessions) s.close();
     const deadline = Date.now() + graceMs;
     while (this.#sockets.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     for (const s of this.#sockets) s.destroy();
+    // A listener's close callback waits for its connections; bound the wait rather than trust its count.
+    await Promise.race([stopped, new Promise((r) => setTimeout(r, 200).unref())]);
   }
 
   #endpointFor(cert: WorkloadCertificate): TlsEndpoint {

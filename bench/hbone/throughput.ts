@@ -1,0 +1,314 @@
+// HBONE benchmark: bulk throughput (Gbit/s) for `direct` TCP, a plain mutual-TLS tunnel and
+// HBONE with 1, 2 and 8 concurrent streams; small request/response latency (p50/p99); and
+// the CPU cost of a full mutual TLS handshake. Results go to bench/results/hbone.json and a
+// markdown table on stdout.
+//   node_modules/.bin/node bench/hbone/throughput.ts [--split] [--mib N] [--sweep]
+// --split runs the servers in a child process (two cores: one per side), the shape a
+// cross-netns run will take. --sweep also compares HTTP/2 window settings for HBONE.
+import { spawn } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import tls from 'node:tls';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Duplex } from 'node:stream';
+import type { WorkloadCertificate } from '#core/certs/types.ts';
+import { testPki } from '#core/ca/testing.ts';
+import { HbonePool } from '#core/hbone/pool.ts';
+import { defaultTuning, type HboneTuning } from '#core/hbone/settings.ts';
+import { HBONE_ALPN, HBONE_CIPHERSUITES } from '#core/hbone/tls-context.ts';
+import { startServers, type ServerPorts } from '#bench/hbone/servers.ts';
+
+const HOST = '127.0.0.1';
+const SERVER_ID = 'spiffe://cluster.local/ns/bench/sa/server';
+const CLIENT_ID = 'spiffe://cluster.local/ns/bench/sa/client';
+const here = dirname(fileURLToPath(import.meta.url));
+
+const args = process.argv.slice(2);
+const split = args.includes('--split');
+const sweep = args.includes('--sweep');
+const mibArg = args.indexOf('--mib');
+const TOTAL_MIB = mibArg >= 0 ? Number(args[mibArg + 1]) : 256;
+const CHUNK = Buffer.alloc(64 * 1024, 0x5a);
+
+type Mode = 'direct' | 'tls' | 'hbone';
+
+interface Endpoints {
+  ports: ServerPorts;
+  stop(): Promise<void>;
+}
+
+async function startEndpoints(cert: WorkloadCertificate, tuning?: Partial<HboneTuning>): Promise<Endpoints> {
+  if (!split) {
+    const r = await startServers({ cert, host: HOST, ...(tuning === undefined ? {} : { tuning }) });
+    return { ports: r.ports, stop: () => r.close() };
+  }
+  const child = spawn(process.execPath, [join(here, 'servers.ts')], { stdio: ['pipe', 'pipe', 'inherit'] });
+  child.stdin.end(JSON.stringify({ cert, host: HOST, tuning }));
+  const ports = await new Promise<ServerPorts>((resolve, reject) => {
+    let buf = '';
+    child.stdout.on('data', (c: Buffer) => {
+      buf += c.toString();
+      const nl = buf.indexOf('\n');
+      if (nl >= 0) resolve(JSON.parse(buf.slice(0, nl)) as ServerPorts);
+    });
+    child.once('exit', (code) => reject(new Error(`servers exited with ${String(code)}`)));
+  });
+  return {
+    ports,
+    stop: () => new Promise<void>((r) => {
+      child.once('exit', () => r());
+      child.kill('SIGTERM');
+    }),
+  };
+}
+
+interface Client {
+  open(target: 'sink' | 'echo'): Promise<Duplex>;
+  close(): Promise<void>;
+}
+
+function clientFor(mode: Mode, ports: ServerPorts, cert: WorkloadCertificate, tuning?: Partial<HboneTuning>): Client {
+  if (mode === 'direct') {
+    return {
+      open: (target) => new Promise((resolve, reject) => {
+        const s = net.connect({ host: HOST, port: target === 'sink' ? ports.sink : ports.echo, noDelay: true, allowHalfOpen: true }, () => resolve(s));
+        s.once('error', reject);
+      }),
+      close: async () => undefined,
+    };
+  }
+  if (mode === 'tls') {
+    const context = tls.createSecureContext({ key: cert.keyPem, cert: cert.certPem, ca: cert.rootsPem, minVersion: 'TLSv1.3', ciphers: HBONE_CIPHERSUITES });
+    return {
+      open: (target) => new Promise((resolve, reject) => {
+        const s = tls.connect({
+          host: HOST, port: target === 'sink' ? ports.tlsSink : ports.tlsEcho, secureContext: context, ALPNProtocols: HBONE_ALPN,
+          servername: '', checkServerIdentity: () => undefined,
+        }, () => resolve(s));
+        s.allowHalfOpen = true;
+        s.setNoDelay(true);
+        s.once('error', reject);
+      }),
+      close: async () => undefined,
+    };
+  }
+  const pool = new HbonePool(tuning === undefined ? {} : { tuning });
+  return {
+    open: (target) => pool.connect({
+      sourceCert: cert, destinationIdentity: SERVER_ID, address: { host: HOST, port: ports.hbone },
+      authority: `${HOST}:${target === 'sink' ? ports.sink : ports.echo}`,
+    }),
+    close: () => pool.close(0),
+  };
+}
+
+/** Writes `bytes` with backpressure, ends, and waits for the far end to close its side. */
+async function push(stream: Duplex, bytes: number): Promise<void> {
+  const done = new Promise<void>((resolve, reject) => {
+    stream.once('end', resolve);
+    stream.once('error', reject);
+    stream.resume();
+  });
+  let left = bytes;
+  while (left > 0) {
+    const n = Math.min(left, CHUNK.length);
+    left -= n;
+    if (!stream.write(n === CHUNK.length ? CHUNK : CHUNK.subarray(0, n))) {
+      await new Promise<void>((r) => stream.once('drain', r));
+    }
+  }
+  stream.end();
+  await done;
+}
+
+async function throughput(client: Client, streams: number, totalBytes: number): Promise<number> {
+  const per = Math.floor(totalBytes / streams);
+  const opened = await Promise.all(Array.from({ length: streams }, () => client.open('sink')));
+  const t0 = performance.now();
+  await Promise.all(opened.map((s) => push(s, per)));
+  const seconds = (performance.now() - t0) / 1000;
+  return (per * streams * 8) / seconds / 1e9;
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
+}
+
+/** Round trips of a 64-byte message on one open connection/stream; µs. */
+async function latency(client: Client, rounds: number): Promise<{ p50: number; p99: number }> {
+  const s = await client.open('echo');
+  const msg = Buffer.alloc(64, 0x61);
+  const samples: number[] = [];
+  let pending: (() => void) | undefined;
+  let got = 0;
+  s.on('data', (c: Buffer) => {
+    got += c.length;
+    if (got >= msg.length && pending !== undefined) {
+      got -= msg.length;
+      const p = pending;
+      pending = undefined;
+      p();
+    }
+  });
+  for (let i = 0; i < rounds + 200; i++) {
+    const t0 = performance.now();
+    await new Promise<void>((r) => {
+      pending = r;
+      s.write(msg);
+    });
+    if (i >= 200) samples.push((performance.now() - t0) * 1000);
+  }
+  s.destroy();
+  samples.sort((a, b) => a - b);
+  return { p50: percentile(samples, 50), p99: percentile(samples, 99) };
+}
+
+/** A new CONNECT stream per request on a warm session: CONNECT + 64-byte round trip; µs. */
+async function hboneStreamLatency(client: Client, rounds: number): Promise<{ p50: number; p99: number }> {
+  const samples: number[] = [];
+  for (let i = 0; i < rounds + 50; i++) {
+    const t0 = performance.now();
+    const s = await client.open('echo');
+    await new Promise<void>((resolve) => {
+      s.once('data', () => resolve());
+      s.write(Buffer.alloc(64));
+    });
+    s.end();
+    s.resume();
+    if (i >= 50) samples.push((performance.now() - t0) * 1000);
+  }
+  samples.sort((a, b) => a - b);
+  return { p50: percentile(samples, 50), p99: percentile(samples, 99) };
+}
+
+/** CPU ms (user+system, this process) per full mutual TLS 1.3 handshake, ECDSA P-256. */
+async function handshakeCost(ports: ServerPorts, cert: WorkloadCertificate, n: number): Promise<{ cpuMs: number; wallMs: number }> {
+  const context = tls.createSecureContext({ key: cert.keyPem, cert: cert.certPem, ca: cert.rootsPem, minVersion: 'TLSv1.3', ciphers: HBONE_CIPHERSUITES });
+  const one = (): Promise<void> => new Promise((resolve, reject) => {
+    const s = tls.connect({ host: HOST, port: ports.tlsEcho, secureContext: context, servername: '', checkServerIdentity: () => undefined }, () => {
+      s.destroy();
+      resolve();
+    });
+    s.once('error', reject);
+  });
+  for (let i = 0; i < 20; i++) await one();
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) await one();
+  const cpu = process.cpuUsage(cpu0);
+  return { cpuMs: (cpu.user + cpu.system) / 1000 / n, wallMs: (performance.now() - t0) / n };
+}
+
+interface Results {
+  date: string;
+  node: string;
+  layout: 'in-process' | 'split';
+  mibPerRun: number;
+  tuning: HboneTuning;
+  throughputGbps: Record<Mode, Record<string, number>>;
+  latencyUs: Record<string, { p50: number; p99: number }>;
+  handshake: { cpuMsPerHandshake: number; wallMsPerHandshake: number; note: string };
+  sweep?: { tuning: Partial<HboneTuning>; streams1: number; streams8: number }[];
+}
+
+async function main(): Promise<void> {
+  const pki = await testPki();
+  const serverCert = await pki.issue(SERVER_ID);
+  const clientCert = await pki.issue(CLIENT_ID);
+  const totalBytes = TOTAL_MIB * 1024 * 1024;
+  const ep = await startEndpoints(serverCert);
+  const results: Results = {
+    date: new Date().toISOString(), node: process.version, layout: split ? 'split' : 'in-process', mibPerRun: TOTAL_MIB,
+    tuning: defaultTuning, throughputGbps: { direct: {}, tls: {}, hbone: {} }, latencyUs: {},
+    handshake: { cpuMsPerHandshake: 0, wallMsPerHandshake: 0, note: '' },
+  };
+  try {
+    for (const mode of ['direct', 'tls', 'hbone'] as const) {
+      const client = clientFor(mode, ep.ports, clientCert);
+      await throughput(client, 1, 8 * 1024 * 1024); // warm-up: JIT, pool session
+      for (const streams of [1, 2, 8]) {
+        results.throughputGbps[mode][String(streams)] = await throughput(client, streams, totalBytes);
+        console.error(`${mode} x${streams}: ${results.throughputGbps[mode][String(streams)]?.toFixed(2)} Gbit/s`);
+      }
+      results.latencyUs[mode] = await latency(client, 2000);
+      console.error(`${mode} latency: ${JSON.stringify(results.latencyUs[mode])}`);
+      if (mode === 'hbone') {
+        results.latencyUs['hbone-new-stream'] = await hboneStreamLatency(client, 500);
+        console.error(`hbone new-stream latency: ${JSON.stringify(results.latencyUs['hbone-new-stream'])}`);
+      }
+      console.error('closing client');
+      await client.close();
+    }
+    console.error('handshakes');
+    const hs = await handshakeCost(ep.ports, clientCert, 200);
+    console.error('stopping');
+    results.handshake = {
+      cpuMsPerHandshake: hs.cpuMs, wallMsPerHandshake: hs.wallMs,
+      note: split ? 'client side only (server in the child process)' : 'client and server sides together (one process)',
+    };
+  } finally {
+    await ep.stop();
+  }
+  if (sweep) results.sweep = await runSweep(serverCert, clientCert, totalBytes);
+  await mkdir(join(here, '..', 'results'), { recursive: true });
+  const file = join(here, '..', 'results', split ? 'hbone-split.json' : 'hbone.json');
+  await writeFile(file, JSON.stringify(results, null, 2) + '\n');
+  console.log(table(results));
+}
+
+async function runSweep(serverCert: WorkloadCertificate, clientCert: WorkloadCertificate, totalBytes: number): Promise<NonNullable<Results['sweep']>> {
+  const KiB = 1024;
+  const MiB = 1024 * 1024;
+  const variants: Partial<HboneTuning>[] = [
+    { streamWindow: 64 * KiB - 1, connectionWindow: 64 * KiB - 1 },
+    { streamWindow: 1 * MiB, connectionWindow: 4 * MiB },
+    { streamWindow: 4 * MiB, connectionWindow: 16 * MiB },
+    { streamWindow: 16 * MiB, connectionWindow: 64 * MiB },
+    { streamWindow: 4 * MiB, connectionWindow: 16 * MiB, maxFrameSize: 64 * KiB },
+    { streamWindow: 4 * MiB, connectionWindow: 16 * MiB, maxFrameSize: 1024 * KiB - 1 },
+  ];
+  const out: NonNullable<Results['sweep']> = [];
+  for (const tuning of variants) {
+    const ep = await startEndpoints(serverCert, tuning);
+    const client = clientFor('hbone', ep.ports, clientCert, tuning);
+    try {
+      await throughput(client, 1, 8 * MiB);
+      const streams1 = await throughput(client, 1, totalBytes);
+      const streams8 = await throughput(client, 8, totalBytes);
+      out.push({ tuning, streams1, streams8 });
+      console.error(`sweep ${JSON.stringify(tuning)}: x1 ${streams1.toFixed(2)}  x8 ${streams8.toFixed(2)} Gbit/s`);
+    } finally {
+      await client.close();
+      await ep.stop();
+    }
+  }
+  return out;
+}
+
+function table(r: Results): string {
+  const g = (m: Mode, n: number): string => (r.throughputGbps[m][String(n)] ?? 0).toFixed(2);
+  const lines = [
+    `Throughput (Gbit/s, ${r.mibPerRun} MiB per run, ${r.layout}, ${r.node})`,
+    '',
+    '| mode | 1 stream | 2 streams | 8 streams | 1 stream vs direct |',
+    '|---|---|---|---|---|',
+  ];
+  for (const m of ['direct', 'tls', 'hbone'] as const) {
+    const ratio = (r.throughputGbps[m]['1'] ?? 0) / (r.throughputGbps.direct['1'] ?? 1);
+    lines.push(`| ${m} | ${g(m, 1)} | ${g(m, 2)} | ${g(m, 8)} | ${ratio.toFixed(2)} |`);
+  }
+  lines.push('', 'Latency, 64-byte round trip (µs)', '', '| mode | p50 | p99 |', '|---|---|---|');
+  for (const [m, l] of Object.entries(r.latencyUs)) lines.push(`| ${m} | ${l.p50.toFixed(0)} | ${l.p99.toFixed(0)} |`);
+  lines.push('', `Full mutual TLS 1.3 handshake (ECDSA P-256): ${r.handshake.cpuMsPerHandshake.toFixed(2)} ms CPU, ${r.handshake.wallMsPerHandshake.toFixed(2)} ms wall (${r.handshake.note})`);
+  if (r.sweep !== undefined) {
+    lines.push('', 'HBONE window sweep (Gbit/s)', '', '| stream window | connection window | max frame | 1 stream | 8 streams |', '|---|---|---|---|---|');
+    for (const s of r.sweep) {
+      const t = { ...defaultTuning, ...s.tuning };
+      lines.push(`| ${t.streamWindow} | ${t.connectionWindow} | ${t.maxFrameSize} | ${s.streams1.toFixed(2)} | ${s.streams8.toFixed(2)} |`);
+    }
+  }
+  return lines.join('\n');
+}
+
+await main();
