@@ -260,6 +260,11 @@ export class LocalCluster {
       pool.release(ip);
       throw new WeftError('WEFT_ERR_LOCAL_POD_CREATE', `cannot create pod ${key} on ${node.name}: ${errorMessage(err)}`, { cause: err });
     }
+    if (this.stopped) {
+      // stop() ran while the pod was being built and may have missed its netns.
+      await ipBatchForce([`netns del ${plumbing.podNetns}`]);
+      this.#assertRunning();
+    }
     this.#log.debug('pod added', { pod: key, node: node.name, ip });
     await this.#writePod(pod);
     await this.#endpointsChanged(pod.namespace);

@@ -8,7 +8,7 @@ import { LocalNode } from './node.ts';
 import { LocalPod } from './pod.ts';
 import { LocalService } from './service.ts';
 import { ManifestWriter, removeClusterManifests } from './manifest-writer.ts';
-import { CLUSTER_ANNOTATION, endpointSliceManifest, manifestFileName, nodeManifest, podManifest, serviceManifest } from './manifests.ts';
+import { CLUSTER_ANNOTATION, NETNS_ANNOTATION, endpointSliceManifest, manifestFileName, nodeManifest, podManifest, serviceManifest } from './manifests.ts';
 
 const track = (): void => undefined;
 const pod = (name: string, ip: string): LocalPod => new LocalPod({
@@ -31,7 +31,7 @@ test('pod manifest carries what the controller reads', () => {
   const m = podManifest('c', p) as { metadata: Record<string, unknown>; spec: Record<string, unknown>; status: Record<string, unknown> };
   assert.equal(m.metadata['uid'], p.uid);
   assert.deepEqual(m.metadata['labels'], { app: 'cart' });
-  assert.deepEqual(m.metadata['annotations'], { [CLUSTER_ANNOTATION]: 'c' });
+  assert.deepEqual(m.metadata['annotations'], { [CLUSTER_ANNOTATION]: 'c', [NETNS_ANNOTATION]: '/var/run/netns/x-shop.cart-1' });
   assert.equal(m.spec['nodeName'], 'node2');
   assert.equal(m.spec['serviceAccountName'], 'cart');
   assert.equal(m.status['podIP'], '10.224.2.2');

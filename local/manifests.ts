@@ -5,6 +5,8 @@ import type { LocalPod } from './pod.ts';
 
 /** Marks manifests written by an embedded cluster, so a sweep can find its leftovers. */
 export const CLUSTER_ANNOTATION = 'weft.io/local-cluster';
+/** On Pods: the path of the pod's network namespace, as a CNI plugin would hand it over. */
+export const NETNS_ANNOTATION = 'weft.io/netns';
 
 export interface ServicePortSpec {
   readonly port: number;
@@ -32,11 +34,11 @@ export function manifestFileName(kind: string, namespace: string | undefined, na
   return namespace === undefined ? `${k}-${name}.yaml` : `${k}-${namespace}-${name}.yaml`;
 }
 
-function meta(cluster: string, fields: Obj, createdAt: Date): Obj {
+function meta(cluster: string, fields: Obj, createdAt: Date, annotations: Record<string, string> = {}): Obj {
   return {
     ...fields,
     creationTimestamp: createdAt.toISOString(),
-    annotations: { [CLUSTER_ANNOTATION]: cluster },
+    annotations: { [CLUSTER_ANNOTATION]: cluster, ...annotations },
   };
 }
 
@@ -58,7 +60,8 @@ export function podManifest(cluster: string, pod: LocalPod): Obj {
   return {
     apiVersion: 'v1',
     kind: 'Pod',
-    metadata: meta(cluster, { name: pod.name, namespace: pod.namespace, uid: pod.uid, labels: { ...pod.labels } }, pod.createdAt),
+    metadata: meta(cluster, { name: pod.name, namespace: pod.namespace, uid: pod.uid, labels: { ...pod.labels } }, pod.createdAt,
+      { [NETNS_ANNOTATION]: pod.netnsPath }),
     spec: {
       nodeName: pod.node,
       serviceAccountName: pod.serviceAccount,

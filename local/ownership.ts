@@ -1,7 +1,7 @@
 // Who owns a cluster name and an address index: an owner record under /run/weft/<name>/ and
 // one claim file per index, both created atomically, both checked against a live pid (plus
 // its start time, so a recycled pid does not count as the old owner).
-import { mkdir, open, readFile, readdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -143,8 +143,14 @@ export async function claimIndex(name: string): Promise<number> {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       }
       const claim = await readIndexClaim(index);
-      // A claim being written right now reads as empty: leave it to its writer.
-      if (claim === undefined || isAlive(claim.pid, claim.pidStart)) break;
+      if (claim === undefined) {
+        // A claim being written right now reads as empty: leave it to its writer, unless it
+        // has stayed empty long enough to be the remains of a crash.
+        const age = await stat(indexFile(index)).then((st) => Date.now() - st.mtimeMs, () => 0);
+        if (age < 5000) break;
+      } else if (isAlive(claim.pid, claim.pidStart)) {
+        break;
+      }
       await unlink(indexFile(index)).catch(() => undefined);
     }
   }

@@ -12,6 +12,7 @@ import { LocalCluster } from '#local/cluster.ts';
 import type { LocalPod } from '#local/pod.ts';
 import { startEcho } from '#local/echo.ts';
 import { listNetns, listRootLinks } from '#local/ip.ts';
+import { findNetnsByIp } from '#local/netns-lookup.ts';
 import { LocalProcess } from '#local/process.ts';
 import { RUN_DIR } from '#local/ownership.ts';
 import { runCommand } from '#local/run.ts';
@@ -78,6 +79,8 @@ describe('embedded cluster', { skip }, () => {
     assert.ok(await exists(echo2.netnsPath));
     assert.match(echo2.uid, /^[0-9a-f-]{36}$/);
     assert.equal(cluster.podByIp(echo2.ip), echo2);
+    assert.deepEqual(await findNetnsByIp(echo2.ip, cluster.names.ownedPrefix), { netns: echo2.netns, netnsPath: echo2.netnsPath });
+    assert.equal(await findNetnsByIp('10.255.255.254', cluster.names.ownedPrefix), undefined);
     const addr = await echo2.exec(['ip', '-o', '-4', 'addr', 'show', 'dev', echo2.link]);
     assert.match(addr.stdout, new RegExp(`inet ${echo2.ip.replaceAll('.', '\\.')}/32`));
   });
