@@ -1,7 +1,7 @@
 // A cluster source backed by folders of manifests, with `kubectl apply -f DIR` semantics:
 // each file contributes its objects, a changed file replaces its contribution, a deleted
 // file withdraws it. The embedded cluster and the user both write into such folders.
-import { watch, type FSWatcher } from 'node:fs';
+import { watch, type Dirent, type FSWatcher } from 'node:fs';
 import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { parseAllDocuments } from 'yaml';
@@ -45,7 +45,8 @@ export class LocalSource implements ClusterSource {
   #snapshot: ClusterObjects = emptyClusterObjects();
   #fingerprint = '';
   #rejections: SourceRejection[] = [];
-  #watchers: FSWatcher[] = [];
+  /** One watcher per directory: Node's recursive mode on Linux loses files replaced by rename. */
+  readonly #watchers = new Map<string, FSWatcher>();
   #timer: NodeJS.Timeout | undefined;
   #scanning: Promise<void> | undefined;
   #rescanAgain = false;
@@ -58,12 +59,7 @@ export class LocalSource implements ClusterSource {
   }
 
   async start(): Promise<void> {
-    for (const dir of this.#dirs) {
-      await mkdir(dir, { recursive: true });
-      const watcher = watch(dir, { recursive: true }, () => this.#schedule());
-      watcher.on('error', (err) => this.#logger.warn('watch failed', { dir, err }));
-      this.#watchers.push(watcher);
-    }
+    for (const dir of this.#dirs) await mkdir(dir, { recursive: true });
     await this.#rescan();
   }
 
@@ -83,9 +79,9 @@ export class LocalSource implements ClusterSource {
   async stop(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#timer);
-    for (const w of this.#watchers) w.close();
-    this.#watchers = [];
     await this.#scanning;
+    for (const w of this.#watchers.values()) w.close();
+    this.#watchers.clear();
   }
 
   #schedule(): void {
@@ -117,8 +113,14 @@ export class LocalSource implements ClusterSource {
 
   async #scanOnce(): Promise<void> {
     const paths: string[] = [];
-    for (const dir of this.#dirs) paths.push(...(await listManifests(dir)));
+    const dirs: string[] = [];
+    for (const dir of this.#dirs) {
+      const found = await listTree(dir);
+      paths.push(...found.files);
+      dirs.push(...found.dirs);
+    }
     paths.sort();
+    this.#watchDirs(dirs);
     const next = new Map<string, FileEntry>();
     for (const path of paths) {
       const entry = await this.#load(path);
@@ -126,6 +128,33 @@ export class LocalSource implements ClusterSource {
     }
     this.#files = next;
     this.#publish();
+  }
+
+  /** Watches every directory of the trees (new subfolders included), drops vanished ones. */
+  #watchDirs(dirs: readonly string[]): void {
+    if (this.#stopped) return;
+    const wanted = new Set(dirs);
+    for (const [dir, w] of this.#watchers) {
+      if (!wanted.has(dir)) {
+        w.close();
+        this.#watchers.delete(dir);
+      }
+    }
+    for (const dir of wanted) {
+      if (this.#watchers.has(dir)) continue;
+      try {
+        const w = watch(dir, () => this.#schedule());
+        w.on('error', (err) => {
+          this.#logger.debug('watch ended', { dir, err });
+          w.close();
+          this.#watchers.delete(dir);
+          this.#schedule();
+        });
+        this.#watchers.set(dir, w);
+      } catch (err) {
+        this.#logger.warn('cannot watch folder', { dir, err });
+      }
+    }
   }
 
   async #load(path: string): Promise<FileEntry | undefined> {
@@ -163,18 +192,29 @@ export class LocalSource implements ClusterSource {
   }
 }
 
-async function listManifests(dir: string): Promise<string[]> {
-  let names: string[];
-  try {
-    names = await readdir(dir, { recursive: true });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
-  // Hidden files are editors' and atomic writers' temporaries, never manifests.
-  return names
-    .filter((n) => MANIFEST.test(n) && !n.split(/[\\/]/).some((part) => part.startsWith('.')))
-    .map((n) => join(dir, n));
+/** Manifest files and folders below `root`. Hidden entries are editors' and atomic writers' temporaries. */
+async function listTree(root: string): Promise<{ files: string[]; dirs: string[] }> {
+  const files: string[] = [];
+  const dirs: string[] = [];
+  const walk = async (dir: string): Promise<void> => {
+    let entries: Dirent[];
+    try {
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return;
+      throw err;
+    }
+    dirs.push(dir);
+    for (const e of entries) {
+      if (e.name.startsWith('.')) continue;
+      const path = join(dir, e.name);
+      if (e.isDirectory()) await walk(path);
+      else if ((e.isFile() || e.isSymbolicLink()) && MANIFEST.test(e.name)) files.push(path);
+    }
+  };
+  await walk(root);
+  return { files, dirs };
 }
 
 /** Parses one file's documents; `kind: List` items are unpacked as kubectl does. */
