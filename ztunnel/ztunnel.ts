@@ -1,0 +1,219 @@
+// One node proxy wired from its inputs: config state, certificates, the inbound HBONE server,
+// enrollment (which opens each pod's listeners), telemetry and the admin servers. start()
+// binds every listener before it resolves, so readiness is never reported early.
+import type { CertificateStatus } from '#core/certs/manager.ts';
+import type { CertificateProvider } from '#core/certs/types.ts';
+import { errorMessage } from '#core/errors.ts';
+import type { HboneServer } from '#core/hbone/server.ts';
+import type { Logger } from '#core/log.ts';
+import { Ports } from '#core/ports.ts';
+import * as capture from '#ztunnel/capture/index.ts';
+import { readiness } from '#ztunnel/admin/readiness.ts';
+import { startAdmin, type ListenFactory, type RunningAdmin } from '#ztunnel/admin/server.ts';
+import { Enroller, type CaptureOps } from '#ztunnel/enroll/enroller.ts';
+import { createInboundHbone } from '#ztunnel/proxy/inbound-hbone.ts';
+import { InboundConnections } from '#ztunnel/proxy/inbound-connections.ts';
+import type { ProxyInputs } from '#ztunnel/proxy/inputs.ts';
+import { randomPicker, type EndpointPicker } from '#ztunnel/proxy/pick.ts';
+import { openPodListeners } from '#ztunnel/proxy/pod-listeners.ts';
+import { ProxyState, type StateChange, type StateUpdate, type Rejection } from '#ztunnel/state/proxy-state.ts';
+import { AccessLog, type AccessLogSink } from '#ztunnel/telemetry/access-log.ts';
+import { ZtunnelMetrics } from '#ztunnel/telemetry/metrics.ts';
+
+export interface ZtunnelAdminOptions {
+  /** Where the three admin servers bind: 127.0.0.1 for 15000, this host for 15020/15021. */
+  host: string;
+  ports?: { admin: number; metrics: number; readiness: number };
+  /** Socket factory, e.g. listening inside the node's namespace in the embedded cluster. */
+  listen?: ListenFactory;
+}
+
+export interface ZtunnelOptions {
+  node: string;
+  trustDomain: string;
+  certificates: CertificateProvider;
+  /** Certificate states for /certs and readiness (CertificateManager.state). */
+  certificateStatus?: () => CertificateStatus[];
+  /** Lets a certificate go once no enrolled pod uses its identity. */
+  forgetCertificate?: (identity: string) => void;
+  logger: Logger;
+  state?: ProxyState;
+  metrics?: ZtunnelMetrics;
+  accessLog?: AccessLogSink;
+  admin?: ZtunnelAdminOptions | false;
+  capture?: CaptureOps;
+  pick?: EndpointPicker;
+  configWaitMs?: number;
+  connectTimeoutMs?: number;
+  /** /quitquitquit. */
+  onQuit?: () => void;
+  version?: string;
+}
+
+export class Ztunnel {
+  readonly state: ProxyState;
+  readonly metrics: ZtunnelMetrics;
+  readonly inbound = new InboundConnections();
+  readonly #o: ZtunnelOptions;
+  readonly #log: Logger;
+  readonly #accessLog: AccessLog;
+  readonly #enroller: Enroller;
+  readonly #hbone: HboneServer;
+  readonly #addresses = new Map<string, string[]>();
+  #admin: RunningAdmin | undefined;
+  #bound = false;
+  #gaugeTimer: NodeJS.Timeout | undefined;
+  #offState: (() => void) | undefined;
+
+  private constructor(o: ZtunnelOptions) {
+    this.#o = o;
+    this.#log = o.logger.child({ component: 'ztunnel', node: o.node });
+    this.state = o.state ?? new ProxyState();
+    this.metrics = o.metrics ?? new ZtunnelMetrics(o.version === undefined ? {} : { tag: o.version });
+    this.#accessLog = new AccessLog({ sink: o.accessLog ?? process.stdout });
+    const inputs: ProxyInputs = {
+      state: this.state,
+      certificates: o.certificates,
+      metrics: this.metrics,
+      accessLog: this.#accessLog,
+      logger: this.#log,
+      pick: o.pick ?? randomPicker,
+      podByAddress: (ip) => this.#enroller.podByAddress(ip),
+      inbound: this.inbound,
+      configWaitMs: o.configWaitMs ?? 5000,
+      connectTimeoutMs: o.connectTimeoutMs ?? 5000,
+    };
+    this.#hbone = createInboundHbone(inputs, o.trustDomain);
+    this.#enroller = new Enroller({
+      node: o.node,
+      state: this.state,
+      capture: o.capture ?? capture,
+      logger: this.#log,
+      connectTimeoutMs: inputs.connectTimeoutMs,
+      openListeners: (pod) => openPodListeners(pod, inputs, this.#hbone),
+      onUnenrolled: (pod) => {
+        if (!this.#enroller.pods().some((p) => p.identity === pod.identity)) o.forgetCertificate?.(pod.identity);
+      },
+    });
+  }
+
+  /** Binds the admin servers and every enrolled pod's listeners, then resolves. */
+  static async start(o: ZtunnelOptions): Promise<Ztunnel> {
+    const z = new Ztunnel(o);
+    try {
+      await z.#start();
+    } catch (err) {
+      await z.close().catch(() => undefined);
+      throw err;
+    }
+    return z;
+  }
+
+  async #start(): Promise<void> {
+    this.#offState = this.state.onChange((c) => this.#onChange(c));
+    const a = this.#o.admin;
+    if (a !== false && a !== undefined) {
+      const ports = a.ports ?? { admin: Ports.admin, metrics: Ports.metrics, readiness: Ports.readiness };
+      this.#admin = await startAdmin({
+        configDump: () => this.configDump(),
+        certificates: () => this.#o.certificateStatus?.() ?? [],
+        readiness: () => this.readiness(),
+        registry: this.metrics.registry,
+        logger: this.#o.logger,
+        quit: () => this.#o.onQuit?.(),
+      }, {
+        admin: { host: '127.0.0.1', port: ports.admin },
+        metrics: { host: a.host, port: ports.metrics },
+        readiness: { host: a.host, port: ports.readiness },
+        ...(a.listen === undefined ? {} : { listen: a.listen }),
+      });
+    }
+    await this.#enroller.start();
+    this.#gaugeTimer = setInterval(() => this.#refreshGauges(), 1000);
+    this.#gaugeTimer.unref();
+    this.#refreshGauges();
+    this.#bound = true;
+    this.#log.info('ztunnel started', { admin: this.#admin?.ports });
+  }
+
+  get adminPorts(): RunningAdmin['ports'] | undefined { return this.#admin?.ports; }
+
+  /** The one mutator's entry point for a config source (ConfigClient.apply or a file). */
+  apply(update: StateUpdate): { rejected: Rejection[] } {
+    const r = this.state.applyUpdate(update);
+    for (const x of r.rejected) {
+      this.metrics.configRejections.inc({ kind: x.kind });
+      this.#log.warn('config resource rejected', { kind: x.kind, key: x.key, reason: x.reason });
+    }
+    return r;
+  }
+
+  /** Waits until enrollment has caught up with the config applied so far. */
+  settled(): Promise<void> { return this.#enroller.settled(); }
+
+  enrolled(): ReturnType<Enroller['pods']> { return this.#enroller.pods(); }
+
+  readiness(): { ready: boolean; reasons: string[] } {
+    const pending = this.#enroller.pending();
+    const r = readiness({
+      listenersBound: this.#bound,
+      hasConfig: this.state.hasConfig,
+      identities: this.#o.certificateStatus === undefined ? [] : this.#enroller.pods().map((p) => p.identity),
+      certificates: this.#o.certificateStatus?.() ?? [],
+    });
+    if (pending.length > 0) r.reasons.push(`${pending.length} pod(s) pending enrollment`);
+    return r;
+  }
+
+  configDump(): unknown {
+    this.#refreshGauges();
+    return {
+      node: this.#o.node,
+      version: this.state.version ?? null,
+      workloads: this.state.workloads(),
+      services: this.state.services(),
+      policies: this.state.authorizations(),
+      enrolledPods: this.#enroller.pods(),
+      pendingPods: this.#enroller.pending(),
+      certificates: this.#o.certificateStatus?.() ?? [],
+      openInboundConnections: this.inbound.size,
+    };
+  }
+
+  #refreshGauges(): void {
+    this.metrics.enrolledPods.set({}, this.#enroller.pods().length);
+    this.metrics.pendingPods.set({}, this.#enroller.pending().length);
+    this.metrics.hboneSessions.set({}, this.#enroller.hboneSessions());
+  }
+
+  #onChange(c: StateChange): void {
+    const touched = [...c.updated, ...c.removed];
+    if (touched.some((r) => r.kind === 'authorization' || r.kind === 'workload')) {
+      const closed = this.inbound.recheck(this.state);
+      if (closed > 0) this.#log.info('closed connections no longer allowed by policy', { closed, version: c.version });
+    }
+    // A workload that lost an address: pooled sessions to it would reach whoever gets the IP next.
+    for (const r of touched) {
+      if (r.kind !== 'workload') continue;
+      const before = this.#addresses.get(r.key) ?? [];
+      const now = this.state.workload(r.key)?.addresses ?? [];
+      for (const ip of before) {
+        if (now.includes(ip)) continue;
+        for (const p of this.#enroller.pods()) this.#enroller.podByAddress(p.ip)?.pool.evict(ip);
+      }
+      if (now.length > 0) this.#addresses.set(r.key, now);
+      else this.#addresses.delete(r.key);
+    }
+  }
+
+  /** Stops everything it started; `removeCapture` also takes the pods' capture rules out. */
+  async close(opts: { removeCapture?: boolean } = {}): Promise<void> {
+    this.#offState?.();
+    clearInterval(this.#gaugeTimer);
+    await this.#admin?.close().catch((err: unknown) => this.#log.warn('admin close failed', { err: errorMessage(err) }));
+    await this.#enroller.close(opts);
+    this.inbound.closeAll('ztunnel shutting down');
+    await this.#hbone.close(500);
+    this.#accessLog.close();
+  }
+}
