@@ -7,6 +7,7 @@ import { testPki } from '#core/ca/testing.ts';
 import { HboneServer } from '#core/hbone/server.ts';
 import { HbonePool, type HboneConnectRequest, type HboneStream } from '#core/hbone/pool.ts';
 import { HboneErrorCode } from '#core/hbone/errors.ts';
+import { defaultTuning } from '#core/hbone/settings.ts';
 import { isWeftError } from '#core/errors.ts';
 import { dialUpstream, echoServer, readAll, waitFor, type TestServer } from '#core/hbone/testing/harness.ts';
 
@@ -74,6 +75,10 @@ describe('HbonePool', () => {
       assert.deepEqual(pool.stats(), { sessions: 1, streams: 2 });
       assert.equal(dials - before, 1);
       assert.equal(a.session, b.session);
+      // Flow-control windows are raised on both ends (Node's 64 KiB default throttles bulk transfer).
+      assert.equal(a.session?.state.effectiveLocalWindowSize, defaultTuning.connectionWindow);
+      assert.equal(a.session?.state.remoteWindowSize, defaultTuning.connectionWindow);
+      assert.equal(a.state?.localWindowSize, defaultTuning.streamWindow);
       await Promise.all([roundTrip(a, 'a'), roundTrip(b, 'b')]);
       await waitFor(() => pool.stats().streams === 0);
     } finally {
