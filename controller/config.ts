@@ -1,0 +1,168 @@
+// The controller's configuration: flags and environment read once into a frozen, validated
+// object. Defaults live here and nowhere else; a bad value stops the start with a message
+// that names the flag.
+import { isIP } from 'node:net';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { WeftError } from '#core/errors.ts';
+import { DEFAULT_TRUST_DOMAIN, parseSpiffeId } from '#core/identity/spiffe.ts';
+import { LogLevel } from '#core/log.ts';
+import type { LogLevelName } from '#core/log.ts';
+import { Ports } from '#core/ports.ts';
+
+export interface ControllerConfig {
+  /** CA root, client token key, token files and status.json live here. */
+  readonly stateDir: string;
+  /** Folders of manifests (local mode). */
+  readonly manifestDirs: readonly string[];
+  /** Address of the one HTTPS listener serving the push stream and the CA. */
+  readonly listenAddress: string;
+  readonly port: number;
+  /** Extra addresses proxies use to reach the controller (IP SANs of its certificate). */
+  readonly advertiseAddresses: readonly string[];
+  /** Health, debug and metrics endpoint, on localhost only. */
+  readonly adminAddress: string;
+  readonly adminPort: number;
+  readonly trustDomain: string;
+  readonly clusterId: string;
+  readonly rootNamespace: string;
+  /** Quiet time after a source change before the model is rebuilt. */
+  readonly debounceMs: number;
+  readonly logLevel: LogLevelName;
+}
+
+export type ControllerConfigInput = Partial<{ -readonly [K in keyof ControllerConfig]: ControllerConfig[K] extends readonly string[] ? string[] : ControllerConfig[K] }> & { stateDir: string };
+
+export const CONTROLLER_DEFAULTS = {
+  manifestDirs: [] as string[],
+  listenAddress: '0.0.0.0',
+  port: Ports.controllerPush,
+  advertiseAddresses: [] as string[],
+  adminAddress: '127.0.0.1',
+  adminPort: Ports.controllerDashboard,
+  trustDomain: DEFAULT_TRUST_DOMAIN,
+  clusterId: 'Kubernetes',
+  rootNamespace: 'istio-system',
+  debounceMs: 50,
+  logLevel: 'info' as LogLevelName,
+} as const;
+
+function fail(flag: string, why: string): never {
+  throw new WeftError('WEFT_ERR_CONFIG', `controller: --${flag}: ${why}`, { hint: 'run with --help for the options' });
+}
+
+function checkPort(flag: string, v: number, allowZero: boolean): number {
+  if (!Number.isInteger(v) || v < (allowZero ? 0 : 1) || v > 65535) fail(flag, `not a port number: ${v}`);
+  return v;
+}
+
+function checkIp(flag: string, v: string): string {
+  if (isIP(v) === 0) fail(flag, `not an IP address: ${JSON.stringify(v)}`);
+  return v;
+}
+
+/** Fills defaults and validates; the result is frozen. Port 0 picks a free port (tests). */
+export function makeControllerConfig(input: ControllerConfigInput): ControllerConfig {
+  const c = { ...CONTROLLER_DEFAULTS, ...input };
+  if (c.stateDir === '') fail('state-dir', 'required');
+  try {
+    parseSpiffeId(`spiffe://${c.trustDomain}/ns/x/sa/x`);
+  } catch {
+    fail('trust-domain', `not a valid trust domain: ${JSON.stringify(c.trustDomain)}`);
+  }
+  if (c.clusterId === '') fail('cluster-id', 'must not be empty');
+  if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(c.rootNamespace)) fail('root-namespace', `not a namespace name: ${JSON.stringify(c.rootNamespace)}`);
+  if (!Number.isInteger(c.debounceMs) || c.debounceMs < 0 || c.debounceMs > 60_000) fail('debounce-ms', `must be 0-60000, got ${c.debounceMs}`);
+  if (!isLogLevel(c.logLevel)) fail('log-level', `one of ${Object.keys(LogLevel).join(', ')}`);
+  return Object.freeze({
+    stateDir: resolve(c.stateDir),
+    manifestDirs: Object.freeze(c.manifestDirs.map((d) => resolve(d))),
+    listenAddress: checkIp('address', c.listenAddress),
+    port: checkPort('port', c.port, true),
+    advertiseAddresses: Object.freeze(c.advertiseAddresses.map((a) => checkIp('advertise', a))),
+    adminAddress: checkIp('admin-address', c.adminAddress),
+    adminPort: checkPort('admin-port', c.adminPort, true),
+    trustDomain: c.trustDomain,
+    clusterId: c.clusterId,
+    rootNamespace: c.rootNamespace,
+    debounceMs: c.debounceMs,
+    logLevel: c.logLevel,
+  });
+}
+
+export const CONTROLLER_USAGE = `usage: controller [options]
+  --state-dir DIR        state: CA root, tokens, status.json (env WEFT_STATE_DIR; required)
+  --manifests DIR        folder of manifests; repeatable (env WEFT_MANIFEST_DIRS, colon-separated)
+  --address IP           listen address of push + CA (env WEFT_CONTROLLER_ADDRESS; default ${CONTROLLER_DEFAULTS.listenAddress})
+  --port N               listen port (env WEFT_CONTROLLER_PORT; default ${CONTROLLER_DEFAULTS.port})
+  --advertise IP         extra address for the certificate; repeatable
+  --admin-address IP     admin listener (default ${CONTROLLER_DEFAULTS.adminAddress})
+  --admin-port N         admin port (env WEFT_ADMIN_PORT; default ${CONTROLLER_DEFAULTS.adminPort})
+  --trust-domain TD      (env WEFT_TRUST_DOMAIN; default ${CONTROLLER_DEFAULTS.trustDomain})
+  --cluster-id ID        (env WEFT_CLUSTER_ID; default ${CONTROLLER_DEFAULTS.clusterId})
+  --root-namespace NS    (default ${CONTROLLER_DEFAULTS.rootNamespace})
+  --debounce-ms N        (env WEFT_DEBOUNCE_MS; default ${CONTROLLER_DEFAULTS.debounceMs})
+  --log-level LEVEL      debug|info|warn|error|off (env WEFT_LOG_LEVEL; default info)
+`;
+
+function isLogLevel(v: string): v is LogLevelName {
+  return Object.hasOwn(LogLevel, v);
+}
+
+function int(flag: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v)) fail(flag, `not a number: ${JSON.stringify(v)}`);
+  return Number(v);
+}
+
+/** Reads flags (which win) and environment variables. */
+export function parseControllerConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): ControllerConfig {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        'state-dir': { type: 'string' },
+        manifests: { type: 'string', multiple: true },
+        address: { type: 'string' },
+        port: { type: 'string' },
+        advertise: { type: 'string', multiple: true },
+        'admin-address': { type: 'string' },
+        'admin-port': { type: 'string' },
+        'trust-domain': { type: 'string' },
+        'cluster-id': { type: 'string' },
+        'root-namespace': { type: 'string' },
+        'debounce-ms': { type: 'string' },
+        'log-level': { type: 'string' },
+      },
+    }));
+  } catch (err) {
+    throw new WeftError('WEFT_ERR_CONFIG', `controller: ${err instanceof Error ? err.message : String(err)}`, { hint: CONTROLLER_USAGE });
+  }
+  const input: ControllerConfigInput = { stateDir: values['state-dir'] ?? env['WEFT_STATE_DIR'] ?? '' };
+  const manifests = values.manifests ?? env['WEFT_MANIFEST_DIRS']?.split(':').filter((d) => d !== '');
+  if (manifests !== undefined) input.manifestDirs = manifests;
+  const address = values.address ?? env['WEFT_CONTROLLER_ADDRESS'];
+  if (address !== undefined) input.listenAddress = address;
+  const port = int('port', values.port ?? env['WEFT_CONTROLLER_PORT']);
+  if (port !== undefined) input.port = port;
+  if (values.advertise !== undefined) input.advertiseAddresses = values.advertise;
+  if (values['admin-address'] !== undefined) input.adminAddress = values['admin-address'];
+  const adminPort = int('admin-port', values['admin-port'] ?? env['WEFT_ADMIN_PORT']);
+  if (adminPort !== undefined) input.adminPort = adminPort;
+  const trustDomain = values['trust-domain'] ?? env['WEFT_TRUST_DOMAIN'];
+  if (trustDomain !== undefined) input.trustDomain = trustDomain;
+  const clusterId = values['cluster-id'] ?? env['WEFT_CLUSTER_ID'];
+  if (clusterId !== undefined) input.clusterId = clusterId;
+  if (values['root-namespace'] !== undefined) input.rootNamespace = values['root-namespace'];
+  const debounceMs = int('debounce-ms', values['debounce-ms'] ?? env['WEFT_DEBOUNCE_MS']);
+  if (debounceMs !== undefined) input.debounceMs = debounceMs;
+  const logLevel = values['log-level'] ?? env['WEFT_LOG_LEVEL'];
+  if (logLevel !== undefined) {
+    if (!isLogLevel(logLevel)) fail('log-level', `one of ${Object.keys(LogLevel).join(', ')}`);
+    input.logLevel = logLevel;
+  }
+  return makeControllerConfig(input);
+}

@@ -1,0 +1,309 @@
+// The controller: reads the cluster (a folder of manifests in local mode), rebuilds the mesh
+// model on every change, pushes each proxy its view, signs workload certificates, and
+// reports status. `startController` runs it in-process (tests, the demo); run as a program,
+// this file only parses the configuration and calls it.
+import { mkdir } from 'node:fs/promises';
+import { createServer } from 'node:https';
+import type { Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { networkInterfaces } from 'node:os';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import { CertificateAuthority } from '#core/ca/authority.ts';
+import { FileCaStore } from '#core/ca/file-store.ts';
+import { CONTROLLER_SERVER_NAME, PUSH_PATH } from '#core/config/protocol.ts';
+import type { ClientDescriptor } from '#core/config/protocol.ts';
+import { ResourceKind } from '#core/config/model.ts';
+import { WeftError, errorMessage } from '#core/errors.ts';
+import { Logger } from '#core/log.ts';
+import { Registry } from '#core/telemetry/metrics.ts';
+import { startAdminServer } from '#controller/admin/server.ts';
+import { CERTIFICATES_PATH, CaEndpoint, authorizedIdentities } from '#controller/ca/server.ts';
+import { issueServerCertificate } from '#controller/ca/server-cert.ts';
+import { ClientTokens, tokenFilePath } from '#controller/ca/tokens.ts';
+import { parseControllerConfig, CONTROLLER_USAGE } from '#controller/config.ts';
+import type { ControllerConfig } from '#controller/config.ts';
+import { buildModel } from '#controller/model/build.ts';
+import type { MeshModel } from '#controller/model/types.ts';
+import { PushServer } from '#controller/push/server.ts';
+import { LocalSource } from '#controller/source/local.ts';
+import type { ClusterObjects } from '#controller/source/types.ts';
+import { StatusStore } from '#controller/status/store.ts';
+
+export interface RunningController {
+  config: ControllerConfig;
+  /** `https://<address>:<port>`: the one listener for push and CA. */
+  url: string;
+  /** `wss://…/v1/push` for ConfigClient. */
+  pushUrl: string;
+  /** `https://…/v1/certificates` for the certificate fetcher. */
+  caUrl: string;
+  /** `http://127.0.0.1:<port>` with /healthz, /debug/model, /status, /metrics. */
+  adminUrl: string;
+  /** The mesh root (first trust anchor); proxies verify the controller and each other with it. */
+  rootPem: string;
+  rootsPem: string[];
+  ca: CertificateAuthority;
+  push: PushServer;
+  status: StatusStore;
+  metrics: Registry;
+  /** A bearer token for a proxy (push and CA); local launchers may also read the token files. */
+  tokenFor(client: ClientDescriptor): string;
+  /** Where the token file for a proxy is written. */
+  tokenFile(client: ClientDescriptor): string;
+  model(): MeshModel | undefined;
+  /** Resolves after the model has been rebuilt for every source change seen so far. */
+  settled(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface ControllerDeps {
+  logger?: Logger;
+  metrics?: Registry;
+}
+
+/** Addresses the controller's certificate names: the listen address, or every local one. */
+function certificateAddresses(config: ControllerConfig): string[] {
+  const out = new Set<string>(config.advertiseAddresses);
+  if (config.listenAddress === '0.0.0.0' || config.listenAddress === '::') {
+    for (const list of Object.values(networkInterfaces())) {
+      for (const i of list ?? []) if (config.listenAddress === '::' || i.family === 'IPv4') out.add(i.address.split('%')[0] ?? i.address);
+    }
+    out.add('127.0.0.1');
+  } else {
+    out.add(config.listenAddress);
+  }
+  return [...out];
+}
+
+export async function startController(config: ControllerConfig, deps: ControllerDeps = {}): Promise<RunningController> {
+  const log = (deps.logger ?? new Logger({ level: config.logLevel })).child({ component: 'controller' });
+  const metrics = deps.metrics ?? new Registry();
+  const cleanups: (() => Promise<void> | void)[] = [];
+  const closeAll = async (): Promise<void> => {
+    for (const c of cleanups.splice(0).reverse()) {
+      try {
+        await c();
+      } catch (err) {
+        log.warn('shutdown step failed', { err: errorMessage(err) });
+      }
+    }
+  };
+
+  try {
+    await mkdir(config.stateDir, { recursive: true, mode: 0o700 });
+    const caStore = new FileCaStore(join(config.stateDir, 'ca'));
+    const ca = await CertificateAuthority.open({ store: caStore, trustDomain: config.trustDomain });
+    const root = await caStore.load();
+    if (root === undefined) throw new WeftError('WEFT_ERR_CA_STORE', 'the CA store is empty after opening the CA');
+    const tokens = await ClientTokens.open(config.stateDir);
+    const status = new StatusStore();
+    let model: MeshModel | undefined;
+
+    // Status: status.json follows every change, written at most once per debounce period.
+    let statusTimer: NodeJS.Timeout | undefined;
+    let statusWrite: Promise<unknown> = Promise.resolve();
+    const writeStatus = (): void => {
+      clearTimeout(statusTimer);
+      statusTimer = setTimeout(() => {
+        statusWrite = statusWrite.then(() => status.writeLocal(config.stateDir)).catch((err: unknown) => {
+          log.warn('writing status.json failed', { err: errorMessage(err) });
+        });
+      }, config.debounceMs);
+    };
+    const unsubscribeStatus = status.onChange(writeStatus);
+    cleanups.push(async () => {
+      unsubscribeStatus();
+      clearTimeout(statusTimer);
+      await statusWrite;
+      await status.writeLocal(config.stateDir).catch(() => undefined);
+    });
+
+    const push = new PushServer({
+      authenticate: (t) => tokens.verify(t),
+      logger: log,
+      metrics,
+      onNack: (clientId, errors) => {
+        for (const e of errors) {
+          const kind = Object.values(ResourceKind).find((k) => k === e.kind);
+          if (kind !== undefined) status.recordNack({ kind, key: e.key }, e.reason, clientId);
+        }
+      },
+    });
+    cleanups.push(() => push.close());
+    const caEndpoint = new CaEndpoint({
+      ca, logger: log, metrics,
+      authenticate: (t) => tokens.verify(t),
+      identitiesFor: (c) => authorizedIdentities(model, c),
+    });
+
+    // Token files for every node and waypoint the cluster shows, for the local launcher.
+    const written = new Set<string>();
+    const writeTokens = async (objects: ClusterObjects, m: MeshModel): Promise<void> => {
+      const clients: ClientDescriptor[] = [
+        ...new Set([...objects.nodes.keys(), ...m.identitiesByNode.keys()]),
+      ].map((node): ClientDescriptor => ({ kind: 'ztunnel', node }));
+      for (const identity of m.waypointIdentities) clients.push({ kind: 'waypoint', identity });
+      for (const c of clients) {
+        const path = tokenFilePath(config.stateDir, c);
+        if (written.has(path)) continue;
+        await tokens.writeTokenFile(config.stateDir, c);
+        written.add(path);
+      }
+    };
+
+    const source = new LocalSource({ dirs: [...config.manifestDirs], logger: log, debounceMs: config.debounceMs });
+    cleanups.push(() => source.stop());
+    let tokenWrites: Promise<void> = Promise.resolve();
+    const rebuild = (): void => {
+      const objects = source.current();
+      const started = performance.now();
+      let next: MeshModel;
+      try {
+        next = buildModel(objects, { trustDomain: config.trustDomain, clusterId: config.clusterId, rootNamespace: config.rootNamespace });
+      } catch (err) {
+        // The last good model stays in force; proxies keep what they have.
+        log.error('model build failed; keeping the previous model', { err: errorMessage(err) });
+        return;
+      }
+      model = next;
+      push.setModel(next);
+      status.setModelConditions(next.conditions);
+      status.setSourceRejections(source.rejected());
+      tokenWrites = tokenWrites.then(() => writeTokens(objects, next)).catch((err: unknown) => {
+        log.warn('writing token files failed', { err: errorMessage(err) });
+      });
+      log.info('model rebuilt', { resources: next.resources.size, ms: Math.round(performance.now() - started) });
+    };
+    let rebuildTimer: NodeJS.Timeout | undefined;
+    let pending: { promise: Promise<void>; resolve: () => void } | undefined;
+    const unsubscribeSource = source.onChange(() => {
+      clearTimeout(rebuildTimer);
+      if (pending === undefined) {
+        let resolve = (): void => undefined;
+        const promise = new Promise<void>((r) => { resolve = r; });
+        pending = { promise, resolve };
+      }
+      rebuildTimer = setTimeout(() => {
+        const done = pending;
+        pending = undefined;
+        rebuild();
+        done?.resolve();
+      }, config.debounceMs);
+    });
+    cleanups.push(() => {
+      unsubscribeSource();
+      clearTimeout(rebuildTimer);
+      pending?.resolve();
+    });
+    await source.start();
+    rebuild();
+    await tokenWrites;
+
+    // One HTTPS listener: push stream (WebSocket upgrade) and CA.
+    const addresses = certificateAddresses(config);
+    const issueCert = (): ReturnType<typeof issueServerCertificate> => issueServerCertificate(root, {
+      dnsNames: [CONTROLLER_SERVER_NAME, 'localhost'],
+      ipAddresses: addresses,
+      uris: [`spiffe://${config.trustDomain}/ns/${config.rootNamespace}/sa/${CONTROLLER_SERVER_NAME}`],
+    });
+    let serverCert = await issueCert();
+    const server: Server = createServer({ cert: serverCert.certPem, key: serverCert.keyPem }, (req, res) => {
+      if (!caEndpoint.handle(req, res)) {
+        res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'WEFT_ERR_NOT_FOUND', message: `try POST ${CERTIFICATES_PATH} or ${PUSH_PATH}` }));
+      }
+    });
+    push.attach(server);
+    // The serving certificate is renewed at half its life, without dropping connections.
+    const renewTimer = setInterval(() => {
+      if (serverCert.notAfter.getTime() - Date.now() > 15 * 86_400_000) return;
+      issueCert().then((c) => {
+        serverCert = c;
+        server.setSecureContext({ cert: c.certPem, key: c.keyPem });
+        log.info('controller serving certificate renewed', { notAfter: c.notAfter.toISOString() });
+      }).catch((err: unknown) => log.error('renewing the serving certificate failed', { err: errorMessage(err) }));
+    }, 3_600_000);
+    renewTimer.unref();
+    server.listen(config.port, config.listenAddress);
+    try {
+      await once(server, 'listening');
+    } catch (err) {
+      throw new WeftError('WEFT_ERR_LISTEN', `controller cannot listen on ${config.listenAddress}:${config.port}: ${errorMessage(err)}`, {
+        hint: 'another controller may be running; pick another --port', cause: err,
+      });
+    }
+    cleanups.push(() => new Promise<void>((resolve) => {
+      clearInterval(renewTimer);
+      server.close(() => resolve());
+      server.closeAllConnections();
+    }));
+    const port = (server.address() as AddressInfo).port;
+    const host = config.listenAddress === '0.0.0.0' ? '127.0.0.1' : config.listenAddress === '::' ? '::1' : config.listenAddress;
+    const hostPart = host.includes(':') ? `[${host}]` : host;
+    const url = `https://${hostPart}:${port}`;
+
+    const admin = await startAdminServer({
+      healthy: () => model !== undefined && server.listening,
+      model: () => model,
+      status: () => ({ objects: status.list(), clients: push.clients(), sourceRejections: source.rejected() }),
+      metrics,
+    }, config.adminAddress, config.adminPort);
+    cleanups.push(() => new Promise<void>((resolve) => {
+      admin.server.close(() => resolve());
+      admin.server.closeAllConnections();
+    }));
+
+    log.info('controller started', { url, admin: admin.url, stateDir: config.stateDir, manifests: config.manifestDirs, certificateAddresses: addresses });
+    const rootPem = ca.rootsPem[0] ?? root.certPem;
+    return {
+      config, url, pushUrl: `wss://${hostPart}:${port}${PUSH_PATH}`, caUrl: `${url}${CERTIFICATES_PATH}`, adminUrl: admin.url,
+      rootPem, rootsPem: [...ca.rootsPem], ca, push, status, metrics,
+      tokenFor: (c) => tokens.mint(c),
+      tokenFile: (c) => tokenFilePath(config.stateDir, c),
+      model: () => model,
+      settled: async () => {
+        await pending?.promise;
+        await tokenWrites;
+      },
+      close: closeAll,
+    };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}
+
+async function main(): Promise<void> {
+  if (process.argv.includes('--help')) {
+    process.stdout.write(CONTROLLER_USAGE);
+    return;
+  }
+  let config: ControllerConfig;
+  try {
+    config = parseControllerConfig(process.argv.slice(2), process.env);
+  } catch (err) {
+    process.stderr.write(`${errorMessage(err)}\n`);
+    process.exitCode = 2;
+    return;
+  }
+  const controller = await startController(config);
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write(`controller: ${signal}, shutting down\n`);
+    controller.close().then(() => { process.exitCode = 0; }, (err: unknown) => {
+      process.stderr.write(`controller: shutdown failed: ${errorMessage(err)}\n`);
+      process.exitCode = 1;
+    });
+  };
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
+}
+
+if (import.meta.main) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`controller: ${errorMessage(err)}\n`);
+    process.exitCode = 1;
+  });
+}
