@@ -278,6 +278,7 @@ async function runSweep(serverCert: WorkloadCertificate, clientCert: WorkloadCer
     { streamWindow: 16 * MiB, connectionWindow: 64 * MiB },
     { streamWindow: 4 * MiB, connectionWindow: 16 * MiB, maxFrameSize: 64 * KiB },
     { streamWindow: 4 * MiB, connectionWindow: 16 * MiB, maxFrameSize: 1024 * KiB - 1 },
+    { streamWindow: 4 * MiB, connectionWindow: 16 * MiB, relay: 'manual' },
   ];
   const out: NonNullable<Results['sweep']> = [];
   for (const tuning of variants) {
@@ -313,10 +314,10 @@ function table(r: Results): string {
   for (const [m, l] of Object.entries(r.latencyUs)) lines.push(`| ${m} | ${l.p50.toFixed(0)} | ${l.p99.toFixed(0)} |`);
   lines.push('', `Full mutual TLS 1.3 handshake (ECDSA P-256): ${r.handshake.cpuMsPerHandshake.toFixed(2)} ms CPU, ${r.handshake.wallMsPerHandshake.toFixed(2)} ms wall (${r.handshake.note})`);
   if (r.sweep !== undefined) {
-    lines.push('', 'HBONE window sweep (Gbit/s)', '', '| stream window | connection window | max frame | 1 stream | 8 streams |', '|---|---|---|---|---|');
+    lines.push('', 'HBONE tuning sweep (Gbit/s)', '', '| stream window | connection window | max frame | relay | 1 stream | 8 streams |', '|---|---|---|---|---|---|');
     for (const s of r.sweep) {
       const t = { ...defaultTuning, ...s.tuning };
-      lines.push(`| ${t.streamWindow} | ${t.connectionWindow} | ${t.maxFrameSize} | ${s.streams1.toFixed(2)} | ${s.streams8.toFixed(2)} |`);
+      lines.push(`| ${t.streamWindow} | ${t.connectionWindow} | ${t.maxFrameSize} | ${t.relay} | ${s.streams1.toFixed(2)} | ${s.streams8.toFixed(2)} |`);
     }
   }
   return lines.join('\n');

@@ -11,7 +11,24 @@ export interface RelayResult {
   error?: Error;
 }
 
-export function relay(tunnel: Duplex, upstream: Duplex, onUpstreamError: (err: Error) => void): Promise<RelayResult> {
+export type RelayStrategy = 'pipe' | 'manual';
+
+/** Moves bytes one way with backpressure: a full destination pauses the source until 'drain'. */
+function forward(src: Duplex, dst: Duplex, count: (n: number) => void): void {
+  const resume = (): void => {
+    src.resume();
+  };
+  src.on('data', (c: Buffer) => {
+    count(c.length);
+    if (!dst.write(c)) {
+      src.pause();
+      dst.once('drain', resume);
+    }
+  });
+  src.once('end', () => dst.end());
+}
+
+export function relay(tunnel: Duplex, upstream: Duplex, onUpstreamError: (err: Error) => void, strategy: RelayStrategy = 'pipe'): Promise<RelayResult> {
   return new Promise((resolve) => {
     const result: RelayResult = { toUpstream: 0, toTunnel: 0 };
     let pending = 2;
@@ -24,10 +41,15 @@ export function relay(tunnel: Duplex, upstream: Duplex, onUpstreamError: (err: E
     const closed = (): void => {
       if (--pending === 0) finish();
     };
-    tunnel.on('data', (c: Buffer) => { result.toUpstream += c.length; });
-    upstream.on('data', (c: Buffer) => { result.toTunnel += c.length; });
-    tunnel.pipe(upstream);
-    upstream.pipe(tunnel);
+    if (strategy === 'manual') {
+      forward(tunnel, upstream, (n) => { result.toUpstream += n; });
+      forward(upstream, tunnel, (n) => { result.toTunnel += n; });
+    } else {
+      tunnel.on('data', (c: Buffer) => { result.toUpstream += c.length; });
+      upstream.on('data', (c: Buffer) => { result.toTunnel += c.length; });
+      tunnel.pipe(upstream);
+      upstream.pipe(tunnel);
+    }
     tunnel.once('close', closed);
     upstream.once('close', closed);
     upstream.once('error', (err: Error) => {

@@ -313,7 +313,7 @@ export class HboneServer {
     const started = performance.now();
     const result = await relay(stream, upstream, () => {
       if (!stream.destroyed) stream.close(NGHTTP2_CONNECT_ERROR);
-    });
+    }, this.#tuning.relay);
     this.#stats.tunnelsClosed++;
     this.#stats.bytesToUpstream += result.toUpstream;
     this.#stats.bytesToTunnel += result.toTunnel;

@@ -1,6 +1,7 @@
 // HTTP/2 flow-control and framing settings for HBONE sessions. Node's defaults (64 KiB
 // windows) cap a tunnel far below what TLS can carry; the values below were chosen with
 // bench/hbone/throughput.ts (see bench/README.md, "HBONE transport").
+import type { RelayStrategy } from '#core/hbone/relay.ts';
 
 export interface HboneTuning {
   /** SETTINGS_INITIAL_WINDOW_SIZE: per-stream receive window. */
@@ -11,6 +12,8 @@ export interface HboneTuning {
   maxFrameSize: number;
   /** Bytes of memory (MiB) nghttp2 may buffer per session before refusing new streams. */
   maxSessionMemoryMb: number;
+  /** How the server moves bytes between a CONNECT stream and the upstream. */
+  relay: RelayStrategy;
 }
 
 export const defaultTuning: HboneTuning = {
@@ -18,6 +21,7 @@ export const defaultTuning: HboneTuning = {
   connectionWindow: 16 * 1024 * 1024,
   maxFrameSize: 16 * 1024,
   maxSessionMemoryMb: 64,
+  relay: 'pipe',
 };
 
 export const DEFAULT_MAX_STREAMS = 100;
