@@ -184,6 +184,8 @@ export class HboneServer {
       this.#handshakeFailed(s, 'WEFT_ERR_HBONE_TLS', errorMessage(err));
       s.destroy();
     });
+    // A renewed certificate replaces its predecessor for new connections; live ones keep theirs.
+    for (const [pem, old] of this.#endpoints) if (old.identity === cert.identity) this.#endpoints.delete(pem);
     if (this.#endpoints.size >= 512) {
       const oldest = this.#endpoints.keys().next();
       if (oldest.done !== true) this.#endpoints.delete(oldest.value);
@@ -325,11 +327,17 @@ export class HboneServer {
 
   #dial(ctx: HboneRequestContext): Promise<net.Socket | Duplex> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`connect timed out after ${this.#connectTimeoutMs} ms`)), this.#connectTimeoutMs);
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        reject(new Error(`connect timed out after ${this.#connectTimeoutMs} ms`));
+      }, this.#connectTimeoutMs);
       this.#opts.connectUpstream(ctx.target, ctx).then(
         (s) => {
           clearTimeout(timer);
-          resolve(s);
+          // A connection that arrives after the 503 went out has no stream to serve.
+          if (timedOut) s.destroy();
+          else resolve(s);
         },
         (err: unknown) => {
           clearTimeout(timer);
