@@ -90,7 +90,11 @@ export class Ztunnel {
       capture: o.capture ?? capture,
       logger: this.#log,
       connectTimeoutMs: inputs.connectTimeoutMs,
-      openListeners: (pod) => openPodListeners(pod, inputs, this.#hbone),
+      openListeners: async (pod) => {
+        // Fetch the pod's certificate now, not on its first connection (readiness waits for it).
+        o.certificates.get(pod.identity).catch((err: unknown) => this.#log.warn('certificate fetch failed', { identity: pod.identity, err: errorMessage(err) }));
+        return openPodListeners(pod, inputs, this.#hbone);
+      },
       onUnenrolled: (pod) => {
         if (!this.#enroller.pods().some((p) => p.identity === pod.identity)) o.forgetCertificate?.(pod.identity);
       },
