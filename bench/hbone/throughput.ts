@@ -2,7 +2,7 @@
 // HBONE with 1, 2 and 8 concurrent streams; small request/response latency (p50/p99); and
 // the CPU cost of a full mutual TLS handshake. Results go to bench/results/hbone.json and a
 // markdown table on stdout.
-//   node_modules/.bin/node bench/hbone/throughput.ts [--split] [--mib N] [--sweep]
+//   node_modules/.bin/node bench/hbone/throughput.ts [--split] [--mib N] [--repeat N] [--sweep]
 // --split runs the servers in a child process (two cores: one per side), the shape a
 // cross-netns run will take. --sweep also compares HTTP/2 window settings for HBONE.
 import { spawn } from 'node:child_process';
@@ -32,7 +32,7 @@ const mibArg = args.indexOf('--mib');
 const TOTAL_MIB = mibArg >= 0 ? Number(args[mibArg + 1]) : 256;
 const repeatArg = args.indexOf('--repeat');
 /** Each throughput figure is the best of this many runs (the machine is shared; the best run is the least disturbed). */
-const REPEAT = repeatArg >= 0 ? Number(args[repeatArg + 1]) : 1;
+const REPEAT = repeatArg >= 0 ? Number(args[repeatArg + 1]) : 2;
 const CHUNK = Buffer.alloc(64 * 1024, 0x5a);
 
 type Mode = 'direct' | 'tls' | 'hbone';
