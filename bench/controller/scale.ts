@@ -63,15 +63,17 @@ console.error(`${size.nodes} clients connected and subscribed in ${ms(connectMs)
 
 let t = performance.now();
 h.push.setModel(model);
+const fullPushSyncMs = performance.now() - t;
 await allReached(2);
 const fullPushMs = performance.now() - t;
-console.error(`full push to ${size.nodes} clients: ${ms(fullPushMs)} ms`);
+console.error(`full push to ${size.nodes} clients: ${ms(fullPushMs)} ms (server-side synchronous part ${ms(fullPushSyncMs)} ms)`);
 const rssAfterFull = process.memoryUsage().rss;
 
 let current: ClusterObjects = objects;
 const endToEnd: number[] = [];
 const pushOnly: number[] = [];
 const rebuild: number[] = [];
+const setModelMs: number[] = [];
 for (let c = 0; c < changes; c++) {
   const i = (c * 7919) % size.pods;
   const p = podObject(i, size);
@@ -81,6 +83,7 @@ for (let c = 0; c < changes; c++) {
   const next = buildModel(current, options);
   const built = performance.now();
   h.push.setModel(next);
+  setModelMs.push(performance.now() - built);
   await allReached(3 + c);
   const done = performance.now();
   endToEnd.push(done - t);
@@ -93,10 +96,12 @@ const result = {
   buildModelMs: ms(percentile(buildTimes, 50)),
   connectAndEmptySnapshotMs: ms(connectMs),
   fullPushMs: ms(fullPushMs),
+  fullPushServerSyncMs: ms(fullPushSyncMs),
   change: {
     count: changes,
     endToEndP50Ms: ms(percentile(endToEnd, 50)), endToEndP99Ms: ms(percentile(endToEnd, 99)),
     rebuildP50Ms: ms(percentile(rebuild, 50)),
+    setModelP50Ms: ms(percentile(setModelMs, 50)),
     pushToAllP50Ms: ms(percentile(pushOnly, 50)), pushToAllP99Ms: ms(percentile(pushOnly, 99)),
   },
   controllerRssMb: mb(rss),

@@ -106,6 +106,10 @@ function deltaFrame(version: number, updated: Resource[], removed: ResourceRef[]
   return `{"type":"delta","version":${version},"updated":[${updated.map(resourceJson).join(',')}],"removed":${JSON.stringify(removed)}}`;
 }
 
+function refKey(r: { kind: string; key: string }): string {
+  return `${r.kind}/${r.key}`;
+}
+
 function rawText(data: RawData): string {
   if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
   if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8');
@@ -123,7 +127,14 @@ export class PushServer {
   readonly #records = new Map<string, ClientRecord>();
   readonly #conns = new Set<Connection>();
   #model: MeshModel | undefined;
+  /** Model generation: every push carries the generation its view was computed from. */
   #version = 0;
+  /**
+   * Encoded frames of the current generation by content key. Within one generation a key
+   * names one object, so clients whose pushes list the same keys from the same base get
+   * the same bytes: each distinct frame is serialized and encoded once, not once per client.
+   */
+  #frames = new Map<string, Buffer>();
   #closing = false;
   readonly #heartbeat: NodeJS.Timeout;
 
@@ -200,6 +211,8 @@ export class PushServer {
   setModel(model: MeshModel): void {
     const resources = internResources(this.#model?.resources, model.resources);
     this.#model = { ...model, resources };
+    this.#version++;
+    this.#frames = new Map();
     for (const rec of this.#records.values()) {
       rec.dirty = true;
       this.#push(rec);
@@ -351,31 +364,40 @@ export class PushServer {
     if (conn === undefined || conn.ws.readyState !== WebSocket.OPEN || rec.inFlight !== undefined || model === undefined) return;
     rec.dirty = false;
     const view = this.#opts.viewFor(model, rec.client);
-    let frame: string;
+    const version = this.#version;
+    let frame: Buffer;
     let type: 'snapshot' | 'delta';
-    const version = this.#version + 1;
     if (rec.confirmed === undefined) {
       type = 'snapshot';
-      frame = snapshotFrame(version, view);
+      frame = this.#frame(`s|${[...view.keys()].join('\n')}`, () => snapshotFrame(version, view));
     } else {
       const d = diffViews(rec.confirmed.view, view);
       if (d.updated.length === 0 && d.removed.length === 0) return;
       type = 'delta';
-      frame = deltaFrame(version, d.updated, d.removed);
+      const key = `d|${rec.confirmed.version}|${d.updated.map(refKey).join('\n')}|${d.removed.map(refKey).join('\n')}`;
+      frame = this.#frame(key, () => deltaFrame(version, d.updated, d.removed));
     }
     if (conn.ws.bufferedAmount > this.#opts.maxBufferedBytes) {
       this.#reject(conn, 'too_slow', PushErrorCode.tooSlow, 'the client is not reading its stream', CloseCode.tooSlow);
       return;
     }
-    this.#version = version;
     const timer = setTimeout(() => {
       this.#reject(conn, 'ack_timeout', PushErrorCode.tooSlow, `version ${version} not acknowledged in time`, CloseCode.tooSlow);
     }, this.#opts.ackTimeoutMs);
     rec.inFlight = { version, view, sentAt: performance.now(), timer };
     this.#m.pushes.inc({ kind: rec.client.kind, type });
-    conn.ws.send(frame, (err) => {
+    conn.ws.send(frame, { binary: false }, (err) => {
       if (err !== undefined && err !== null) conn.log.debug('push send failed', { err: errorMessage(err) });
     });
+  }
+
+  #frame(key: string, build: () => string): Buffer {
+    let f = this.#frames.get(key);
+    if (f === undefined) {
+      f = Buffer.from(build(), 'utf8');
+      this.#frames.set(key, f);
+    }
+    return f;
   }
 
   /** Unhooks a record from its connection; what was in flight may have been applied. */
