@@ -64,3 +64,32 @@ test('a renewed certificate is presented on new connections', async () => {
     await server.close(0);
   }
 });
+
+test('only TLS 1.3 with AES-GCM and ALPN h2 is accepted', async () => {
+  const pki = await testPki();
+  const cert = await pki.issue(SERVER);
+  const client = await pki.issue(CLIENT);
+  const server = new HboneServer({ trustDomain: 'cluster.local', certificateFor: async () => cert, connectUpstream: () => Promise.reject(new Error('not used')) });
+  const attempt = (extra: tls.ConnectionOptions): Promise<tls.TLSSocket | Error> => new Promise((resolve) => {
+    const s = tls.connect({ host: '127.0.0.1', port, key: client.keyPem, cert: client.certPem, ca: client.rootsPem, checkServerIdentity: () => undefined, ALPNProtocols: ['h2'], ...extra });
+    s.once('secureConnect', () => resolve(s));
+    s.once('error', (e: Error) => resolve(e));
+  });
+  let port = 0;
+  try {
+    port = (await server.listen(0, '127.0.0.1')).port;
+    const ok = await attempt({});
+    assert.ok(ok instanceof tls.TLSSocket);
+    assert.equal(ok.getProtocol(), 'TLSv1.3');
+    assert.match(ok.getCipher().standardName, /^TLS_AES_(128|256)_GCM_SHA(256|384)$/);
+    assert.equal(ok.alpnProtocol, 'h2');
+    ok.destroy();
+    assert.ok(await attempt({ maxVersion: 'TLSv1.2' }) instanceof Error, 'TLS 1.2 refused');
+    assert.ok(await attempt({ ciphers: 'TLS_CHACHA20_POLY1305_SHA256' }) instanceof Error, 'ChaCha20 refused');
+    const h1 = await attempt({ ALPNProtocols: ['http/1.1'] });
+    assert.ok(h1 instanceof Error || h1.alpnProtocol !== 'http/1.1', 'no HTTP/1.1');
+    if (!(h1 instanceof Error)) h1.destroy();
+  } finally {
+    await server.close(0);
+  }
+});
