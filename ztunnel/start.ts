@@ -1,0 +1,132 @@
+// Builds a running ztunnel from its start-up config: the certificate source (the
+// controller's CA, or a local CA for standalone runs), the config source (the push stream,
+// or a watched local file), and the node proxy itself.
+import { watch, type FSWatcher } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
+import { CertificateAuthority } from '#core/ca/authority.ts';
+import { FileCaStore } from '#core/ca/file-store.ts';
+import { httpsFetcher } from '#core/certs/fetch-https.ts';
+import type { CertificateFetcher } from '#core/certs/fetcher.ts';
+import { CertificateManager } from '#core/certs/manager.ts';
+import { ConfigClient } from '#core/config/client.ts';
+import { WeftError, errorMessage } from '#core/errors.ts';
+import type { Logger } from '#core/log.ts';
+import type { ZtunnelConfig } from '#ztunnel/config.ts';
+import { loadConfigFile } from '#ztunnel/state/load-file.ts';
+import { Ztunnel, type ZtunnelAdminOptions } from '#ztunnel/ztunnel.ts';
+
+export interface RunningZtunnel {
+  ztunnel: Ztunnel;
+  close(): Promise<void>;
+}
+
+export interface StartOverrides {
+  admin?: Partial<ZtunnelAdminOptions>;
+  onQuit?: () => void;
+  version?: string;
+}
+
+async function readText(path: string, what: string): Promise<string> {
+  try {
+    return (await readFile(path, 'utf8')).trim();
+  } catch (err) {
+    throw new WeftError('WEFT_ERR_ZTUNNEL_CONFIG', `cannot read ${what} ${path}: ${errorMessage(err)}`, { cause: err });
+  }
+}
+
+async function localFetcher(caDir: string, trustDomain: string): Promise<CertificateFetcher> {
+  const ca = await CertificateAuthority.open({ store: new FileCaStore(caDir), trustDomain });
+  // Standalone: this process is its own CA and may hold any identity of its config.
+  return async (csrPem, identity) => {
+    const signed = ca.sign(csrPem, { authorizedIdentities: [identity] });
+    return { certPem: signed.certPem, chainPem: signed.chainPem, rootsPem: ca.rootsPem };
+  };
+}
+
+export async function startFromConfig(cfg: ZtunnelConfig, logger: Logger, o: StartOverrides = {}): Promise<RunningZtunnel> {
+  const src = cfg.source;
+  let fetch: CertificateFetcher;
+  let rootsPem: string[] = [];
+  if (src.kind === 'controller') {
+    rootsPem = [await readText(src.rootCertFile, 'root certificate')];
+    await readText(src.tokenFile, 'token file');
+    fetch = httpsFetcher({
+      url: src.caUrl, rootsPem,
+      // Projected tokens rotate: read the file on every request.
+      token: () => readText(src.tokenFile, 'token file'),
+      ...(src.controllerIdentity === undefined ? {} : { serverIdentity: src.controllerIdentity }),
+    });
+  } else {
+    fetch = await localFetcher(src.caDir, cfg.trustDomain);
+  }
+  const certificates = new CertificateManager({ fetch, logger: logger.child({ component: 'certificates' }) });
+
+  const ztunnel = await Ztunnel.start({
+    node: cfg.node,
+    trustDomain: cfg.trustDomain,
+    certificates,
+    certificateStatus: () => certificates.state(),
+    forgetCertificate: (id) => certificates.forget(id),
+    logger,
+    admin: { host: cfg.adminHost, ...o.admin },
+    configWaitMs: cfg.configWaitMs,
+    connectTimeoutMs: cfg.connectTimeoutMs,
+    ...(o.onQuit === undefined ? {} : { onQuit: o.onQuit }),
+    ...(o.version === undefined ? {} : { version: o.version }),
+  });
+
+  let stopSource: () => Promise<void>;
+  try {
+    if (src.kind === 'controller') {
+      const client = new ConfigClient({
+        url: src.pushUrl,
+        client: { kind: 'ztunnel', node: cfg.node },
+        token: await readText(src.tokenFile, 'token file'),
+        rootsPem,
+        apply: (u) => ztunnel.apply(u),
+        logger,
+      });
+      client.on('disconnected', (reason) => ztunnel.metrics.xdsTerminations.inc({ reason }));
+      client.start();
+      stopSource = () => client.close();
+    } else {
+      stopSource = await watchConfigFile(src.configFile, ztunnel, logger);
+    }
+  } catch (err) {
+    await ztunnel.close();
+    certificates.close();
+    throw err;
+  }
+
+  return {
+    ztunnel,
+    close: async () => {
+      await stopSource();
+      await ztunnel.close({ removeCapture: cfg.removeCaptureOnExit });
+      certificates.close();
+    },
+  };
+}
+
+/** Applies the file now and on every change (watching the folder survives atomic renames). */
+async function watchConfigFile(path: string, ztunnel: Ztunnel, logger: Logger): Promise<() => Promise<void>> {
+  let version = 0;
+  const load = async (): Promise<void> => {
+    const resources = await loadConfigFile(path);
+    ztunnel.apply({ snapshot: true, version: `file-${++version}`, updated: resources, removed: [] });
+  };
+  await load();
+  let timer: NodeJS.Timeout | undefined;
+  const watcher: FSWatcher = watch(dirname(path), (_event, name) => {
+    if (name !== null && name !== basename(path)) return;
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      load().catch((err: unknown) => logger.warn('config file reload failed; keeping the last good config', { path, err: errorMessage(err) }));
+    }, 100);
+  });
+  return async () => {
+    clearTimeout(timer);
+    watcher.close();
+  };
+}
