@@ -107,13 +107,19 @@ async function serve(binding: AdminBinding, routes: Record<string, Handler>, lis
     }
   });
   const server = await listen(binding.host, binding.port);
-  server.on('connection', (s: net.Socket) => httpServer.emit('connection', s));
+  // The sockets come from our own listener, so http.Server does not track them: we do.
+  const sockets = new Set<net.Socket>();
+  server.on('connection', (s: net.Socket) => {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+    httpServer.emit('connection', s);
+  });
   const address = server.address();
   return {
     port: typeof address === 'object' && address !== null ? address.port : binding.port,
     close: () => new Promise<void>((resolve) => {
-      httpServer.closeAllConnections();
       server.close(() => resolve());
+      for (const s of sockets) s.destroy();
     }),
   };
 }
