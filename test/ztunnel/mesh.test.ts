@@ -60,6 +60,7 @@ describe('ztunnel mesh on the embedded cluster', { skip }, () => {
   let baseConfig: Resource[] = [];
   let version = 1;
   let tmp: string | undefined;
+  let certs: ReturnType<typeof pkiCertificates>;
 
   const push = (extra: Resource[]): void => {
     const update = { snapshot: true, version: version++, updated: [...baseConfig, ...extra], removed: [] };
@@ -77,7 +78,7 @@ describe('ztunnel mesh on the embedded cluster', { skip }, () => {
     svc = await cluster.addService({ namespace: 'default', name: 'echo', selector: { app: 'echo' }, ports: [{ port: 80, targetPort: 8080, name: 'http' }, { port: 9000, targetPort: 9000, name: 'tcp' }] });
     await startEcho(echo);
     const pki = await testPki();
-    const certs = pkiCertificates(pki);
+    certs = pkiCertificates(pki);
     for (const node of cluster.nodes) ztunnels.push(await startNodeZtunnel(node, certs, logger));
     baseConfig = [
       res.workload(workloadOf(client, { mesh: true })),
@@ -189,6 +190,9 @@ describe('ztunnel mesh on the embedded cluster', { skip }, () => {
       await Promise.race([closed, new Promise((_, rej) => setTimeout(() => rej(new Error('open connection was not closed')), 3000))]);
       const blocked = await curl(client, `http://${svc.vip}/`, 2);
       assert.notEqual(blocked.code, 0, 'new connection must be denied');
+      const m2 = await (await fetch(`http://${cluster!.node('node2').ip}:15020/metrics`)).text();
+      assert.ok(m2.split('\n').some((l) => l.startsWith('istio_tcp_connections_failed_total{reporter="destination"') && l.includes('response_flags="DENY"')
+        && l.includes('source_principal="spiffe://cluster.local/ns/default/sa/sleep"')), 'denied tunnel counted as failed with DENY');
       const plain = await curlJson(outsider, `http://${echo.ip}:8080/`);
       assert.equal(plain.remoteAddress, outsider.ip, 'the policy only names the sleep service account');
     } finally {
@@ -197,6 +201,21 @@ describe('ztunnel mesh on the embedded cluster', { skip }, () => {
     }
     const again = await curlJson(client, `http://${svc.vip}/`);
     assert.equal(again.remoteAddress, client.ip, 'allowed again once the policy is gone');
+  });
+
+  test('a restarted ztunnel adopts captured pods without duplicating rules', async () => {
+    const rules = async (): Promise<number> => (await client.exec(['iptables-save'])).stdout.split('\n').filter((l) => l.includes('WEFT_')).length;
+    const before = await rules();
+    assert.ok(before > 0);
+    await ztunnels[0]!.close();
+    assert.equal(await captureInstalled(client.netnsPath), true, 'capture stays while ztunnel restarts');
+    ztunnels[0] = await startNodeZtunnel(cluster!.node('node1'), certs, logger);
+    push([]);
+    await ztunnels[0].settled();
+    assert.deepEqual(ztunnels[0].enrolled().map((p) => [p.ip, p.adopted]), [[client.ip, true]]);
+    assert.equal(await rules(), before);
+    const r = await curlJson(client, `http://${svc.vip}/after-restart`);
+    assert.equal(r.remoteAddress, client.ip);
   });
 
   test('a pod leaving the mesh is unenrolled and its capture removed', async () => {
