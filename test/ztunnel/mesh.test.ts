@@ -16,7 +16,8 @@ import type { LocalPod } from '#local/pod.ts';
 import type { LocalProcess } from '#local/process.ts';
 import type { LocalService } from '#local/service.ts';
 import type { EchoReply } from '#local/apps/echo.ts';
-import { connectInNetns } from '#ztunnel/native/index.ts';
+import { connectInNetns, listenInNetns } from '#ztunnel/native/index.ts';
+import { HboneServer } from '#core/hbone/server.ts';
 import type { Ztunnel } from '#ztunnel/ztunnel.ts';
 import { captureInstalled } from '#ztunnel/capture/index.ts';
 import { pkiCertificates, res, serviceOf, startNodeZtunnel, workloadOf } from './fixtures.ts';
@@ -201,6 +202,36 @@ describe('ztunnel mesh on the embedded cluster', { skip }, () => {
     }
     const again = await curlJson(client, `http://${svc.vip}/`);
     assert.equal(again.remoteAddress, client.ip, 'allowed again once the policy is gone');
+  });
+
+  test('a service with a waypoint is reached through it, with the VIP as authority', async () => {
+    const wpPod = await cluster!.addPod({ namespace: 'default', name: 'waypoint', node: 'node2', serviceAccount: 'waypoint' });
+    const wpIdentity = 'spiffe://cluster.local/ns/default/sa/waypoint';
+    const seen: { authority: string; peer: string }[] = [];
+    // A stand-in waypoint: terminates HBONE and forwards as plain TCP from its own pod.
+    const wp = new HboneServer({
+      trustDomain: 'cluster.local',
+      certificateFor: () => certs.get(wpIdentity),
+      connectUpstream: async (target, ctx) => {
+        seen.push({ authority: `${target.host}:${target.port}`, peer: ctx.peerIdentity });
+        return connectInNetns(wpPod.netnsPath, { host: target.host, port: target.port, timeoutMs: 3000 });
+      },
+    });
+    const listener = await listenInNetns(wpPod.netnsPath, { address: '0.0.0.0', port: Ports.hbone });
+    listener.on('connection', (sock: net.Socket) => wp.handleConnection(sock));
+    const withWaypoint = { ...serviceOf(svc), waypoint: { address: wpPod.ip, hbonePort: Ports.hbone, identity: wpIdentity } };
+    push([res.workload(workloadOf(wpPod, { mesh: false })), res.service(withWaypoint)]);
+    try {
+      const r = await curlJson(client, `http://${svc.vip}/via-waypoint`);
+      assert.equal(r.remoteAddress, wpPod.ip, 'the app is reached from the waypoint');
+      assert.deepEqual(seen, [{ authority: `${svc.vip}:80`, peer: 'spiffe://cluster.local/ns/default/sa/sleep' }]);
+      const direct = await curlJson(client, `http://${echo.ip}:8080/`);
+      assert.equal(direct.remoteAddress, client.ip, 'a pod IP skips the service waypoint');
+    } finally {
+      push([]);
+      await new Promise<void>((r) => listener.close(() => r()));
+      await wp.close(0);
+    }
   });
 
   test('a restarted ztunnel adopts captured pods without duplicating rules', async () => {
