@@ -157,16 +157,14 @@ export class Ztunnel {
 
   enrolled(): ReturnType<Enroller['pods']> { return this.#enroller.pods(); }
 
+  /** Pods still pending enrollment do not hold readiness back (a stale entry would block it forever); /config_dump lists them. */
   readiness(): { ready: boolean; reasons: string[] } {
-    const pending = this.#enroller.pending();
-    const r = readiness({
+    return readiness({
       listenersBound: this.#bound,
       hasConfig: this.state.hasConfig,
       identities: this.#o.certificateStatus === undefined ? [] : this.#enroller.pods().map((p) => p.identity),
       certificates: this.#o.certificateStatus?.() ?? [],
     });
-    if (pending.length > 0) r.reasons.push(`${pending.length} pod(s) pending enrollment`);
-    return r;
   }
 
   configDump(): unknown {
