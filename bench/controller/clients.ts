@@ -2,7 +2,6 @@
 // the controller's memory and CPU are measured apart from its clients'. Reports every
 // applied update to the parent over IPC.
 import { ConfigClient } from '#core/config/client.ts';
-import type { Resource } from '#core/config/model.ts';
 
 interface Start {
   url: string;
@@ -22,13 +21,15 @@ process.on('message', (m: unknown) => {
   }
   if (!isStart(m)) return;
   m.nodes.forEach(({ node, token }, i) => {
-    const store = new Map<string, Resource>();
+    // Keys only: a hundred full stores in one process would measure this process's garbage
+    // collector rather than the push path (each real proxy holds its own store).
+    const store = new Set<string>();
     const c = new ConfigClient({
       url: m.url, client: { kind: 'ztunnel', node }, token, rootsPem: m.rootsPem,
       apply: (u) => {
         if (u.snapshot) store.clear();
         for (const r of u.removed) store.delete(`${r.kind}/${r.key}`);
-        for (const r of u.updated) store.set(`${r.kind}/${r.key}`, r);
+        for (const r of u.updated) store.add(`${r.kind}/${r.key}`);
         return { rejected: [] };
       },
     });
