@@ -92,6 +92,8 @@ export async function startFromConfig(cfg: ZtunnelConfig, logger: Logger, o: Sta
       stopSource = () => client.close();
     } else {
       stopSource = await watchConfigFile(src.configFile, ztunnel, logger);
+      // The whole config is here at once: be serving its pods before reporting started.
+      await ztunnel.settled();
     }
   } catch (err) {
     await ztunnel.close();

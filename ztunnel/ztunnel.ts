@@ -162,6 +162,7 @@ export class Ztunnel {
     return readiness({
       listenersBound: this.#bound,
       hasConfig: this.state.hasConfig,
+      enrollmentCaughtUp: this.#enroller.settledVersion === this.state.version,
       identities: this.#o.certificateStatus === undefined ? [] : this.#enroller.pods().map((p) => p.identity),
       certificates: this.#o.certificateStatus?.() ?? [],
     });

@@ -8,10 +8,11 @@ import { startAdmin } from '#ztunnel/admin/server.ts';
 const ID = 'spiffe://cluster.local/ns/a/sa/b';
 
 test('readiness needs listeners, config and a certificate per enrolled identity', () => {
-  const base = { listenersBound: true, hasConfig: true, identities: [ID], certificates: [{ identity: ID, state: 'ready' as const }] };
+  const base = { listenersBound: true, hasConfig: true, enrollmentCaughtUp: true, identities: [ID], certificates: [{ identity: ID, state: 'ready' as const }] };
   assert.deepEqual(readiness(base), { ready: true, reasons: [] });
   assert.deepEqual(readiness({ ...base, certificates: [{ identity: ID, state: 'renewing' }] }).ready, true);
-  const r = readiness({ listenersBound: false, hasConfig: false, identities: [ID, ID], certificates: [{ identity: ID, state: 'pending' }] });
+  assert.deepEqual(readiness({ ...base, enrollmentCaughtUp: false }).reasons, ['enrolling pods of the latest config']);
+  const r = readiness({ listenersBound: false, hasConfig: false, enrollmentCaughtUp: false, identities: [ID, ID], certificates: [{ identity: ID, state: 'pending' }] });
   assert.equal(r.ready, false);
   assert.deepEqual(r.reasons, ['listeners not bound yet', 'no config received yet', `no certificate yet for ${ID}`]);
 });

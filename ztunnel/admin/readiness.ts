@@ -5,6 +5,8 @@ import type { CertificateStatus } from '#core/certs/manager.ts';
 export interface ReadinessInputs {
   listenersBound: boolean;
   hasConfig: boolean;
+  /** Enrollment has acted on the config received so far. */
+  enrollmentCaughtUp: boolean;
   /** Identities of enrolled pods. */
   identities: readonly string[];
   certificates: readonly CertificateStatus[];
@@ -14,6 +16,7 @@ export function readiness(i: ReadinessInputs): { ready: boolean; reasons: string
   const reasons: string[] = [];
   if (!i.listenersBound) reasons.push('listeners not bound yet');
   if (!i.hasConfig) reasons.push('no config received yet');
+  else if (!i.enrollmentCaughtUp) reasons.push('enrolling pods of the latest config');
   const held = new Set(i.certificates.filter((c) => c.state === 'ready' || c.state === 'renewing').map((c) => c.identity));
   const missing = [...new Set(i.identities)].filter((id) => !held.has(id));
   if (missing.length > 0) reasons.push(`no certificate yet for ${missing.join(', ')}`);

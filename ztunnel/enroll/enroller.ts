@@ -58,6 +58,7 @@ export class Enroller {
   #retry: NodeJS.Timeout | undefined;
   #off: (() => void) | undefined;
   #closed = false;
+  #settledVersion: string | undefined;
 
   constructor(opts: EnrollerOptions) {
     this.#o = opts;
@@ -78,6 +79,9 @@ export class Enroller {
     while (this.#running || this.#again) await this.#chain;
     await this.#chain;
   }
+
+  /** The config version the last finished reconcile acted on (pods pending a retry included). */
+  get settledVersion(): string | undefined { return this.#settledVersion; }
 
   podByAddress(ip: string): EnrolledPod | undefined { return this.#byIp.get(ip)?.pod; }
 
@@ -124,6 +128,7 @@ export class Enroller {
 
   async #reconcile(): Promise<void> {
     if (this.#closed) return;
+    const version = this.#o.state.version;
     const desired = enrollmentTargets(this.#o.state.workloads(), this.#o.node);
     const current = new Map([...this.#pods].map(([uid, e]) => [uid, e.target]));
     const plan = planEnrollment(current, desired);
@@ -140,6 +145,7 @@ export class Enroller {
         this.#pending.set(t.uid, { target: t, reason });
       }
     }
+    this.#settledVersion = version;
   }
 
   async #enroll(t: EnrollTarget): Promise<void> {
