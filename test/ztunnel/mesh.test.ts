@@ -3,6 +3,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import http from 'node:http';
 import type net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -77,7 +78,7 @@ describe('ztunnel mesh on the embedded cluster', { skip }, () => {
       cluster.addPod({ namespace: 'default', name: 'outsider', node: 'node1' }),
     ]);
     svc = await cluster.addService({ namespace: 'default', name: 'echo', selector: { app: 'echo' }, ports: [{ port: 80, targetPort: 8080, name: 'http' }, { port: 9000, targetPort: 9000, name: 'tcp' }] });
-    await startEcho(echo);
+    await Promise.all([startEcho(echo), startEcho(outsider)]);
     const pki = await testPki();
     certs = pkiCertificates(pki);
     for (const node of cluster.nodes) ztunnels.push(await startNodeZtunnel(node, certs, logger));
@@ -153,6 +154,25 @@ describe('ztunnel mesh on the embedded cluster', { skip }, () => {
       return m2.split('\n').some((l) => l.startsWith('istio_tcp_connections_closed_total{reporter="destination"') && l.includes('source_workload="client"')
         && l.includes('destination_service="echo.default.svc.cluster.local"'));
     });
+  });
+
+  test('non-mesh destinations: direct TCP to a pod outside the mesh, passthrough to an unknown address', async () => {
+    const direct = await curlJson(client, `http://${outsider.ip}:8080/direct`);
+    assert.equal(direct.remoteAddress, client.ip);
+    const outside = http.createServer((req, res) => res.end(JSON.stringify({ from: req.socket.remoteAddress })));
+    await new Promise<void>((r) => outside.listen(0, cluster!.hostIp, () => r()));
+    try {
+      const port = (outside.address() as net.AddressInfo).port;
+      const r = await curl(client, `http://${cluster!.hostIp}:${port}/`);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(JSON.parse(r.body), { from: client.ip });
+    } finally {
+      outside.closeAllConnections();
+      outside.close();
+    }
+    const m1 = await (await fetch(`http://${cluster!.node('node1').ip}:15020/metrics`)).text();
+    assert.ok(m1.split('\n').some((l) => l.startsWith('istio_tcp_connections_opened_total{reporter="source",source_workload="client"')
+      && l.includes('destination_workload="outsider"') && l.includes('connection_security_policy="none"')), 'direct TCP counted without mTLS');
   });
 
   test('PERMISSIVE lets a non-mesh client in; STRICT refuses it', async () => {
