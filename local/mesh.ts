@@ -1,0 +1,208 @@
+// The whole mesh on the embedded cluster: the controller as a process in the root netns
+// (reached over the cluster's host link), one ztunnel process per node inside the node's
+// netns, the cluster's own state (nodes, pods, services) written as manifests the controller
+// watches, and a folder for the user's manifests. Used by the demo, end-to-end tests and
+// benchmarks. Components run as processes, as they would in a real cluster.
+import { access, mkdtemp, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { WeftError } from '#core/errors.ts';
+import { Logger } from '#core/log.ts';
+import type { LogLevelName } from '#core/log.ts';
+import { Ports } from '#core/ports.ts';
+import { tokenFilePath } from '#controller/ca/tokens.ts';
+import { LocalCluster } from './cluster.ts';
+import type { LocalNode } from './node.ts';
+import type { LocalPod } from './pod.ts';
+import { LocalProcess } from './process.ts';
+
+const CONTROLLER_MAIN = fileURLToPath(new URL('../controller/main.ts', import.meta.url));
+const ZTUNNEL_MAIN = fileURLToPath(new URL('../ztunnel/main.ts', import.meta.url));
+
+export const AMBIENT_LABEL = 'istio.io/dataplane-mode';
+
+export interface LocalMeshOptions {
+  name?: string;
+  nodes?: number;
+  /** Log level of the controller and ztunnel processes. */
+  logLevel?: LogLevelName;
+  /** Copy component output to this process's stderr (debugging). */
+  echo?: boolean;
+  logger?: Logger;
+}
+
+export interface ZtunnelHandle {
+  node: LocalNode;
+  process: LocalProcess;
+  /** 15020, reachable from the root netns. */
+  metricsUrl: string;
+  readyUrl: string;
+}
+
+interface ConfigDump {
+  enrolledPods?: { ip: string }[];
+}
+
+export class LocalMesh {
+  readonly cluster: LocalCluster;
+  readonly stateDir: string;
+  /** Where the user's manifests go (AuthorizationPolicy, PeerAuthentication, Gateway, ...). */
+  readonly manifestDir: string;
+  readonly controllerUrl: string;
+  readonly controllerAdminUrl: string;
+  readonly #controller: LocalProcess;
+  readonly #ztunnels: Map<string, ZtunnelHandle>;
+  #stopped = false;
+
+  private constructor(init: {
+    cluster: LocalCluster; stateDir: string; manifestDir: string; controllerUrl: string;
+    controllerAdminUrl: string; controller: LocalProcess; ztunnels: Map<string, ZtunnelHandle>;
+  }) {
+    this.cluster = init.cluster;
+    this.stateDir = init.stateDir;
+    this.manifestDir = init.manifestDir;
+    this.controllerUrl = init.controllerUrl;
+    this.controllerAdminUrl = init.controllerAdminUrl;
+    this.#controller = init.controller;
+    this.#ztunnels = init.ztunnels;
+  }
+
+  static async start(opts: LocalMeshOptions = {}): Promise<LocalMesh> {
+    const log = (opts.logger ?? new Logger()).child({ component: 'local-mesh' });
+    const stateDir = await mkdtemp(join(tmpdir(), 'weft-mesh-'));
+    const clusterDir = join(stateDir, 'cluster');
+    const manifestDir = join(stateDir, 'manifests');
+    const level = opts.logLevel ?? 'warn';
+    let cluster: LocalCluster | undefined;
+    let controller: LocalProcess | undefined;
+    const ztunnels = new Map<string, ZtunnelHandle>();
+    try {
+      cluster = await LocalCluster.start({ name: opts.name ?? 'weft', nodes: opts.nodes ?? 2, manifestDir: clusterDir, logger: log });
+      const hostIp = cluster.hostIp;
+      if (hostIp === undefined) throw new WeftError('WEFT_ERR_LOCAL_MESH', 'the embedded cluster has no host link; the controller could not be reached from the nodes');
+      controller = new LocalProcess(process.execPath, [
+        CONTROLLER_MAIN, '--state-dir', join(stateDir, 'controller'), '--manifests', clusterDir, '--manifests', manifestDir,
+        '--address', hostIp, '--admin-address', hostIp, '--log-level', level,
+      ], 'controller', { echo: opts.echo ?? false });
+      const controllerUrl = `https://${hostIp}:${Ports.controllerPush}`;
+      const controllerAdminUrl = `http://${hostIp}:${Ports.controllerDashboard}`;
+      await waitUntil(async () => (await fetch(`${controllerAdminUrl}/healthz`).catch(() => undefined))?.ok === true, 15_000, () => `the controller did not become healthy: ${controller?.stderr.slice(-2000) ?? ''}`);
+
+      const rootCert = join(stateDir, 'controller', 'ca', 'root-cert.pem');
+      for (const node of cluster.nodes) {
+        const tokenFile = tokenFilePath(join(stateDir, 'controller'), { kind: 'ztunnel', node: node.name });
+        await waitUntil(() => exists(tokenFile), 10_000, () => `the controller wrote no token for ${node.name}`);
+        const proc = node.spawn([
+          process.execPath, ZTUNNEL_MAIN, '--node', node.name, '--controller', controllerUrl,
+          '--token-file', tokenFile, '--root-cert', rootCert,
+          '--controller-identity', 'spiffe://cluster.local/ns/istio-system/sa/weft-controller',
+          '--admin-host', node.ip, '--log-level', level, '--remove-capture-on-exit',
+        ], { label: `ztunnel-${node.name}`, echo: opts.echo ?? false });
+        ztunnels.set(node.name, {
+          node, process: proc,
+          metricsUrl: `http://${node.ip}:${Ports.metrics}/metrics`,
+          readyUrl: `http://${node.ip}:${Ports.readiness}/healthz/ready`,
+        });
+      }
+      await Promise.all([...ztunnels.values()].map((z) => z.process.waitForLine('ready', 20_000)));
+      return new LocalMesh({ cluster, stateDir, manifestDir, controllerUrl, controllerAdminUrl, controller, ztunnels });
+    } catch (err) {
+      await Promise.allSettled([...ztunnels.values()].map((z) => z.process.stop(2000)));
+      await controller?.stop(2000);
+      await cluster?.stop();
+      await rm(stateDir, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  ztunnel(node: string): ZtunnelHandle {
+    const z = this.#ztunnels.get(node);
+    if (z === undefined) throw new WeftError('WEFT_ERR_LOCAL_MESH', `no ztunnel on node ${JSON.stringify(node)}`);
+    return z;
+  }
+
+  get ztunnels(): ZtunnelHandle[] {
+    return [...this.#ztunnels.values()];
+  }
+
+  /** Labels a namespace into the mesh (running pods join without restart) or out of it. */
+  async enrollNamespace(namespace: string, enrolled = true): Promise<void> {
+    await this.cluster.setNamespaceLabels(namespace, enrolled ? { [AMBIENT_LABEL]: 'ambient' } : {});
+  }
+
+  /** Writes (or replaces) a user manifest file of one or more objects, as `kubectl apply -f`. */
+  async apply(file: string, ...objects: object[]): Promise<void> {
+    const path = join(this.manifestDir, file);
+    const tmp = join(this.manifestDir, `.${file}.tmp`);
+    await writeFile(tmp, objects.map((o) => stringify(o)).join('---\n'));
+    await rename(tmp, path);
+  }
+
+  /** Removes a user manifest file, as `kubectl delete -f`. */
+  async delete(file: string): Promise<void> {
+    await unlink(join(this.manifestDir, file)).catch(() => undefined);
+  }
+
+  /** ztunnel's /config_dump (admin 15000 is on the node's localhost only). */
+  async configDump(node: string): Promise<unknown> {
+    const r = await this.ztunnel(node).node.exec(['curl', '-sS', '--max-time', '3', `http://127.0.0.1:${Ports.admin}/config_dump`]);
+    if (r.code !== 0) throw new WeftError('WEFT_ERR_LOCAL_MESH', `config_dump of ${node} failed: ${r.stderr}`);
+    return JSON.parse(r.stdout) as unknown;
+  }
+
+  /** Waits until the pod's node ztunnel has (or, with enrolled=false, no longer has) it enrolled. */
+  async waitForEnrollment(pod: LocalPod, enrolled = true, timeoutMs = 15_000): Promise<void> {
+    await waitUntil(async () => {
+      const dump = (await this.configDump(pod.node).catch(() => ({}))) as ConfigDump;
+      return (dump.enrolledPods ?? []).some((p) => p.ip === pod.ip) === enrolled;
+    }, timeoutMs, () => `pod ${pod.namespace}/${pod.name} was ${enrolled ? 'not enrolled' : 'still enrolled'} after ${timeoutMs} ms`);
+  }
+
+  /** Waits until every ztunnel has applied the controller's latest config. */
+  async settle(ms = 300): Promise<void> {
+    await new Promise((r) => setTimeout(r, ms));
+  }
+
+  async metrics(node: string): Promise<string> {
+    return (await fetch(this.ztunnel(node).metricsUrl)).text();
+  }
+
+  /** Stops every process, removes the cluster and the state folder; idempotent. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    await Promise.allSettled(this.ztunnels.map((z) => z.process.stop(3000)));
+    await this.#controller.stop(3000);
+    await this.cluster.stop();
+    await rm(this.stateDir, { recursive: true, force: true });
+  }
+
+  /** Ctrl-C and SIGTERM stop the mesh and leave nothing behind. */
+  installSignalHandlers(): void {
+    const onSignal = (sig: NodeJS.Signals): void => {
+      void this.stop().finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    // A crash still takes the processes down; the next start sweeps kernel leftovers.
+    process.once('exit', () => {
+      for (const z of this.ztunnels) z.process.killSync();
+      this.#controller.killSync();
+    });
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(() => true, () => false);
+}
+
+export async function waitUntil(check: () => Promise<boolean> | boolean, timeoutMs: number, what: () => string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new WeftError('WEFT_ERR_LOCAL_TIMEOUT', what());
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
