@@ -152,6 +152,14 @@ export class Ztunnel {
     return r;
   }
 
+  /** Writes queued access log lines now (they are otherwise written once a second). */
+  flushAccessLog(): void { this.#accessLog.flush(); }
+
+  /** Drops pooled HBONE sessions to an address, in every enrolled pod. */
+  evictHbone(ip: string): void {
+    for (const p of this.#enroller.pods()) this.#enroller.podByAddress(p.ip)?.pool.evict(ip);
+  }
+
   /** Waits until enrollment has caught up with the config applied so far. */
   settled(): Promise<void> { return this.#enroller.settled(); }
 
@@ -200,10 +208,7 @@ export class Ztunnel {
       if (r.kind !== 'workload') continue;
       const before = this.#addresses.get(r.key) ?? [];
       const now = this.state.workload(r.key)?.addresses ?? [];
-      for (const ip of before) {
-        if (now.includes(ip)) continue;
-        for (const p of this.#enroller.pods()) this.#enroller.podByAddress(p.ip)?.pool.evict(ip);
-      }
+      for (const ip of before) if (!now.includes(ip)) this.evictHbone(ip);
       if (now.length > 0) this.#addresses.set(r.key, now);
       else this.#addresses.delete(r.key);
     }

@@ -60,16 +60,16 @@ export function pkiCertificates(pki: TestPki): CertificateProvider & { state(): 
 }
 
 /** A ztunnel for `node`, its admin servers bound inside the node's namespace. */
-export async function startNodeZtunnel(node: LocalNode, certificates: ReturnType<typeof pkiCertificates>, logger: Logger): Promise<Ztunnel> {
+export async function startNodeZtunnel(node: LocalNode, certificates: ReturnType<typeof pkiCertificates>, logger: Logger, accessLog?: string[]): Promise<Ztunnel> {
   return Ztunnel.start({
     node: node.name,
     trustDomain: 'cluster.local',
     certificates,
     certificateStatus: () => certificates.state(),
     logger,
-    accessLog: { write: () => true },
+    accessLog: { write: (chunk: string) => accessLog?.push(...chunk.trim().split('\n')) },
     admin: { host: node.ip, listen: (host, port) => listenInNetns(node.netnsPath, { address: host, port }) },
     configWaitMs: 3000,
-    connectTimeoutMs: 3000,
+    connectTimeoutMs: 1500,
   });
 }

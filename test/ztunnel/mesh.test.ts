@@ -63,6 +63,7 @@ describe('ztunnel mesh on the embedded cluster', { skip }, () => {
   let version = 1;
   let tmp: string | undefined;
   let certs: ReturnType<typeof pkiCertificates>;
+  const accessLog: string[] = [];
 
   const push = (extra: Resource[]): void => {
     const update = { snapshot: true, version: version++, updated: [...baseConfig, ...extra], removed: [] };
@@ -81,7 +82,7 @@ describe('ztunnel mesh on the embedded cluster', { skip }, () => {
     await Promise.all([startEcho(echo), startEcho(outsider)]);
     const pki = await testPki();
     certs = pkiCertificates(pki);
-    for (const node of cluster.nodes) ztunnels.push(await startNodeZtunnel(node, certs, logger));
+    for (const node of cluster.nodes) ztunnels.push(await startNodeZtunnel(node, certs, logger, accessLog));
     baseConfig = [
       res.workload(workloadOf(client, { mesh: true })),
       res.workload(workloadOf(echo, { mesh: true, services: [svc] })),
@@ -175,6 +176,31 @@ describe('ztunnel mesh on the embedded cluster', { skip }, () => {
       && l.includes('destination_workload="outsider"') && l.includes('connection_security_policy="none"')), 'direct TCP counted without mTLS');
   });
 
+  test('a blocked port 15008 fails with a NetworkPolicy hint, counted and logged', async () => {
+    const rule = ['INPUT', '-p', 'tcp', '--dport', String(Ports.hbone), '-j', 'DROP'];
+    await echo.exec(['iptables', '-I', ...rule]);
+    // A pooled session would carry the request without a new TCP connect to 15008.
+    ztunnels[0]!.evictHbone(echo.ip);
+    try {
+      const r = await curl(client, `http://${echo.ip}:8080/blocked`, 4);
+      assert.notEqual(r.code, 0);
+      await eventually('the access log line', async () => {
+        ztunnels.forEach((z) => z.flushAccessLog());
+        return accessLog.some((l) => l.includes(`"${echo.ip}:8080"`) && l.includes('NetworkPolicy'));
+      });
+      const line = JSON.parse(accessLog.find((l) => l.includes('NetworkPolicy')) ?? '{}') as Record<string, unknown>;
+      assert.equal(line['direction'], 'outbound');
+      assert.equal(line['responseFlags'], 'CONNECT');
+      assert.match(String(line['error']), /15008/);
+      const m1 = await (await fetch(`http://${cluster!.node('node1').ip}:15020/metrics`)).text();
+      assert.ok(m1.split('\n').some((l) => l.startsWith('istio_tcp_connections_failed_total{reporter="source",source_workload="client"') && l.includes('response_flags="CONNECT"')));
+    } finally {
+      await echo.exec(['iptables', '-D', ...rule]);
+      ztunnels[0]!.evictHbone(echo.ip);
+    }
+    await curlJson(client, `http://${echo.ip}:8080/unblocked`);
+  });
+
   test('PERMISSIVE lets a non-mesh client in; STRICT refuses it', async () => {
     const plain = await curlJson(outsider, `http://${echo.ip}:8080/plain`);
     assert.equal(plain.remoteAddress, outsider.ip);
@@ -260,7 +286,7 @@ describe('ztunnel mesh on the embedded cluster', { skip }, () => {
     assert.ok(before > 0);
     await ztunnels[0]!.close();
     assert.equal(await captureInstalled(client.netnsPath), true, 'capture stays while ztunnel restarts');
-    ztunnels[0] = await startNodeZtunnel(cluster!.node('node1'), certs, logger);
+    ztunnels[0] = await startNodeZtunnel(cluster!.node('node1'), certs, logger, accessLog);
     push([]);
     await ztunnels[0].settled();
     assert.deepEqual(ztunnels[0].enrolled().map((p) => [p.ip, p.adopted]), [[client.ip, true]]);
