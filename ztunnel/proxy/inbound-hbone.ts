@@ -13,19 +13,44 @@ import { waitForState } from '#ztunnel/proxy/wait.ts';
 import { authorize, type L4Connection } from '#ztunnel/rbac/authorize.ts';
 import { serviceOfWorkload, tcpLabels, type TcpLabels } from '#ztunnel/telemetry/labels.ts';
 
-function facts(ctx: HboneRequestContext): L4Connection {
+/** SPIFFE ids of waypoints in the config, recomputed when the config version changes. */
+function waypointIdentities(inputs: ProxyInputs): () => ReadonlySet<string> {
+  let version: string | undefined;
+  let ids = new Set<string>();
+  return () => {
+    if (version !== inputs.state.version) {
+      version = inputs.state.version;
+      ids = new Set();
+      for (const s of inputs.state.services()) if (s.waypoint !== undefined) ids.add(s.waypoint.identity);
+      for (const w of inputs.state.workloads()) if (w.waypoint !== undefined) ids.add(w.waypoint.identity);
+    }
+    return ids;
+  };
+}
+
+/**
+ * The client's address: the HBONE peer's own, except behind a waypoint, whose `forwarded`
+ * header names the original client. Other peers could name any address there, so it is
+ * believed from waypoints only.
+ */
+function sourceIpOf(ctx: HboneRequestContext, waypoints: () => ReadonlySet<string>): string {
+  if (!waypoints().has(ctx.peerIdentity)) return ctx.peerAddress;
+  return forwardedSource(ctx.headers.forwarded) ?? ctx.peerAddress;
+}
+
+function facts(ctx: HboneRequestContext, waypoints: () => ReadonlySet<string>): L4Connection {
   return {
     sourcePrincipal: ctx.peerIdentity,
-    sourceIp: forwardedSource(ctx.headers.forwarded) ?? ctx.peerAddress,
+    sourceIp: sourceIpOf(ctx, waypoints),
     destinationIp: ctx.target.host,
     destinationPort: ctx.target.port,
   };
 }
 
-function labelsFor(inputs: ProxyInputs, ctx: HboneRequestContext, responseFlags: string): TcpLabels {
+function labelsFor(inputs: ProxyInputs, ctx: HboneRequestContext, responseFlags: string, waypoints: () => ReadonlySet<string>): TcpLabels {
   const state = inputs.state;
   const destination = state.workloadByAddress(ctx.localAddress);
-  const sourceIp = forwardedSource(ctx.headers.forwarded) ?? ctx.peerAddress;
+  const sourceIp = sourceIpOf(ctx, waypoints);
   return tcpLabels({
     reporter: 'destination',
     source: state.workloadByAddress(sourceIp),
@@ -38,27 +63,27 @@ function labelsFor(inputs: ProxyInputs, ctx: HboneRequestContext, responseFlags:
   });
 }
 
-function onTunnel(inputs: ProxyInputs, e: HboneServerEvent): void {
+function onTunnel(inputs: ProxyInputs, e: HboneServerEvent, waypoints: () => ReadonlySet<string>): void {
   const m = inputs.metrics;
   switch (e.type) {
     case 'tunnel_open':
-      m.opened.inc(labelsFor(inputs, e.ctx, '-'));
+      m.opened.inc(labelsFor(inputs, e.ctx, '-', waypoints));
       return;
     case 'tunnel_close': {
-      const l = labelsFor(inputs, e.ctx, '-');
+      const l = labelsFor(inputs, e.ctx, '-', waypoints);
       m.sentBytes.inc(l, e.bytesToTunnel);
       m.receivedBytes.inc(l, e.bytesToUpstream);
       m.closed.inc(l);
       inputs.accessLog.log({
         direction: 'inbound',
-        src: { addr: `${facts(e.ctx).sourceIp}`, identity: e.ctx.peerIdentity },
+        src: { addr: sourceIpOf(e.ctx, waypoints), identity: e.ctx.peerIdentity },
         dst: { addr: `${e.ctx.target.host}:${e.ctx.target.port}`, identity: e.ctx.localIdentity, service: l.destination_service },
         bytesSent: e.bytesToUpstream, bytesReceived: e.bytesToTunnel, durationMs: e.durationMs, responseFlags: e.responseFlags, error: e.error,
       });
       return;
     }
     case 'tunnel_rejected':
-      if (e.ctx !== undefined) m.failed.inc(labelsFor(inputs, e.ctx, e.responseFlags));
+      if (e.ctx !== undefined) m.failed.inc(labelsFor(inputs, e.ctx, e.responseFlags, waypoints));
       inputs.accessLog.log({
         direction: 'inbound', src: { addr: e.connection.peerAddress, identity: e.connection.peerIdentity },
         dst: { addr: e.ctx === undefined ? e.connection.localAddress : `${e.ctx.target.host}:${e.ctx.target.port}`, identity: e.connection.localIdentity },
@@ -74,11 +99,12 @@ function onTunnel(inputs: ProxyInputs, e: HboneServerEvent): void {
 export function createInboundHbone(inputs: ProxyInputs, trustDomain: string): HboneServer {
   const state = inputs.state;
   const log = inputs.logger.child({ direction: 'inbound', mtls: true });
+  const waypoints = waypointIdentities(inputs);
   return new HboneServer({
     trustDomain,
     logger: log,
     limits: { connectTimeoutMs: inputs.connectTimeoutMs },
-    onTunnel: (e) => onTunnel(inputs, e),
+    onTunnel: (e) => onTunnel(inputs, e, waypoints),
     certificateFor: async (localAddress) => {
       const w = await waitForState(state, () => state.workloadByAddress(localAddress), inputs.configWaitMs, `the workload at ${localAddress}`);
       return inputs.certificates.get(workloadIdentity(w));
@@ -88,14 +114,14 @@ export function createInboundHbone(inputs: ProxyInputs, trustDomain: string): Hb
       if (w === undefined) return { allow: false, reason: `no workload at ${ctx.localAddress}` };
       // The tunnel ends inside this pod: it may reach this pod's own addresses only.
       if (!w.addresses.includes(ctx.target.host)) return { allow: false, reason: `${ctx.target.host} is not an address of ${w.namespace}/${w.name}` };
-      const d = authorize(facts(ctx), state.policiesFor(w));
+      const d = authorize(facts(ctx, waypoints), state.policiesFor(w));
       if (d.dryRun !== undefined) log.info('dry-run policies matched', { dryRun: d.dryRun, enforced: d.allow });
       return d.allow ? { allow: true } : { allow: false, reason: d.reason };
     },
     connectUpstream: async (target, ctx): Promise<net.Socket> => {
       const pod = inputs.podByAddress(ctx.localAddress);
       if (pod === undefined) throw new WeftError('WEFT_ERR_NOT_ENROLLED', `no enrolled pod at ${ctx.localAddress}`);
-      const conn = facts(ctx);
+      const conn = facts(ctx, waypoints);
       const upstream = await connectInNetns(pod.netnsPath, {
         host: target.host, port: target.port, localAddress: conn.sourceIp, transparent: true, mark: ZTUNNEL_MARK, timeoutMs: inputs.connectTimeoutMs,
       });
