@@ -23,7 +23,8 @@ export async function analyzeManifests(dirs: string[]): Promise<Analysis> {
     const model = buildModel(objects, { trustDomain: 'cluster.local', clusterId: 'Kubernetes', rootNamespace: 'istio-system' });
     const rejections = [...source.rejected()];
     const conditions = model.conditions;
-    const count = Object.values(objects).reduce((n, m: ReadonlyMap<string, unknown>) => n + m.size, 0);
+    const maps: ReadonlyMap<string, unknown>[] = Object.values(objects);
+    const count = maps.reduce((n, m) => n + m.size, 0);
     return { objects: count, rejections, conditions, problems: rejections.length + conditions.filter((c) => c.status === 'False').length };
   } finally {
     await source.stop();

@@ -16,10 +16,11 @@ async function getJson(url: string): Promise<unknown> {
   try {
     res = await fetch(url);
   } catch (err) {
-    throw new Error(`cannot reach ${url}: ${errorMessage(err)} (is the controller running? its admin address is printed by the demo)`);
+    throw new Error(`cannot reach ${url}: ${errorMessage(err)} (is the controller running? its admin address is printed by the demo)`, { cause: err });
   }
   if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
-  return res.json() as Promise<unknown>;
+  const body: unknown = await res.json();
+  return body;
 }
 
 export function buildProgram(out: (s: string) => void = (s) => process.stdout.write(s)): Command {
