@@ -23,7 +23,8 @@ export async function analyzeManifests(dirs: string[]): Promise<Analysis> {
     const model = buildModel(objects, { trustDomain: 'cluster.local', clusterId: 'Kubernetes', rootNamespace: 'istio-system' });
     const rejections = [...source.rejected()];
     const conditions = model.conditions;
-    const maps: ReadonlyMap<string, unknown>[] = Object.values(objects);
+    const maps: ReadonlyMap<string, unknown>[] = [objects.namespaces, objects.pods, objects.services, objects.endpointSlices, objects.nodes,
+      objects.gateways, objects.httpRoutes, objects.grpcRoutes, objects.authorizationPolicies, objects.peerAuthentications];
     const count = maps.reduce((n, m) => n + m.size, 0);
     return { objects: count, rejections, conditions, problems: rejections.length + conditions.filter((c) => c.status === 'False').length };
   } finally {
