@@ -13,6 +13,7 @@ import type { EnrolledPod, ProxyInputs } from '#ztunnel/proxy/inputs.ts';
 import { routeOutbound, type OutboundRoute } from '#ztunnel/proxy/route.ts';
 import { splice } from '#ztunnel/proxy/splice.ts';
 import { waitForState } from '#ztunnel/proxy/wait.ts';
+import { sourceBaggage } from '#ztunnel/telemetry/baggage.ts';
 import { serviceOfWorkload, tcpLabels, type TcpLabels } from '#ztunnel/telemetry/labels.ts';
 
 /** Istio response flag for an outbound failure. */
@@ -33,7 +34,7 @@ interface Opened {
   service?: Service | undefined;
 }
 
-async function open(route: OutboundRoute, pod: EnrolledPod, client: net.Socket, inputs: ProxyInputs): Promise<Opened> {
+async function open(route: OutboundRoute, pod: EnrolledPod, source: Workload, client: net.Socket, inputs: ProxyInputs): Promise<Opened> {
   const timeoutMs = inputs.connectTimeoutMs;
   const plain = async (host: string, port: number): Promise<net.Socket> =>
     connectInNetns(pod.netnsPath, { host, port, mark: ZTUNNEL_MARK, timeoutMs });
@@ -46,6 +47,7 @@ async function open(route: OutboundRoute, pod: EnrolledPod, client: net.Socket, 
         destinationIdentity: route.destinationIdentity,
         address: route.hboneAddress,
         authority: route.authority,
+        headers: { baggage: sourceBaggage(source) },
         sourceAddress: { host: pod.ip, port: client.remotePort ?? 0 },
         ...(service === undefined ? {} : { serviceHostname: service.hostname }),
         dial: plain,
@@ -81,7 +83,7 @@ export async function handleOutbound(client: net.Socket, pod: EnrolledPod, input
   try {
     source = await waitForState(inputs.state, () => inputs.state.workload(pod.uid), inputs.configWaitMs, `config of pod ${pod.ip}`);
     route = routeOutbound(inputs.state, { sourceWorkload: source, originalDst: { host: dst.address, port: dst.port } }, inputs.pick);
-    const opened = await open(route, pod, client, inputs);
+    const opened = await open(route, pod, source, client, inputs);
     if (client.destroyed) {
       opened.upstream.destroy();
       return;

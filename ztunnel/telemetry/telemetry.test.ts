@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AccessLog } from '#ztunnel/telemetry/access-log.ts';
+import { sourceBaggage } from '#ztunnel/telemetry/baggage.ts';
 import { serviceOfWorkload, tcpLabels } from '#ztunnel/telemetry/labels.ts';
 import { ZtunnelMetrics } from '#ztunnel/telemetry/metrics.ts';
 import { service, workload } from '#ztunnel/state/testing.ts';
@@ -67,4 +68,9 @@ test('access log batches JSON lines and flushes on close', () => {
   assert.equal(lines.length, 2);
   assert.equal(log.dropped, 1);
   assert.equal(lines[0]?.['bytesReceived'], 2);
+});
+
+test('baggage names the source workload with Istio keys', () => {
+  assert.equal(sourceBaggage(client), 'k8s.cluster.name=Kubernetes,k8s.namespace.name=foo,k8s.deployment.name=sleep,service.name=sleep,service.version=v2');
+  assert.equal(sourceBaggage({ ...client, canonicalRevision: '', canonicalName: 'a b' }), 'k8s.cluster.name=Kubernetes,k8s.namespace.name=foo,k8s.deployment.name=sleep,service.name=a%20b');
 });
