@@ -2,16 +2,13 @@
 // HBONE with 1, 2 and 8 concurrent streams; small request/response latency (p50/p99); and
 // the CPU cost of a full mutual TLS handshake. Results go to bench/results/hbone.json and a
 // markdown table on stdout.
-//   node_modules/.bin/node bench/hbone/throughput.ts [--split] [--mib N] [--repeat N] [--sweep]
-// --split runs the servers in a child process (two cores: one per side), the shape a
-// cross-netns run will take. --sweep also compares HTTP/2 window settings for HBONE.
-import { spawn } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+//   node_modules/.bin/node bench/hbone/throughput.ts [--split | --netns] [--mib N] [--repeat N] [--sweep]
+// --split runs the servers in a child process (two cores: one per side). --netns starts an
+// embedded cluster and runs the servers in a pod on node2 and the client in a pod on node1
+// (sockets opened in the pod's namespace), so every byte crosses veths and the underlay.
+// --sweep also compares HTTP/2 window settings for HBONE.
 import net from 'node:net';
-import { loadavg } from 'node:os';
 import tls from 'node:tls';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Duplex } from 'node:stream';
 import type { WorkloadCertificate } from '#core/certs/types.ts';
 import { testPki } from '#core/ca/testing.ts';
@@ -19,14 +16,20 @@ import { HbonePool } from '#core/hbone/pool.ts';
 import { defaultTuning, type HboneTuning } from '#core/hbone/settings.ts';
 import { HBONE_ALPN, HBONE_CIPHERSUITES } from '#core/hbone/tls-context.ts';
 import { startServers, type ServerPorts } from '#bench/hbone/servers.ts';
+import { percentile } from '#bench/lib/percentiles.ts';
+import { markdownTable } from '#bench/lib/table.ts';
+import { finishRun, startRun, writeResults, type RunContext } from '#bench/lib/results.ts';
+import { startNetnsTopology, type Topology } from '#bench/hbone/netns-topology.ts';
+import { startServerProcess, type Endpoints } from '#bench/hbone/server-process.ts';
+import type { Dialer } from '#core/hbone/dial.ts';
 
-const HOST = '127.0.0.1';
 const SERVER_ID = 'spiffe://cluster.local/ns/bench/sa/server';
 const CLIENT_ID = 'spiffe://cluster.local/ns/bench/sa/client';
-const here = dirname(fileURLToPath(import.meta.url));
 
 const args = process.argv.slice(2);
 const split = args.includes('--split');
+const netns = args.includes('--netns');
+const layout: Results['layout'] = netns ? 'netns' : split ? 'split' : 'in-process';
 const sweep = args.includes('--sweep');
 const mibArg = args.indexOf('--mib');
 const TOTAL_MIB = mibArg >= 0 ? Number(args[mibArg + 1]) : 256;
@@ -37,34 +40,30 @@ const CHUNK = Buffer.alloc(64 * 1024, 0x5a);
 
 type Mode = 'direct' | 'tls' | 'hbone';
 
-interface Endpoints {
-  ports: ServerPorts;
-  stop(): Promise<void>;
+/** Loopback, one process or two. */
+function loopbackTopology(): Topology {
+  const host = '127.0.0.1';
+  return {
+    host,
+    dial: (h, port) => new Promise((resolve, reject) => {
+      const s = net.connect({ host: h, port, noDelay: true, allowHalfOpen: true }, () => {
+        s.off('error', reject);
+        resolve(s);
+      });
+      s.once('error', reject);
+    }),
+    startEndpoints: (cert, tuning) => startEndpointsLocal(host, cert, tuning),
+    describe: split ? 'servers in a child process' : 'one process',
+    stop: async () => undefined,
+  };
 }
 
-async function startEndpoints(cert: WorkloadCertificate, tuning?: Partial<HboneTuning>): Promise<Endpoints> {
+async function startEndpointsLocal(host: string, cert: WorkloadCertificate, tuning?: Partial<HboneTuning>): Promise<Endpoints> {
   if (!split) {
-    const r = await startServers({ cert, host: HOST, ...(tuning === undefined ? {} : { tuning }) });
+    const r = await startServers({ cert, host, ...(tuning === undefined ? {} : { tuning }) });
     return { ports: r.ports, stop: () => r.close() };
   }
-  const child = spawn(process.execPath, [join(here, 'servers.ts')], { stdio: ['pipe', 'pipe', 'inherit'] });
-  child.stdin.end(JSON.stringify({ cert, host: HOST, tuning }));
-  const ports = await new Promise<ServerPorts>((resolve, reject) => {
-    let buf = '';
-    child.stdout.on('data', (c: Buffer) => {
-      buf += c.toString();
-      const nl = buf.indexOf('\n');
-      if (nl >= 0) resolve(JSON.parse(buf.slice(0, nl)) as ServerPorts);
-    });
-    child.once('exit', (code) => reject(new Error(`servers exited with ${String(code)}`)));
-  });
-  return {
-    ports,
-    stop: () => new Promise<void>((r) => {
-      child.once('exit', () => r());
-      child.kill('SIGTERM');
-    }),
-  };
+  return startServerProcess({ cert, host, tuning });
 }
 
 interface Client {
@@ -72,36 +71,44 @@ interface Client {
   close(): Promise<void>;
 }
 
-function clientFor(mode: Mode, ports: ServerPorts, cert: WorkloadCertificate, tuning?: Partial<HboneTuning>): Client {
+/** A mutual TLS client over a socket from dial (TLS 1.3, AES-GCM, ALPN h2, no SNI). */
+async function tlsOver(dial: Dialer, host: string, port: number, context: tls.SecureContext): Promise<tls.TLSSocket> {
+  const raw = await dial(host, port);
+  return new Promise((resolve, reject) => {
+    const s = tls.connect({
+      socket: raw, secureContext: context, ALPNProtocols: HBONE_ALPN, servername: '', checkServerIdentity: () => undefined,
+    }, () => resolve(s));
+    s.allowHalfOpen = true;
+    s.setNoDelay(true);
+    s.once('error', reject);
+  });
+}
+
+function clientFor(mode: Mode, topo: Topology, ports: ServerPorts, cert: WorkloadCertificate, tuning?: Partial<HboneTuning>): Client {
+  const host = topo.host;
   if (mode === 'direct') {
     return {
-      open: (target) => new Promise((resolve, reject) => {
-        const s = net.connect({ host: HOST, port: target === 'sink' ? ports.sink : ports.echo, noDelay: true, allowHalfOpen: true }, () => resolve(s));
-        s.once('error', reject);
-      }),
+      open: async (target) => {
+        const s = await topo.dial(host, target === 'sink' ? ports.sink : ports.echo);
+        s.allowHalfOpen = true;
+        s.setNoDelay(true);
+        return s;
+      },
       close: async () => undefined,
     };
   }
   if (mode === 'tls') {
     const context = tls.createSecureContext({ key: cert.keyPem, cert: cert.certPem, ca: cert.rootsPem, minVersion: 'TLSv1.3', ciphers: HBONE_CIPHERSUITES });
     return {
-      open: (target) => new Promise((resolve, reject) => {
-        const s = tls.connect({
-          host: HOST, port: target === 'sink' ? ports.tlsSink : ports.tlsEcho, secureContext: context, ALPNProtocols: HBONE_ALPN,
-          servername: '', checkServerIdentity: () => undefined,
-        }, () => resolve(s));
-        s.allowHalfOpen = true;
-        s.setNoDelay(true);
-        s.once('error', reject);
-      }),
+      open: (target) => tlsOver(topo.dial, host, target === 'sink' ? ports.tlsSink : ports.tlsEcho, context),
       close: async () => undefined,
     };
   }
   const pool = new HbonePool(tuning === undefined ? {} : { tuning });
   return {
     open: (target) => pool.connect({
-      sourceCert: cert, destinationIdentity: SERVER_ID, address: { host: HOST, port: ports.hbone },
-      authority: `${HOST}:${target === 'sink' ? ports.sink : ports.echo}`,
+      sourceCert: cert, destinationIdentity: SERVER_ID, address: { host, port: ports.hbone },
+      authority: `${host}:${target === 'sink' ? ports.sink : ports.echo}`, dial: topo.dial,
     }),
     close: () => pool.close(0),
   };
@@ -139,10 +146,6 @@ async function best(run: () => Promise<number>): Promise<number> {
   let top = 0;
   for (let i = 0; i < REPEAT; i++) top = Math.max(top, await run());
   return top;
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
 }
 
 /** Round trips of a 64-byte message on one open connection/stream; µs. */
@@ -193,15 +196,11 @@ async function hboneStreamLatency(client: Client, rounds: number): Promise<{ p50
 }
 
 /** CPU ms (user+system, this process) per full mutual TLS 1.3 handshake, ECDSA P-256. */
-async function handshakeCost(ports: ServerPorts, cert: WorkloadCertificate, n: number): Promise<{ cpuMs: number; wallMs: number }> {
+async function handshakeCost(topo: Topology, ports: ServerPorts, cert: WorkloadCertificate, n: number): Promise<{ cpuMs: number; wallMs: number }> {
   const context = tls.createSecureContext({ key: cert.keyPem, cert: cert.certPem, ca: cert.rootsPem, minVersion: 'TLSv1.3', ciphers: HBONE_CIPHERSUITES });
-  const one = (): Promise<void> => new Promise((resolve, reject) => {
-    const s = tls.connect({ host: HOST, port: ports.tlsEcho, secureContext: context, servername: '', checkServerIdentity: () => undefined }, () => {
-      s.destroy();
-      resolve();
-    });
-    s.once('error', reject);
-  });
+  const one = async (): Promise<void> => {
+    (await tlsOver(topo.dial, topo.host, ports.tlsEcho, context)).destroy();
+  };
   for (let i = 0; i < 20; i++) await one();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
@@ -210,14 +209,12 @@ async function handshakeCost(ports: ServerPorts, cert: WorkloadCertificate, n: n
   return { cpuMs: (cpu.user + cpu.system) / 1000 / n, wallMs: (performance.now() - t0) / n };
 }
 
-interface Results {
-  date: string;
-  node: string;
-  layout: 'in-process' | 'split';
+interface Results extends RunContext {
+  layout: 'in-process' | 'split' | 'netns';
+  /** Where the two ends ran. */
+  topology: string;
   mibPerRun: number;
   repeat: number;
-  /** 1-minute load average before and after: a loaded machine makes every figure lower and noisier. */
-  loadavg: [number, number];
   tuning: HboneTuning;
   throughputGbps: Record<Mode, Record<string, number>>;
   latencyUs: Record<string, { p50: number; p99: number }>;
@@ -230,15 +227,28 @@ async function main(): Promise<void> {
   const serverCert = await pki.issue(SERVER_ID);
   const clientCert = await pki.issue(CLIENT_ID);
   const totalBytes = TOTAL_MIB * 1024 * 1024;
-  const ep = await startEndpoints(serverCert);
+  const topo = netns ? await startNetnsTopology() : loopbackTopology();
   const results: Results = {
-    date: new Date().toISOString(), node: process.version, layout: split ? 'split' : 'in-process', mibPerRun: TOTAL_MIB, repeat: REPEAT, loadavg: [loadavg()[0] ?? 0, 0],
+    ...startRun(), layout, topology: topo.describe, mibPerRun: TOTAL_MIB, repeat: REPEAT,
     tuning: defaultTuning, throughputGbps: { direct: {}, tls: {}, hbone: {} }, latencyUs: {},
     handshake: { cpuMsPerHandshake: 0, wallMsPerHandshake: 0, note: '' },
   };
   try {
+    await measureAll(topo, results, serverCert, clientCert, totalBytes);
+    if (sweep) results.sweep = await runSweep(topo, serverCert, clientCert, totalBytes);
+  } finally {
+    await topo.stop();
+  }
+  finishRun(results);
+  await writeResults(layout === 'in-process' ? 'hbone' : `hbone-${layout}`, results);
+  console.log(table(results));
+}
+
+async function measureAll(topo: Topology, results: Results, serverCert: WorkloadCertificate, clientCert: WorkloadCertificate, totalBytes: number): Promise<void> {
+  const ep = await topo.startEndpoints(serverCert);
+  try {
     for (const mode of ['direct', 'tls', 'hbone'] as const) {
-      const client = clientFor(mode, ep.ports, clientCert);
+      const client = clientFor(mode, topo, ep.ports, clientCert);
       await throughput(client, 1, 8 * 1024 * 1024); // warm-up: JIT, pool session
       for (const streams of [1, 2, 8]) {
         results.throughputGbps[mode][String(streams)] = await best(() => throughput(client, streams, totalBytes));
@@ -252,23 +262,17 @@ async function main(): Promise<void> {
       }
       await client.close();
     }
-    const hs = await handshakeCost(ep.ports, clientCert, 200);
+    const hs = await handshakeCost(topo, ep.ports, clientCert, 200);
     results.handshake = {
       cpuMsPerHandshake: hs.cpuMs, wallMsPerHandshake: hs.wallMs,
-      note: split ? 'client side only (server in the child process)' : 'client and server sides together (one process)',
+      note: layout === 'in-process' ? 'client and server sides together (one process)' : 'client side only (server in another process)',
     };
   } finally {
     await ep.stop();
   }
-  if (sweep) results.sweep = await runSweep(serverCert, clientCert, totalBytes);
-  results.loadavg[1] = loadavg()[0] ?? 0;
-  await mkdir(join(here, '..', 'results'), { recursive: true });
-  const file = join(here, '..', 'results', split ? 'hbone-split.json' : 'hbone.json');
-  await writeFile(file, JSON.stringify(results, null, 2) + '\n');
-  console.log(table(results));
 }
 
-async function runSweep(serverCert: WorkloadCertificate, clientCert: WorkloadCertificate, totalBytes: number): Promise<NonNullable<Results['sweep']>> {
+async function runSweep(topo: Topology, serverCert: WorkloadCertificate, clientCert: WorkloadCertificate, totalBytes: number): Promise<NonNullable<Results['sweep']>> {
   const KiB = 1024;
   const MiB = 1024 * 1024;
   const variants: Partial<HboneTuning>[] = [
@@ -282,8 +286,8 @@ async function runSweep(serverCert: WorkloadCertificate, clientCert: WorkloadCer
   ];
   const out: NonNullable<Results['sweep']> = [];
   for (const tuning of variants) {
-    const ep = await startEndpoints(serverCert, tuning);
-    const client = clientFor('hbone', ep.ports, clientCert, tuning);
+    const ep = await topo.startEndpoints(serverCert, tuning);
+    const client = clientFor('hbone', topo, ep.ports, clientCert, tuning);
     try {
       await throughput(client, 1, 8 * MiB);
       const streams1 = await best(() => throughput(client, 1, totalBytes));
@@ -299,19 +303,15 @@ async function runSweep(serverCert: WorkloadCertificate, clientCert: WorkloadCer
 }
 
 function table(r: Results): string {
-  const g = (m: Mode, n: number): string => (r.throughputGbps[m][String(n)] ?? 0).toFixed(2);
+  const g = (m: Mode, n: number): number | undefined => r.throughputGbps[m][String(n)];
   const lines = [
-    `Throughput (Gbit/s, ${r.mibPerRun} MiB per run, best of ${r.repeat}, ${r.layout}, ${r.node}, load average ${r.loadavg.map((l) => l.toFixed(1)).join(' → ')})`,
+    `Throughput (Gbit/s, ${r.mibPerRun} MiB per run, best of ${r.repeat}, ${r.layout}: ${r.topology}, ${r.node}, load average ${r.loadavg.map((l) => l.toFixed(1)).join(' → ')})`,
     '',
-    '| mode | 1 stream | 2 streams | 8 streams | 1 stream vs direct |',
-    '|---|---|---|---|---|',
+    markdownTable(['mode', '1 stream', '2 streams', '8 streams', '1 stream vs direct'], (['direct', 'tls', 'hbone'] as const).map((m) =>
+      [m, g(m, 1), g(m, 2), g(m, 8), (g(m, 1) ?? 0) / (g('direct', 1) ?? 1)])),
+    '', 'Latency, 64-byte round trip (µs)', '',
+    markdownTable(['mode', 'p50', 'p99'], Object.entries(r.latencyUs).map(([m, l]) => [m, l.p50, l.p99]), 0),
   ];
-  for (const m of ['direct', 'tls', 'hbone'] as const) {
-    const ratio = (r.throughputGbps[m]['1'] ?? 0) / (r.throughputGbps.direct['1'] ?? 1);
-    lines.push(`| ${m} | ${g(m, 1)} | ${g(m, 2)} | ${g(m, 8)} | ${ratio.toFixed(2)} |`);
-  }
-  lines.push('', 'Latency, 64-byte round trip (µs)', '', '| mode | p50 | p99 |', '|---|---|---|');
-  for (const [m, l] of Object.entries(r.latencyUs)) lines.push(`| ${m} | ${l.p50.toFixed(0)} | ${l.p99.toFixed(0)} |`);
   lines.push('', `Full mutual TLS 1.3 handshake (ECDSA P-256): ${r.handshake.cpuMsPerHandshake.toFixed(2)} ms CPU, ${r.handshake.wallMsPerHandshake.toFixed(2)} ms wall (${r.handshake.note})`);
   if (r.sweep !== undefined) {
     lines.push('', 'HBONE tuning sweep (Gbit/s)', '', '| stream window | connection window | max frame | relay | 1 stream | 8 streams |', '|---|---|---|---|---|---|');
