@@ -2,34 +2,15 @@
 // calls it per client; interning (below) makes unchanged resources identical objects across
 // model rebuilds, so most comparisons are one pointer check.
 import type { Resource, ResourceRef } from '#core/config/model.ts';
+import { sameResource } from '#controller/model/generation.ts';
+
+export { jsonEqual } from '#controller/model/json-equal.ts';
 
 export type View = ReadonlyMap<string, Resource>;
 
 export interface ViewDiff {
   updated: Resource[];
   removed: ResourceRef[];
-}
-
-/** Structural equality of JSON data (objects, arrays, strings, numbers, booleans, null). */
-export function jsonEqual(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
-  if (Array.isArray(a)) {
-    if (!Array.isArray(b) || a.length !== b.length) return false;
-    for (let i = 0; i < a.length; i++) if (!jsonEqual(a[i], b[i])) return false;
-    return true;
-  }
-  if (Array.isArray(b)) return false;
-  const ak = Object.keys(a);
-  if (ak.length !== Object.keys(b).length) return false;
-  for (const k of ak) {
-    if (!Object.hasOwn(b, k) || !jsonEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false;
-  }
-  return true;
-}
-
-function sameResource(a: Resource, b: Resource): boolean {
-  return a === b || (a.kind === b.kind && a.key === b.key && jsonEqual(a.value, b.value));
 }
 
 /** Resources new or changed in `next`, and references to those gone from it. */

@@ -18,9 +18,13 @@ import { errorMessage } from '#core/errors.ts';
 import { silentLogger } from '#core/log.ts';
 import type { Logger } from '#core/log.ts';
 import { Registry } from '#core/telemetry/metrics.ts';
+import { diffGenerations } from '#controller/model/generation.ts';
 import type { MeshModel } from '#controller/model/types.ts';
-import { viewFor as modelViewFor } from '#controller/model/view.ts';
-import { diffViews, internResources } from './diff.ts';
+import { ViewIndex } from '#controller/model/view-index.ts';
+import { ChangeLog } from './change-log.ts';
+import { DEFAULT_CHUNKED_SEND, sendChunked } from './chunked-send.ts';
+import type { ChunkedSendOptions } from './chunked-send.ts';
+import { ClientView, diffClientViews } from './client-view.ts';
 import type { View } from './diff.ts';
 
 export interface PushServerOptions {
@@ -28,8 +32,14 @@ export interface PushServerOptions {
   authenticate: (token: string) => ClientDescriptor | undefined;
   logger?: Logger;
   metrics?: Registry;
-  /** What one client receives out of the model; defaults to the model's viewFor. */
+  /**
+   * What one client receives out of the model; defaults to the model's viewFor, computed
+   * incrementally (a shared part plus a per-node overlay). A custom function is called for
+   * every client on every change.
+   */
   viewFor?: (model: MeshModel, client: ClientDescriptor) => View;
+  /** Messages larger than one chunk are sent as fragments, a window of them at a time. */
+  chunkedSend?: ChunkedSendOptions;
   /** Called for every NACK, to turn rejected resources into status conditions. */
   onNack?: (clientId: string, errors: RejectedResource[]) => void;
   /** A client whose socket holds more unsent bytes than this is dropped (it resumes later). */
@@ -57,7 +67,7 @@ export interface PushClientInfo {
 
 interface Sent {
   version: number;
-  view: View;
+  view: ClientView;
 }
 
 interface Connection {
@@ -67,6 +77,8 @@ interface Connection {
   record: ClientRecord | undefined;
   subscribeTimer: NodeJS.Timeout | undefined;
   alive: boolean;
+  /** A fragmented message is being written: no other data frame may go out meanwhile. */
+  streaming: boolean;
 }
 
 interface ClientRecord {
@@ -96,9 +108,9 @@ function resourceJson(r: Resource): string {
   return s;
 }
 
-function snapshotFrame(version: number, view: View): string {
+function snapshotFrame(version: number, view: ClientView): string {
   const parts: string[] = [];
-  for (const r of view.values()) parts.push(resourceJson(r));
+  for (const r of view.resources()) parts.push(resourceJson(r));
   return `{"type":"snapshot","version":${version},"resources":[${parts.join(',')}]}`;
 }
 
@@ -121,7 +133,10 @@ function sameClient(a: ClientDescriptor, b: ClientDescriptor): boolean {
 }
 
 export class PushServer {
-  readonly #opts: Required<Omit<PushServerOptions, 'onNack' | 'metrics' | 'logger'>> & { onNack: PushServerOptions['onNack'] | undefined };
+  readonly #opts: Required<Omit<PushServerOptions, 'onNack' | 'metrics' | 'logger' | 'viewFor'>> & {
+    onNack: PushServerOptions['onNack'] | undefined;
+    viewFor: PushServerOptions['viewFor'] | undefined;
+  };
   readonly #log: Logger;
   readonly #wss: WebSocketServer;
   readonly #records = new Map<string, ClientRecord>();
@@ -135,6 +150,11 @@ export class PushServer {
    * the same bytes: each distinct frame is serialized and encoded once, not once per client.
    */
   #frames = new Map<string, Buffer>();
+  /** Delta frames of the current generation by (base generation, base view, new view); null: nothing to send. */
+  #deltas = new Map<string, Buffer | null>();
+  /** The current generation's views, indexed on first use (default views only). */
+  #index: ViewIndex | undefined;
+  readonly #changes = new ChangeLog();
   #closing = false;
   readonly #heartbeat: NodeJS.Timeout;
 
@@ -150,8 +170,9 @@ export class PushServer {
   constructor(opts: PushServerOptions) {
     this.#opts = {
       authenticate: opts.authenticate,
-      viewFor: opts.viewFor ?? modelViewFor,
+      viewFor: opts.viewFor,
       onNack: opts.onNack,
+      chunkedSend: opts.chunkedSend ?? DEFAULT_CHUNKED_SEND,
       maxBufferedBytes: opts.maxBufferedBytes ?? 64 * 1024 * 1024,
       ackTimeoutMs: opts.ackTimeoutMs ?? 60_000,
       subscribeTimeoutMs: opts.subscribeTimeoutMs ?? 10_000,
@@ -209,10 +230,13 @@ export class PushServer {
 
   /** Installs a new model and pushes every connected client what changed in its view. */
   setModel(model: MeshModel): void {
-    const resources = internResources(this.#model?.resources, model.resources);
-    this.#model = { ...model, resources };
+    const change = diffGenerations(this.#model?.resources, model.resources);
+    this.#model = { ...model, resources: change.resources };
     this.#version++;
+    this.#changes.record(this.#version, change);
+    this.#index = undefined;
     this.#frames = new Map();
+    this.#deltas = new Map();
     for (const rec of this.#records.values()) {
       rec.dirty = true;
       this.#push(rec);
@@ -256,7 +280,7 @@ export class PushServer {
 
   #onConnection(ws: WebSocket, req: IncomingMessage): void {
     const remote = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`;
-    const conn: Connection = { ws, remote, log: this.#log.child({ remote }), record: undefined, subscribeTimer: undefined, alive: true };
+    const conn: Connection = { ws, remote, log: this.#log.child({ remote }), record: undefined, subscribeTimer: undefined, alive: true, streaming: false };
     this.#conns.add(conn);
     conn.subscribeTimer = setTimeout(() => {
       this.#reject(conn, 'subscribe_timeout', PushErrorCode.notSubscribed, 'no subscribe message in time', CloseCode.timeout);
@@ -358,24 +382,50 @@ export class PushServer {
     this.#push(rec);
   }
 
+  #viewOf(model: MeshModel, client: ClientDescriptor): ClientView {
+    const custom = this.#opts.viewFor;
+    if (custom !== undefined) return ClientView.computed(this.#version, custom(model, client));
+    this.#index ??= new ViewIndex(model.resources);
+    const overlay = this.#index.overlay(client);
+    return new ClientView(this.#version, this.#index.resources, this.#index.sharedSize, overlay.resources, overlay.signature);
+  }
+
+  /** The encoded delta taking `from` to `to`, or null when there is nothing to send. */
+  #deltaFrame(from: ClientView, to: ClientView): Buffer | null {
+    const layered = to.shared !== undefined;
+    // Default views: clients holding the same view get the same delta, computed once.
+    const key = layered ? `${from.generation}|${from.signature}|${to.signature}` : undefined;
+    if (key !== undefined) {
+      const cached = this.#deltas.get(key);
+      if (cached !== undefined) return cached;
+    }
+    const d = diffClientViews(from, to, (g) => this.#changes.since(g));
+    let frame: Buffer | null = null;
+    if (d.updated.length > 0 || d.removed.length > 0) {
+      const content = `d|${from.generation}|${d.updated.map(refKey).join('\n')}|${d.removed.map(refKey).join('\n')}`;
+      frame = this.#frame(content, () => deltaFrame(to.generation, d.updated, d.removed));
+    }
+    if (key !== undefined) this.#deltas.set(key, frame);
+    return frame;
+  }
+
   #push(rec: ClientRecord): void {
     const conn = rec.conn;
     const model = this.#model;
     if (conn === undefined || conn.ws.readyState !== WebSocket.OPEN || rec.inFlight !== undefined || model === undefined) return;
     rec.dirty = false;
-    const view = this.#opts.viewFor(model, rec.client);
+    const view = this.#viewOf(model, rec.client);
     const version = this.#version;
     let frame: Buffer;
     let type: 'snapshot' | 'delta';
     if (rec.confirmed === undefined) {
       type = 'snapshot';
-      frame = this.#frame(`s|${[...view.keys()].join('\n')}`, () => snapshotFrame(version, view));
+      frame = this.#frame(`s|${view.signature}`, () => snapshotFrame(version, view));
     } else {
-      const d = diffViews(rec.confirmed.view, view);
-      if (d.updated.length === 0 && d.removed.length === 0) return;
+      const delta = this.#deltaFrame(rec.confirmed.view, view);
+      if (delta === null) return;
       type = 'delta';
-      const key = `d|${rec.confirmed.version}|${d.updated.map(refKey).join('\n')}|${d.removed.map(refKey).join('\n')}`;
-      frame = this.#frame(key, () => deltaFrame(version, d.updated, d.removed));
+      frame = delta;
     }
     if (conn.ws.bufferedAmount > this.#opts.maxBufferedBytes) {
       this.#reject(conn, 'too_slow', PushErrorCode.tooSlow, 'the client is not reading its stream', CloseCode.tooSlow);
@@ -386,8 +436,17 @@ export class PushServer {
     }, this.#opts.ackTimeoutMs);
     rec.inFlight = { version, view, sentAt: performance.now(), timer };
     this.#m.pushes.inc({ kind: rec.client.kind, type });
-    conn.ws.send(frame, { binary: false }, (err) => {
+    const sent = (err?: Error | null): void => {
       if (err !== undefined && err !== null) conn.log.debug('push send failed', { err: errorMessage(err) });
+    };
+    if (frame.length <= this.#opts.chunkedSend.chunkBytes) {
+      conn.ws.send(frame, { binary: false }, sent);
+      return;
+    }
+    conn.streaming = true;
+    sendChunked(conn.ws, frame, this.#opts.chunkedSend, (err) => {
+      conn.streaming = false;
+      sent(err);
     });
   }
 
@@ -435,7 +494,8 @@ export class PushServer {
       conn.ws.terminate();
       return;
     }
-    conn.ws.send(JSON.stringify({ type: 'error', code, message }));
+    // In the middle of a fragmented push a text frame would corrupt the stream: close only.
+    if (!conn.streaming) conn.ws.send(JSON.stringify({ type: 'error', code, message }));
     conn.ws.close(closeCode, code);
     // A peer that never completes the closing handshake is cut off.
     setTimeout(() => conn.ws.terminate(), 2000).unref();

@@ -36,7 +36,12 @@ export function modelOf(resources: Resource[]): MeshModel {
   };
 }
 
-export async function pushHarness(opts: Partial<PushServerOptions> = {}): Promise<PushHarness> {
+/**
+ * `modelViews: true` serves the model's own per-client views (the server's default);
+ * otherwise every client receives the whole model unless `viewFor` says otherwise.
+ */
+export async function pushHarness(opts: Partial<PushServerOptions> & { modelViews?: boolean } = {}): Promise<PushHarness> {
+  const { modelViews, ...serverOpts } = opts;
   const store = new MemoryCaStore();
   const ca = await CertificateAuthority.open({ store });
   const root = await store.load();
@@ -44,7 +49,8 @@ export async function pushHarness(opts: Partial<PushServerOptions> = {}): Promis
   const cert = await issueServerCertificate(root, { dnsNames: ['weft-controller'], ipAddresses: ['127.0.0.1'] });
   const tokens = new ClientTokens(randomBytes(32));
   const metrics = new Registry();
-  const push = new PushServer({ authenticate: (t) => tokens.verify(t), metrics, viewFor: (m) => m.resources, ...opts });
+  const views: Partial<PushServerOptions> = modelViews === true ? {} : { viewFor: (m) => m.resources };
+  const push = new PushServer({ authenticate: (t) => tokens.verify(t), metrics, ...views, ...serverOpts });
   const server = createServer({ cert: cert.certPem, key: cert.keyPem });
   push.attach(server);
   server.listen(0, '127.0.0.1');
