@@ -1,40 +1,68 @@
-// Child process of the controller scale benchmark: runs many ConfigClients (one per node) so
-// the controller's memory and CPU are measured apart from its clients'. Reports every
-// applied update to the parent over IPC.
+// Child process of the controller scale benchmark: runs many push clients (one per node) so
+// the controller's memory and CPU are measured apart from its clients'. Two kinds:
+// - real: ConfigClient, which parses and validates every frame as a proxy does;
+// - lean: a bare WebSocket that reads only the version at the head of each frame and ACKs,
+//   so the run measures the controller (and TLS) rather than 100 parsers sharing its cores.
+// Reports every applied update to the parent over IPC.
+import WebSocket from 'ws';
+import type { RawData } from 'ws';
 import { ConfigClient } from '#core/config/client.ts';
+import { MAX_SERVER_FRAME_BYTES, PUSH_PATH } from '#core/config/protocol.ts';
 
 interface Start {
   url: string;
   rootsPem: string[];
   nodes: { node: string; token: string }[];
+  lean: boolean;
 }
 
 function isStart(v: unknown): v is Start {
-  return typeof v === 'object' && v !== null && 'url' in v && 'rootsPem' in v && 'nodes' in v;
+  return typeof v === 'object' && v !== null && 'url' in v && 'rootsPem' in v && 'nodes' in v && 'lean' in v;
 }
 
-const clients: ConfigClient[] = [];
+const closers: (() => Promise<void>)[] = [];
+
+function realClient(m: Start, node: string, token: string, i: number): void {
+  // Keys only: a hundred full stores in one process would measure this process's garbage
+  // collector rather than the push path (each real proxy holds its own store).
+  const store = new Set<string>();
+  const c = new ConfigClient({
+    url: m.url, client: { kind: 'ztunnel', node }, token, rootsPem: m.rootsPem,
+    apply: (u) => {
+      if (u.snapshot) store.clear();
+      for (const r of u.removed) store.delete(`${r.kind}/${r.key}`);
+      for (const r of u.updated) store.add(`${r.kind}/${r.key}`);
+      return { rejected: [] };
+    },
+  });
+  c.on('update', (e) => process.send?.({ i, version: e.version, bytes: 0 }));
+  c.start();
+  closers.push(() => c.close());
+}
+
+function leanClient(m: Start, node: string, token: string, i: number): void {
+  const ws = new WebSocket(`${m.url}${PUSH_PATH}`, { ca: m.rootsPem, maxPayload: MAX_SERVER_FRAME_BYTES, perMessageDeflate: false });
+  ws.on('open', () => ws.send(JSON.stringify({ type: 'subscribe', client: { kind: 'ztunnel', node }, token })));
+  ws.on('message', (data: RawData) => {
+    const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as Buffer);
+    const version = /"version":(\d+)/.exec(buf.subarray(0, 64).toString('latin1'))?.[1];
+    if (version === undefined) return;
+    ws.send(JSON.stringify({ type: 'ack', version: Number(version) }));
+    process.send?.({ i, version: Number(version), bytes: buf.length });
+  });
+  ws.on('error', (err) => console.error(`lean client ${node}: ${err.message}`));
+  closers.push(() => new Promise<void>((resolve) => {
+    if (ws.readyState === WebSocket.CLOSED) return resolve();
+    ws.once('close', () => resolve());
+    ws.close(1000);
+  }));
+}
+
 process.on('message', (m: unknown) => {
   if (m === 'stop') {
-    void Promise.all(clients.map((c) => c.close())).then(() => process.exit(0));
+    void Promise.all(closers.map((c) => c())).then(() => process.exit(0));
     return;
   }
   if (!isStart(m)) return;
-  m.nodes.forEach(({ node, token }, i) => {
-    // Keys only: a hundred full stores in one process would measure this process's garbage
-    // collector rather than the push path (each real proxy holds its own store).
-    const store = new Set<string>();
-    const c = new ConfigClient({
-      url: m.url, client: { kind: 'ztunnel', node }, token, rootsPem: m.rootsPem,
-      apply: (u) => {
-        if (u.snapshot) store.clear();
-        for (const r of u.removed) store.delete(`${r.kind}/${r.key}`);
-        for (const r of u.updated) store.add(`${r.kind}/${r.key}`);
-        return { rejected: [] };
-      },
-    });
-    c.on('update', (e) => process.send?.({ i, version: e.version, size: store.size }));
-    c.start();
-    clients.push(c);
-  });
+  m.nodes.forEach(({ node, token }, i) => (m.lean ? leanClient : realClient)(m, node, token, i));
 });
