@@ -31,6 +31,8 @@ export interface LocalMeshOptions {
   /** Copy component output to this process's stderr (debugging). */
   echo?: boolean;
   logger?: Logger;
+  /** Extra flags for the ztunnel processes' node (e.g. `--cpu-prof` in benchmarks). */
+  nodeArgs?: readonly string[];
 }
 
 export interface ZtunnelHandle {
@@ -95,7 +97,7 @@ export class LocalMesh {
         const tokenFile = tokenFilePath(join(stateDir, 'controller'), { kind: 'ztunnel', node: node.name });
         await waitUntil(() => exists(tokenFile), 10_000, () => `the controller wrote no token for ${node.name}`);
         const proc = node.spawn([
-          process.execPath, ZTUNNEL_MAIN, '--node', node.name, '--controller', controllerUrl,
+          process.execPath, ...(opts.nodeArgs ?? []), ZTUNNEL_MAIN, '--node', node.name, '--controller', controllerUrl,
           '--token-file', tokenFile, '--root-cert', rootCert,
           '--controller-identity', 'spiffe://cluster.local/ns/istio-system/sa/weft-controller',
           '--admin-host', node.ip, '--log-level', level, '--remove-capture-on-exit',
