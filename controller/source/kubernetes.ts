@@ -1,0 +1,289 @@
+// A cluster source backed by the Kubernetes API: one cluster-wide informer per kind weft
+// reads (@kubernetes/client-node ListWatch), each object read through `parseObject` exactly
+// as the local source reads manifests. Informer handlers only mark the source dirty; a
+// debounced rebuild reads the informers' caches, and listeners hear only of real changes.
+// The library relists by itself after 410 Gone but stops an informer on any other error,
+// so this source restarts it with capped exponential backoff.
+import { ListWatch } from '@kubernetes/client-node';
+import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
+import { WeftError, errorMessage } from '#core/errors.ts';
+import type { Logger } from '#core/log.ts';
+import { jsonEqual } from '#controller/model/json-equal.ts';
+import { KUBE_RESOURCES, apiVersionOf, collectionPath, listFunction } from '#controller/source/kube/resources.ts';
+import type { KubeResource } from '#controller/source/kube/resources.ts';
+import { InformerWatch } from '#controller/source/kube/watch.ts';
+import { parseObject } from '#controller/source/parse.ts';
+import { emptyClusterObjects, objectKey } from '#controller/source/types.ts';
+import type { ClusterObject, ClusterObjects, ClusterSource, SourceRejection } from '#controller/source/types.ts';
+
+export interface KubernetesSourceOptions {
+  kubeConfig: KubeConfig;
+  logger: Logger;
+  /** Quiet time after the last informer event before the snapshot is rebuilt. */
+  debounceMs?: number;
+  /** Restart delay of a failed informer: doubles from `initialMs` up to `maxMs`. */
+  backoff?: { initialMs: number; maxMs: number };
+  /** `start()` fails when the informers have not all synced by then (0: wait forever). */
+  syncTimeoutMs?: number;
+}
+
+type Parsed = { ok: true; object: ClusterObject } | { ok: false; rejection: SourceRejection };
+
+interface KindState {
+  resource: KubeResource;
+  informer: ListWatch<KubernetesObject>;
+  watch: InformerWatch;
+  synced: boolean;
+  /** Set by the error handler while `start()` of the informer is running. */
+  failedDuringLaunch: boolean;
+  launching: boolean;
+  /** Consecutive failures, for the backoff. */
+  failures: number;
+  retry: NodeJS.Timeout | undefined;
+  /** `namespace/name` → the parse of the cached object at a resourceVersion. */
+  parsed: Map<string, { resourceVersion: string | undefined; result: Parsed }>;
+}
+
+export class KubernetesSource implements ClusterSource {
+  readonly #logger: Logger;
+  readonly #debounceMs: number;
+  readonly #backoff: { initialMs: number; maxMs: number };
+  readonly #syncTimeoutMs: number;
+  readonly #kinds: KindState[];
+  readonly #listeners = new Set<() => void>();
+  readonly #syncWaiters = new Set<() => void>();
+  #snapshot: ClusterObjects = emptyClusterObjects();
+  #rejections: SourceRejection[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  #stopped = false;
+  /** Wakes the library's reconnect delays early on stop, so no timer outlives the source. */
+  readonly #stopDelays = new AbortController();
+
+  constructor(options: KubernetesSourceOptions) {
+    this.#logger = options.logger.child({ component: 'kubernetes-source' });
+    this.#debounceMs = options.debounceMs ?? 50;
+    this.#backoff = options.backoff ?? { initialMs: 500, maxMs: 30_000 };
+    this.#syncTimeoutMs = options.syncTimeoutMs ?? 60_000;
+    this.#kinds = KUBE_RESOURCES.map((resource) => this.#makeKind(options.kubeConfig, resource));
+  }
+
+  async start(): Promise<void> {
+    const started = performance.now();
+    for (const k of this.#kinds) void this.#launch(k);
+    await this.#waitForSync();
+    this.#rebuild(false);
+    this.#logger.info('informers synced', {
+      kinds: this.#kinds.length, objects: this.#kinds.reduce((n, k) => n + k.informer.list().length, 0),
+      rejected: this.#rejections.length, ms: Math.round(performance.now() - started),
+    });
+  }
+
+  current(): ClusterObjects {
+    return this.#snapshot;
+  }
+
+  onChange(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  rejected(): ReadonlyArray<SourceRejection> {
+    return this.#rejections;
+  }
+
+  /** Per kind: synced, and the resourceVersion the informer would resume from (for diagnostics and tests). */
+  informerStates(): { kind: string; synced: boolean; resourceVersion: string; objects: number }[] {
+    return this.#kinds.map((k) => ({
+      kind: k.resource.kind, synced: k.synced, resourceVersion: k.informer.latestResourceVersion(), objects: k.informer.list().length,
+    }));
+  }
+
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    this.#stopDelays.abort();
+    for (const k of this.#kinds) {
+      clearTimeout(k.retry);
+      k.watch.close();
+      await k.informer.stop();
+    }
+    for (const wake of this.#syncWaiters) wake();
+  }
+
+  #makeKind(kc: KubeConfig, resource: KubeResource): KindState {
+    const watch = new InformerWatch(kc);
+    const signal = this.#stopDelays.signal;
+    const informer = new ListWatch<KubernetesObject>(collectionPath(resource), watch, listFunction(kc, resource), false, undefined, undefined, {
+      delayFn: (ms) => new Promise<void>((resolve) => {
+        if (signal.aborted) return resolve();
+        const t = setTimeout(resolve, ms);
+        signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
+      }),
+    });
+    const k: KindState = {
+      resource, informer, watch, synced: false, failedDuringLaunch: false, launching: false, failures: 0, retry: undefined, parsed: new Map(),
+    };
+    const changed = (): void => {
+      // An event means the watch is healthy again.
+      k.failures = 0;
+      this.#markDirty();
+    };
+    informer.on('add', changed);
+    informer.on('update', changed);
+    informer.on('delete', changed);
+    informer.on('connect', () => this.#logger.debug('informer connecting', { kind: resource.kind, resourceVersion: informer.latestResourceVersion() }));
+    informer.on('error', (err: unknown) => this.#failed(k, err));
+    return k;
+  }
+
+  /** (Re)starts one informer; it lists when it has no resourceVersion, else resumes its watch. */
+  async #launch(k: KindState): Promise<void> {
+    if (this.#stopped) return;
+    k.retry = undefined;
+    k.launching = true;
+    k.failedDuringLaunch = false;
+    try {
+      await k.informer.start();
+    } catch (err) {
+      // The library lets some failures escape start() instead of reporting them.
+      this.#failed(k, err);
+    } finally {
+      k.launching = false;
+    }
+    if (k.failedDuringLaunch || this.#stopped) return;
+    if (!k.synced) {
+      k.synced = true;
+      this.#logger.debug('informer synced', { kind: k.resource.kind, objects: k.informer.list().length });
+      for (const wake of this.#syncWaiters) wake();
+    }
+    this.#markDirty();
+  }
+
+  #failed(k: KindState, err: unknown): void {
+    if (this.#stopped) return;
+    if (k.launching) k.failedDuringLaunch = true;
+    if (k.retry !== undefined) return;
+    const delay = Math.min(this.#backoff.maxMs, this.#backoff.initialMs * 2 ** Math.min(k.failures, 20));
+    k.failures++;
+    this.#logger.warn('informer failed; restarting', {
+      kind: k.resource.kind, err: errorMessage(err), code: statusCodeOf(err), retryInMs: delay, failures: k.failures,
+    });
+    k.retry = setTimeout(() => void this.#launch(k), delay);
+  }
+
+  #waitForSync(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const check = (): void => {
+        if (this.#stopped) return finish(new WeftError('WEFT_ERR_SOURCE_STOPPED', 'the Kubernetes source was stopped before it synced'));
+        if (this.#kinds.every((k) => k.synced)) finish();
+      };
+      const finish = (err?: Error): void => {
+        clearTimeout(timer);
+        this.#syncWaiters.delete(check);
+        if (err === undefined) resolve();
+        else reject(err);
+      };
+      if (this.#syncTimeoutMs > 0) {
+        timer = setTimeout(() => {
+          const missing = this.#kinds.filter((k) => !k.synced).map((k) => k.resource.kind);
+          finish(new WeftError('WEFT_ERR_KUBE_SYNC', `informers did not sync within ${this.#syncTimeoutMs} ms: ${missing.join(', ')}`, {
+            hint: 'check the API server address and credentials (--kubeconfig), that the Gateway API and Istio CRDs are installed, and that RBAC lets the controller list and watch these kinds',
+          }));
+        }, this.#syncTimeoutMs);
+      }
+      this.#syncWaiters.add(check);
+      check();
+    });
+  }
+
+  #markDirty(): void {
+    if (this.#stopped || !this.#kinds.every((k) => k.synced)) return;
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => this.#rebuild(true), this.#debounceMs);
+  }
+
+  /** Reads every informer cache into a new snapshot; notifies only when something weft reads changed. */
+  #rebuild(notify: boolean): void {
+    if (this.#stopped) return;
+    const next = emptyClusterObjects();
+    const maps = next as unknown as Record<keyof ClusterObjects, Map<string, ClusterObject>>;
+    const rejections: SourceRejection[] = [];
+    let changed = false;
+    for (const k of this.#kinds) {
+      const previous = this.#snapshot[k.resource.collection] as ReadonlyMap<string, ClusterObject>;
+      const target = maps[k.resource.collection];
+      const parsed = new Map<string, { resourceVersion: string | undefined; result: Parsed }>();
+      for (const raw of k.informer.list()) {
+        const meta = raw.metadata ?? {};
+        const key = k.resource.namespaced ? `${meta.namespace ?? ''}/${meta.name ?? ''}` : (meta.name ?? '');
+        const cached = k.parsed.get(key);
+        let entry = cached;
+        if (cached === undefined || cached.resourceVersion === undefined || cached.resourceVersion !== meta.resourceVersion) {
+          entry = { resourceVersion: meta.resourceVersion, result: read(k.resource, raw) };
+        }
+        if (entry === undefined) continue;
+        parsed.set(key, entry);
+        if (!entry.result.ok) {
+          rejections.push(entry.result.rejection);
+          continue;
+        }
+        let obj = entry.result.object;
+        const before = previous.get(objectKey(obj.metadata));
+        // A new resourceVersion whose content weft reads is unchanged (a status field weft
+        // ignores, a heartbeat) keeps the previous object, so it is not a change.
+        if (before !== undefined && before !== obj && sameExceptVersion(before, obj)) {
+          obj = before;
+          entry.result = { ok: true, object: before };
+        }
+        if (before !== obj) changed = true;
+        target.set(objectKey(obj.metadata), obj);
+      }
+      if (target.size !== previous.size) changed = true;
+      k.parsed = parsed;
+    }
+    if (!jsonEqual(rejections, this.#rejections)) changed = true;
+    if (!changed) return;
+    this.#snapshot = next;
+    this.#rejections = rejections;
+    this.#logger.debug('cluster changed', { rejected: rejections.length });
+    if (!notify) return;
+    for (const listener of this.#listeners) {
+      try {
+        listener();
+      } catch (err) {
+        this.#logger.error('change listener failed', { err });
+      }
+    }
+  }
+}
+
+/** One API object through the shared parser; the informer's path fixes its apiVersion and kind (list items omit them). */
+function read(r: KubeResource, raw: KubernetesObject): Parsed {
+  let result: ReturnType<typeof parseObject>;
+  try {
+    result = parseObject({ ...raw, apiVersion: apiVersionOf(r), kind: r.kind });
+  } catch (err) {
+    result = { ok: false, reason: `cannot read: ${errorMessage(err)}` };
+  }
+  if (result.ok) return { ok: true, object: result.object };
+  const meta = raw.metadata ?? {};
+  const rejection: SourceRejection = { kind: r.kind, reason: result.reason };
+  if (meta.name !== undefined) rejection.name = meta.name;
+  if (r.namespaced && meta.namespace !== undefined) rejection.namespace = meta.namespace;
+  return { ok: false, rejection };
+}
+
+function sameExceptVersion(a: ClusterObject, b: ClusterObject): boolean {
+  return jsonEqual({ ...a, metadata: { ...a.metadata, resourceVersion: '' } }, { ...b, metadata: { ...b.metadata, resourceVersion: '' } });
+}
+
+/** The HTTP status of a library error, when it carries one (`code` on ApiException, `statusCode` on watch errors). */
+function statusCodeOf(err: unknown): number | undefined {
+  if (typeof err !== 'object' || err === null) return undefined;
+  const e = err as { code?: unknown; statusCode?: unknown };
+  if (typeof e.code === 'number') return e.code;
+  if (typeof e.statusCode === 'number') return e.statusCode;
+  return undefined;
+}

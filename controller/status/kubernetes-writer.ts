@@ -1,0 +1,208 @@
+// Writes the status store's conditions to the Kubernetes objects they describe, as
+// `status.conditions` through the status subresource (JSON merge patch, field manager
+// `weft-controller`). Only kinds whose conditions weft owns are written (Gateway,
+// AuthorizationPolicy, PeerAuthentication: see kube/resources.ts); an object is patched only
+// when its conditions differ from what was last written, writes are spaced by a minimum
+// interval, and a failed write is logged and retried with backoff.
+import { CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { errorMessage } from '#core/errors.ts';
+import type { Logger } from '#core/log.ts';
+import { KUBE_RESOURCES } from '#controller/source/kube/resources.ts';
+import type { KubeResource } from '#controller/source/kube/resources.ts';
+import { objectKey } from '#controller/source/types.ts';
+import type { ClusterObject, ClusterObjects } from '#controller/source/types.ts';
+import type { StatusStore } from '#controller/status/store.ts';
+
+export const FIELD_MANAGER = 'weft-controller';
+
+export interface KubernetesStatusWriterOptions {
+  kubeConfig: KubeConfig;
+  status: StatusStore;
+  logger: Logger;
+  /** The cluster as the source sees it, for each object's generation (observedGeneration). */
+  objects?: () => ClusterObjects;
+  /** Minimum time between two writes. */
+  minIntervalMs?: number;
+  /** Delay before retrying a failed write: doubles from `initialMs` up to `maxMs`. */
+  retry?: { initialMs: number; maxMs: number };
+  now?: () => Date;
+}
+
+/** The shape of metav1.Condition, as Gateway API and Istio status carry it. */
+export interface KubeCondition {
+  type: string;
+  status: 'True' | 'False';
+  reason: string;
+  message: string;
+  lastTransitionTime: string;
+  observedGeneration?: number;
+}
+
+interface Target {
+  resource: KubeResource;
+  namespace: string;
+  name: string;
+  conditions: KubeCondition[];
+}
+
+const WRITABLE = new Map(KUBE_RESOURCES.filter((r) => r.writesConditions).map((r) => [r.kind, r]));
+
+export class KubernetesStatusWriter {
+  readonly #api: CustomObjectsApi;
+  readonly #status: StatusStore;
+  readonly #logger: Logger;
+  readonly #objects: (() => ClusterObjects) | undefined;
+  readonly #minIntervalMs: number;
+  readonly #retry: { initialMs: number; maxMs: number };
+  readonly #now: () => Date;
+  /** id → conditions wanted now. */
+  #desired = new Map<string, Target>();
+  /** id → JSON of the conditions last written successfully. */
+  readonly #written = new Map<string, string>();
+  /** ids to write, in order; a Set so an object is queued once. */
+  readonly #queue = new Set<string>();
+  /** id → consecutive failed writes, and the timer of the pending retry. */
+  readonly #failures = new Map<string, number>();
+  readonly #retries = new Map<string, NodeJS.Timeout>();
+  #unsubscribe: (() => void) | undefined;
+  #running: Promise<void> | undefined;
+  #lastWrite = 0;
+  #stopped = false;
+  #idleWaiters: (() => void)[] = [];
+
+  constructor(options: KubernetesStatusWriterOptions) {
+    this.#api = options.kubeConfig.makeApiClient(CustomObjectsApi);
+    this.#status = options.status;
+    this.#logger = options.logger.child({ component: 'status-writer' });
+    this.#objects = options.objects;
+    this.#minIntervalMs = options.minIntervalMs ?? 100;
+    this.#retry = options.retry ?? { initialMs: 1000, maxMs: 60_000 };
+    this.#now = options.now ?? (() => new Date());
+  }
+
+  start(): void {
+    this.#unsubscribe = this.#status.onChange(() => this.#sync());
+    this.#sync();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#unsubscribe?.();
+    for (const t of this.#retries.values()) clearTimeout(t);
+    this.#retries.clear();
+    this.#queue.clear();
+    await this.#running;
+    this.#wakeIdle();
+  }
+
+  /** Resolves when every wanted write has been made (or is waiting for a retry). */
+  idle(): Promise<void> {
+    if (this.#running === undefined) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  /** Recomputes what each object should carry and queues the ones that differ from what was written. */
+  #sync(): void {
+    if (this.#stopped) return;
+    const desired = new Map<string, Target>();
+    const cluster = this.#objects?.();
+    for (const obj of this.#status.list()) {
+      const resource = WRITABLE.get(obj.kind);
+      if (resource === undefined || obj.name === '') continue;
+      const generation = cluster === undefined ? undefined : generationOf(cluster, resource, obj.namespace, obj.name);
+      const conditions = obj.conditions.map((c): KubeCondition => ({
+        type: c.type, status: c.status, reason: c.reason, message: c.message,
+        lastTransitionTime: c.lastTransitionTime === '' ? this.#now().toISOString() : c.lastTransitionTime,
+        ...(generation === undefined ? {} : { observedGeneration: generation }),
+      }));
+      desired.set(`${obj.kind}/${obj.namespace}/${obj.name}`, { resource, namespace: obj.namespace, name: obj.name, conditions });
+    }
+    // Objects written before that have no conditions any more get an empty list.
+    for (const id of this.#written.keys()) {
+      if (desired.has(id)) continue;
+      const [kind = '', namespace = '', name = ''] = id.split('/');
+      const resource = WRITABLE.get(kind);
+      if (resource !== undefined) desired.set(id, { resource, namespace, name, conditions: [] });
+    }
+    this.#desired = desired;
+    for (const [id, t] of desired) {
+      if (this.#written.get(id) !== JSON.stringify(comparable(t.conditions)) && !this.#retries.has(id)) this.#queue.add(id);
+    }
+    this.#kick();
+  }
+
+  #kick(): void {
+    if (this.#running !== undefined || this.#queue.size === 0 || this.#stopped) return;
+    this.#running = this.#drain().finally(() => {
+      this.#running = undefined;
+      if (this.#queue.size > 0 && !this.#stopped) this.#kick();
+      else this.#wakeIdle();
+    });
+  }
+
+  #wakeIdle(): void {
+    for (const w of this.#idleWaiters.splice(0)) w();
+  }
+
+  async #drain(): Promise<void> {
+    while (!this.#stopped) {
+      const id = this.#queue.values().next().value;
+      if (id === undefined) return;
+      this.#queue.delete(id);
+      const target = this.#desired.get(id);
+      if (target === undefined) continue;
+      const body = JSON.stringify(comparable(target.conditions));
+      if (this.#written.get(id) === body) continue;
+      const wait = this.#lastWrite + this.#minIntervalMs - Date.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      if (this.#stopped) return;
+      this.#lastWrite = Date.now();
+      await this.#write(id, target, body);
+    }
+  }
+
+  async #write(id: string, t: Target, body: string): Promise<void> {
+    const r = t.resource;
+    try {
+      await this.#api.patchNamespacedCustomObjectStatus({
+        group: r.group, version: r.version, plural: r.plural, namespace: t.namespace, name: t.name,
+        body: { status: { conditions: t.conditions } }, fieldManager: FIELD_MANAGER,
+      }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+      this.#failures.delete(id);
+      if (t.conditions.length === 0) this.#written.delete(id);
+      else this.#written.set(id, body);
+      this.#logger.debug('status written', { kind: r.kind, namespace: t.namespace, name: t.name, conditions: t.conditions.length });
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      if (code === 404) {
+        // The object is gone (or not yet visible): nothing to write until the store mentions it again.
+        this.#written.delete(id);
+        this.#logger.debug('status target not found', { kind: r.kind, namespace: t.namespace, name: t.name });
+        return;
+      }
+      const count = (this.#failures.get(id) ?? 0) + 1;
+      this.#failures.set(id, count);
+      const delay = Math.min(this.#retry.maxMs, this.#retry.initialMs * 2 ** Math.min(count - 1, 20));
+      this.#logger.warn('writing status failed; will retry', {
+        kind: r.kind, namespace: t.namespace, name: t.name, code: typeof code === 'number' ? code : undefined, err: errorMessage(err), retryInMs: delay,
+      });
+      // The retry writes whatever is wanted by then, not necessarily these conditions.
+      this.#retries.set(id, setTimeout(() => {
+        this.#retries.delete(id);
+        this.#queue.add(id);
+        this.#kick();
+      }, delay));
+    }
+  }
+}
+
+/** What decides a rewrite: everything but lastTransitionTime, which may be filled from the clock here. */
+function comparable(conditions: readonly KubeCondition[]): unknown {
+  return conditions.map(({ lastTransitionTime: _t, ...rest }) => rest);
+}
+
+function generationOf(cluster: ClusterObjects, r: KubeResource, namespace: string, name: string): number | undefined {
+  const map = cluster[r.collection] as ReadonlyMap<string, ClusterObject>;
+  return map.get(objectKey({ namespace, name }))?.metadata.generation;
+}
