@@ -29,7 +29,14 @@ export interface ControllerConfig {
   /** Quiet time after a source change before the model is rebuilt. */
   readonly debounceMs: number;
   readonly logLevel: LogLevelName;
+  /** Where the cluster is read from: manifest folders, or the Kubernetes API. */
+  readonly source: ControllerSource;
+  /** Kubernetes source: kubeconfig file; '' means the in-cluster service account. */
+  readonly kubeconfig: string;
 }
+
+export const ControllerSource = { local: 'local', kubernetes: 'kubernetes' } as const;
+export type ControllerSource = (typeof ControllerSource)[keyof typeof ControllerSource];
 
 export type ControllerConfigInput = Partial<{ -readonly [K in keyof ControllerConfig]: ControllerConfig[K] extends readonly string[] ? string[] : ControllerConfig[K] }> & { stateDir: string };
 
@@ -45,6 +52,8 @@ export const CONTROLLER_DEFAULTS = {
   rootNamespace: 'istio-system',
   debounceMs: 50,
   logLevel: 'info' as LogLevelName,
+  source: 'local' as ControllerSource,
+  kubeconfig: '',
 } as const;
 
 function fail(flag: string, why: string): never {
@@ -74,6 +83,7 @@ export function makeControllerConfig(input: ControllerConfigInput): ControllerCo
   if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(c.rootNamespace)) fail('root-namespace', `not a namespace name: ${JSON.stringify(c.rootNamespace)}`);
   if (!Number.isInteger(c.debounceMs) || c.debounceMs < 0 || c.debounceMs > 60_000) fail('debounce-ms', `must be 0-60000, got ${c.debounceMs}`);
   if (!isLogLevel(c.logLevel)) fail('log-level', `one of ${Object.keys(LogLevel).join(', ')}`);
+  if (!Object.hasOwn(ControllerSource, c.source)) fail('source', `one of ${Object.keys(ControllerSource).join(', ')}, got ${JSON.stringify(c.source)}`);
   return Object.freeze({
     stateDir: resolve(c.stateDir),
     manifestDirs: Object.freeze(c.manifestDirs.map((d) => resolve(d))),
@@ -87,6 +97,8 @@ export function makeControllerConfig(input: ControllerConfigInput): ControllerCo
     rootNamespace: c.rootNamespace,
     debounceMs: c.debounceMs,
     logLevel: c.logLevel,
+    source: c.source,
+    kubeconfig: c.kubeconfig === '' ? '' : resolve(c.kubeconfig),
   });
 }
 
@@ -103,6 +115,8 @@ export const CONTROLLER_USAGE = `usage: controller [options]
   --root-namespace NS    (default ${CONTROLLER_DEFAULTS.rootNamespace})
   --debounce-ms N        (env WEFT_DEBOUNCE_MS; default ${CONTROLLER_DEFAULTS.debounceMs})
   --log-level LEVEL      debug|info|warn|error|off (env WEFT_LOG_LEVEL; default info)
+  --source KIND          local (manifest folders) | kubernetes (the API server) (env WEFT_SOURCE; default local)
+  --kubeconfig PATH      kubernetes source: kubeconfig file (env KUBECONFIG; default: in-cluster service account)
 `;
 
 function isLogLevel(v: string): v is LogLevelName {
@@ -136,6 +150,8 @@ export function parseControllerConfig(argv: readonly string[], env: Readonly<Rec
         'root-namespace': { type: 'string' },
         'debounce-ms': { type: 'string' },
         'log-level': { type: 'string' },
+        source: { type: 'string' },
+        kubeconfig: { type: 'string' },
       },
     }));
   } catch (err) {
@@ -164,5 +180,13 @@ export function parseControllerConfig(argv: readonly string[], env: Readonly<Rec
     if (!isLogLevel(logLevel)) fail('log-level', `one of ${Object.keys(LogLevel).join(', ')}`);
     input.logLevel = logLevel;
   }
+  const source = values.source ?? env['WEFT_SOURCE'];
+  if (source !== undefined) {
+    if (source !== 'local' && source !== 'kubernetes') fail('source', `one of ${Object.keys(ControllerSource).join(', ')}, got ${JSON.stringify(source)}`);
+    input.source = source;
+  }
+  // KUBECONFIG may list several files; the controller reads the first.
+  const kubeconfig = values.kubeconfig ?? env['KUBECONFIG']?.split(':').find((f) => f !== '');
+  if (kubeconfig !== undefined) input.kubeconfig = kubeconfig;
   return makeControllerConfig(input);
 }

@@ -142,6 +142,7 @@ test('config: flags win over environment; bad values are refused with the flag n
   assert.deepEqual({ ...c, manifestDirs: [...c.manifestDirs], advertiseAddresses: [...c.advertiseAddresses] }, {
     stateDir: '/tmp/x', manifestDirs: ['/a', '/b'], listenAddress: '0.0.0.0', port: 1234, advertiseAddresses: [], adminAddress: '127.0.0.1',
     adminPort: 15014, trustDomain: 'example.org', clusterId: 'Kubernetes', rootNamespace: 'istio-system', debounceMs: 10, logLevel: 'info',
+    source: 'local', kubeconfig: '',
   });
   assert.ok(Object.isFrozen(c));
   const bad: [string[], RegExp][] = [
@@ -153,6 +154,7 @@ test('config: flags win over environment; bad values are refused with the flag n
     [['--state-dir', 'x', '--log-level', 'loud'], /--log-level/],
     [['--state-dir', 'x', '--debounce-ms', '999999'], /--debounce-ms/],
     [['--state-dir', 'x', '--frobnicate'], /Unknown option/],
+    [['--state-dir', 'x', '--source', 'etcd'], /--source: one of local, kubernetes/],
   ];
   for (const [argv, want] of bad) assert.throws(() => parseControllerConfig(argv, {}), want, argv.join(' '));
 });

@@ -26,8 +26,11 @@ import type { ControllerConfig } from '#controller/config.ts';
 import { buildModel } from '#controller/model/build.ts';
 import type { MeshModel } from '#controller/model/types.ts';
 import { PushServer } from '#controller/push/server.ts';
+import { loadKubeConfig } from '#controller/source/kube/kubeconfig.ts';
+import { KubernetesSource } from '#controller/source/kubernetes.ts';
 import { LocalSource } from '#controller/source/local.ts';
-import type { ClusterObjects } from '#controller/source/types.ts';
+import type { ClusterObjects, ClusterSource } from '#controller/source/types.ts';
+import { KubernetesStatusWriter } from '#controller/status/kubernetes-writer.ts';
 import { StatusStore } from '#controller/status/store.ts';
 
 export interface RunningController {
@@ -152,7 +155,9 @@ export async function startController(config: ControllerConfig, deps: Controller
       }
     };
 
-    const source = new LocalSource({ dirs: [...config.manifestDirs], logger: log, debounceMs: config.debounceMs });
+    const kubeConfig = config.source === 'kubernetes' ? loadKubeConfig(config.kubeconfig) : undefined;
+    const kubeSource = kubeConfig === undefined ? undefined : new KubernetesSource({ kubeConfig, logger: log, debounceMs: config.debounceMs });
+    const source: ClusterSource = kubeSource ?? new LocalSource({ dirs: [...config.manifestDirs], logger: log, debounceMs: config.debounceMs });
     cleanups.push(() => source.stop());
     let tokenWrites: Promise<void> = Promise.resolve();
     const rebuild = (): void => {
@@ -199,6 +204,12 @@ export async function startController(config: ControllerConfig, deps: Controller
     await source.start();
     rebuild();
     await tokenWrites;
+    if (kubeConfig !== undefined && kubeSource !== undefined) {
+      // Conditions go to the objects' status as well as to status.json.
+      const writer = new KubernetesStatusWriter({ kubeConfig, status, logger: log, generationOf: (k, ns, n) => kubeSource.generationOf(k, ns, n) });
+      writer.start();
+      cleanups.push(() => writer.stop());
+    }
 
     // One HTTPS listener: push stream (WebSocket upgrade) and CA.
     const addresses = certificateAddresses(config);
@@ -253,7 +264,7 @@ export async function startController(config: ControllerConfig, deps: Controller
       admin.server.closeAllConnections();
     }));
 
-    log.info('controller started', { url, admin: admin.url, stateDir: config.stateDir, manifests: config.manifestDirs, certificateAddresses: addresses });
+    log.info('controller started', { url, admin: admin.url, stateDir: config.stateDir, source: config.source, manifests: config.manifestDirs, certificateAddresses: addresses });
     const rootPem = ca.rootsPem[0] ?? root.certPem;
     return {
       config, url, pushUrl: `wss://${hostPart}:${port}${PUSH_PATH}`, caUrl: `${url}${CERTIFICATES_PATH}`, adminUrl: admin.url,

@@ -98,6 +98,12 @@ export class KubernetesSource implements ClusterSource {
     }));
   }
 
+  /** metadata.generation of an object in the informer caches, rejected objects included (for status). */
+  generationOf(kind: string, namespace: string, name: string): number | undefined {
+    const k = this.#kinds.find((x) => x.resource.kind === kind);
+    return k?.informer.get(name, k.resource.namespaced ? namespace : undefined)?.metadata?.generation;
+  }
+
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;

@@ -10,8 +10,6 @@ import { errorMessage } from '#core/errors.ts';
 import type { Logger } from '#core/log.ts';
 import { KUBE_RESOURCES } from '#controller/source/kube/resources.ts';
 import type { KubeResource } from '#controller/source/kube/resources.ts';
-import { objectKey } from '#controller/source/types.ts';
-import type { ClusterObject, ClusterObjects } from '#controller/source/types.ts';
 import type { StatusStore } from '#controller/status/store.ts';
 
 export const FIELD_MANAGER = 'weft-controller';
@@ -20,8 +18,8 @@ export interface KubernetesStatusWriterOptions {
   kubeConfig: KubeConfig;
   status: StatusStore;
   logger: Logger;
-  /** The cluster as the source sees it, for each object's generation (observedGeneration). */
-  objects?: () => ClusterObjects;
+  /** An object's metadata.generation as last seen, for observedGeneration (rejected objects included). */
+  generationOf?: (kind: string, namespace: string, name: string) => number | undefined;
   /** Minimum time between two writes. */
   minIntervalMs?: number;
   /** Delay before retrying a failed write: doubles from `initialMs` up to `maxMs`. */
@@ -52,7 +50,7 @@ export class KubernetesStatusWriter {
   readonly #api: CustomObjectsApi;
   readonly #status: StatusStore;
   readonly #logger: Logger;
-  readonly #objects: (() => ClusterObjects) | undefined;
+  readonly #generationOf: ((kind: string, namespace: string, name: string) => number | undefined) | undefined;
   readonly #minIntervalMs: number;
   readonly #retry: { initialMs: number; maxMs: number };
   readonly #now: () => Date;
@@ -75,7 +73,7 @@ export class KubernetesStatusWriter {
     this.#api = options.kubeConfig.makeApiClient(CustomObjectsApi);
     this.#status = options.status;
     this.#logger = options.logger.child({ component: 'status-writer' });
-    this.#objects = options.objects;
+    this.#generationOf = options.generationOf;
     this.#minIntervalMs = options.minIntervalMs ?? 100;
     this.#retry = options.retry ?? { initialMs: 1000, maxMs: 60_000 };
     this.#now = options.now ?? (() => new Date());
@@ -106,11 +104,10 @@ export class KubernetesStatusWriter {
   #sync(): void {
     if (this.#stopped) return;
     const desired = new Map<string, Target>();
-    const cluster = this.#objects?.();
     for (const obj of this.#status.list()) {
       const resource = WRITABLE.get(obj.kind);
       if (resource === undefined || obj.name === '') continue;
-      const generation = cluster === undefined ? undefined : generationOf(cluster, resource, obj.namespace, obj.name);
+      const generation = this.#generationOf?.(obj.kind, obj.namespace, obj.name);
       const conditions = obj.conditions.map((c): KubeCondition => ({
         type: c.type, status: c.status, reason: c.reason, message: c.message,
         lastTransitionTime: c.lastTransitionTime === '' ? this.#now().toISOString() : c.lastTransitionTime,
@@ -200,9 +197,4 @@ export class KubernetesStatusWriter {
 /** What decides a rewrite: everything but lastTransitionTime, which may be filled from the clock here. */
 function comparable(conditions: readonly KubeCondition[]): unknown {
   return conditions.map(({ lastTransitionTime: _t, ...rest }) => rest);
-}
-
-function generationOf(cluster: ClusterObjects, r: KubeResource, namespace: string, name: string): number | undefined {
-  const map = cluster[r.collection] as ReadonlyMap<string, ClusterObject>;
-  return map.get(objectKey({ namespace, name }))?.metadata.generation;
 }
