@@ -2,7 +2,7 @@
 // calls it per client; interning (below) makes unchanged resources identical objects across
 // model rebuilds, so most comparisons are one pointer check.
 import type { Resource, ResourceRef } from '#core/config/model.ts';
-import { sameResource } from '#controller/model/generation.ts';
+import { diffGenerations, sameResource } from '#controller/model/generation.ts';
 
 export { jsonEqual } from '#controller/model/json-equal.ts';
 
@@ -33,10 +33,5 @@ export function diffViews(old: View | undefined, next: View): ViewDiff {
  * identity. `next` itself is not modified.
  */
 export function internResources(previous: View | undefined, next: View): Map<string, Resource> {
-  const out = new Map<string, Resource>();
-  for (const [k, r] of next) {
-    const before = previous?.get(k);
-    out.set(k, before !== undefined && sameResource(before, r) ? before : r);
-  }
-  return out;
+  return diffGenerations(previous, next).resources;
 }
