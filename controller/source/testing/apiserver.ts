@@ -290,7 +290,7 @@ export class TestApiServer {
   #list(res: ServerResponse, r: ResourceType, namespace: string | undefined): void {
     const items = [...this.#store(r).values()]
       .filter((o) => namespace === undefined || namespaceOf(metadataOf(o)) === namespace)
-      .map((o) => (r.custom ? withType(r, o) : o));
+      .map((o) => (r.custom ? withType(r, o) : withoutType(o)));
     sendJson(res, 200, {
       kind: `${r.kind}List`,
       apiVersion: apiVersionOf(r),
@@ -345,6 +345,10 @@ export class TestApiServer {
     const key = r.namespaced ? `${namespace}/${name}` : name;
     const old = this.#store(r).get(key);
     if (old === undefined) return sendStatus(res, 404, 'NotFound', `${r.plural} "${name}" not found`);
+    const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim();
+    if (req.method === 'PATCH' && type !== 'application/merge-patch+json') {
+      return sendStatus(res, 415, 'UnsupportedMediaType', `this test server applies only application/merge-patch+json to /status, got ${type ?? 'none'}`);
+    }
     let parsed: unknown;
     try {
       parsed = JSON.parse(body);
@@ -361,10 +365,6 @@ export class TestApiServer {
       }
       status = given['status'];
     } else {
-      const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim();
-      if (type !== 'application/merge-patch+json') {
-        return sendStatus(res, 415, 'UnsupportedMediaType', `this test server applies only application/merge-patch+json to /status, got ${type ?? 'none'}`);
-      }
       // The status subresource ignores changes to anything but status.
       status = mergePatch(old['status'], given['status'] ?? {});
     }
@@ -400,6 +400,12 @@ function resourceByKind(kind: string): ResourceType {
   const r = RESOURCES.find((x) => x.kind === kind);
   if (r === undefined) throw new Error(`the test API server does not serve kind ${kind}`);
   return r;
+}
+
+/** Items of a built-in kind's list come without apiVersion and kind, as from the real server. */
+function withoutType(obj: JsonObject): JsonObject {
+  const { apiVersion: _a, kind: _k, ...rest } = obj;
+  return rest;
 }
 
 function withType(r: ResourceType, obj: JsonObject): JsonObject {
