@@ -159,6 +159,29 @@ test('a malformed object is rejected with its reason while the rest syncs, and c
   assert.deepEqual([...source.current().authorizationPolicies.keys()].sort(), ['shop/bad', 'shop/good']);
 });
 
+test('a watch resumed from a compacted version gets 410 Gone; the library relists by itself and the source converges', async () => {
+  const h = await cluster();
+  h.server.create(pod('old-1', 'shop', '10.1.0.1'));
+  h.server.create(pod('old-2', 'shop', '10.1.0.2'));
+  const source = await startSource(h);
+  await waitFor(() => h.server.watchCount() === KINDS, 'watches open');
+  // In one tick: the streams end, the cluster changes unseen, and the history is compacted,
+  // so every informer resumes from a version the server no longer has.
+  h.server.dropWatches();
+  h.server.delete('Pod', 'shop', 'old-1');
+  h.server.update(pod('old-2', 'shop', '10.1.0.22'));
+  h.server.create(pod('new-1', 'shop', '10.1.0.3'));
+  h.server.compact();
+  await waitFor(() => {
+    const pods = source.current().pods;
+    return pods.size === 2 && pods.has('shop/new-1') && pods.get('shop/old-2')?.status.podIP === '10.1.0.22';
+  }, 'converged after relist');
+  assert.equal(h.server.goneCount, KINDS);
+  assert.equal(h.server.requests.filter((r) => !r.watch && r.path === '/api/v1/pods').length, 2, 'pods listed again');
+  assert.ok(source.informerStates().every((s) => s.restarts === 0), 'no restart was needed');
+  await waitFor(() => h.server.watchCount() === KINDS, 'watches reopened');
+});
+
 test('failed watches restart with backoff; a compacted history answers 410 Gone and the informer relists and converges', async () => {
   const h = await cluster();
   h.server.create(pod('old-1', 'shop', '10.1.0.1'));
@@ -184,6 +207,7 @@ test('failed watches restart with backoff; a compacted history answers 410 Gone 
     return pods.size === 2 && pods.has('shop/new-1') && pods.get('shop/old-2')?.status.podIP === '10.1.0.22';
   }, 'converged after relist');
   assert.ok(h.server.goneCount >= 1, 'the resumed watch was told 410 Gone');
+  assert.ok((source.informerStates().find((s) => s.kind === 'Pod')?.restarts ?? 0) >= 2, 'the pod informer was restarted');
   assert.ok(h.server.requests.filter((r) => !r.watch && r.path === '/api/v1/pods').length > listsBefore, 'pods were listed again');
   await waitFor(() => h.server.watchCount() === KINDS, 'watches reopened');
 });
@@ -197,12 +221,16 @@ test('dropped watches reconnect and converge, whether the stream ends or the con
   h.server.create(pod('a', 'shop', '10.1.0.1'));
   await waitFor(() => source.current().pods.has('shop/a'), 'pod a after a graceful end');
   await waitFor(() => h.server.watchCount() === KINDS, 'watches reopened');
+  // A cleanly ended stream is resumed by the library itself.
+  assert.ok(source.informerStates().every((s) => s.restarts === 0));
 
   assert.equal(h.server.dropWatches({ abrupt: true }), KINDS);
   h.server.create(pod('b', 'shop', '10.1.0.2'));
   h.server.delete('Pod', 'shop', 'a');
   await waitFor(() => source.current().pods.has('shop/b') && !source.current().pods.has('shop/a'), 'pods after a reset');
   await waitFor(() => h.server.watchCount() === KINDS, 'watches reopened after reset');
+  // A reset connection is an error to the library, which stops the informer: the source restarted it.
+  assert.ok(source.informerStates().every((s) => s.restarts >= 1));
   // Resuming from the last version needs no relist.
   assert.equal(h.server.goneCount, 0);
   assert.equal(h.server.requests.filter((r) => !r.watch).length, KINDS);

@@ -39,6 +39,8 @@ interface KindState {
   launching: boolean;
   /** Consecutive failures, for the backoff. */
   failures: number;
+  /** Restarts after failures since the source started. */
+  restarts: number;
   retry: NodeJS.Timeout | undefined;
   /** `namespace/name` → the parse of the cached object at a resourceVersion. */
   parsed: Map<string, { resourceVersion: string | undefined; result: Parsed }>;
@@ -92,9 +94,9 @@ export class KubernetesSource implements ClusterSource {
   }
 
   /** Per kind: synced, and the resourceVersion the informer would resume from (for diagnostics and tests). */
-  informerStates(): { kind: string; synced: boolean; resourceVersion: string; objects: number }[] {
+  informerStates(): { kind: string; synced: boolean; resourceVersion: string; objects: number; restarts: number }[] {
     return this.#kinds.map((k) => ({
-      kind: k.resource.kind, synced: k.synced, resourceVersion: k.informer.latestResourceVersion(), objects: k.informer.list().length,
+      kind: k.resource.kind, synced: k.synced, resourceVersion: k.informer.latestResourceVersion(), objects: k.informer.list().length, restarts: k.restarts,
     }));
   }
 
@@ -128,7 +130,7 @@ export class KubernetesSource implements ClusterSource {
       }),
     });
     const k: KindState = {
-      resource, informer, watch, synced: false, failedDuringLaunch: false, launching: false, failures: 0, retry: undefined, parsed: new Map(),
+      resource, informer, watch, synced: false, failedDuringLaunch: false, launching: false, failures: 0, restarts: 0, retry: undefined, parsed: new Map(),
     };
     const changed = (): void => {
       // An event means the watch is healthy again.
@@ -172,6 +174,7 @@ export class KubernetesSource implements ClusterSource {
     if (k.retry !== undefined) return;
     const delay = Math.min(this.#backoff.maxMs, this.#backoff.initialMs * 2 ** Math.min(k.failures, 20));
     k.failures++;
+    k.restarts++;
     this.#logger.warn('informer failed; restarting', {
       kind: k.resource.kind, err: errorMessage(err), code: statusCodeOf(err), retryInMs: delay, failures: k.failures,
     });
