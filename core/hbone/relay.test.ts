@@ -16,7 +16,7 @@ async function socketPair(): Promise<[net.Socket, net.Socket]> {
   return pair;
 }
 
-for (const strategy of ['pipe', 'manual'] as RelayStrategy[]) {
+for (const strategy of ['pipe', 'manual', 'batched'] as RelayStrategy[]) {
   test(`relay (${strategy}) carries bytes and half-close both ways, and counts them`, async () => {
     const [app, tunnel] = await socketPair();
     const [upstream, target] = await socketPair();

@@ -2,6 +2,7 @@
 // carried across in each direction (end of one side's reads ends the other side's writes),
 // and an error on either side tearing down both.
 import type { Duplex } from 'node:stream';
+import { forwardBatched } from '#core/hbone/forward-batched.ts';
 
 export interface RelayResult {
   /** Bytes from the tunnel to the upstream. */
@@ -11,7 +12,8 @@ export interface RelayResult {
   error?: Error;
 }
 
-export type RelayStrategy = 'pipe' | 'manual';
+/** `batched`: tunnel → upstream gathers a loop turn's DATA frames into one write. */
+export type RelayStrategy = 'pipe' | 'manual' | 'batched';
 
 /** Moves bytes one way with backpressure: a full destination pauses the source until 'drain'. */
 function forward(src: Duplex, dst: Duplex, count: (n: number) => void): void {
@@ -41,7 +43,10 @@ export function relay(tunnel: Duplex, upstream: Duplex, onUpstreamError: (err: E
     const closed = (): void => {
       if (--pending === 0) finish();
     };
-    if (strategy === 'manual') {
+    if (strategy === 'batched') {
+      forwardBatched(tunnel, upstream, (n) => { result.toUpstream += n; });
+      forward(upstream, tunnel, (n) => { result.toTunnel += n; });
+    } else if (strategy === 'manual') {
       forward(tunnel, upstream, (n) => { result.toUpstream += n; });
       forward(upstream, tunnel, (n) => { result.toTunnel += n; });
     } else {

@@ -1,6 +1,7 @@
 // HTTP/2 flow-control and framing settings for HBONE sessions. Node's defaults (64 KiB
 // windows) cap a tunnel far below what TLS can carry; the values below were chosen with
-// bench/hbone/throughput.ts (see bench/README.md, "HBONE transport").
+// bench/hbone/throughput.ts (see bench/README.md, "HBONE transport"); the relay with
+// bench/node/run.ts on the embedded cluster (see "Node to node").
 import type { RelayStrategy } from '#core/hbone/relay.ts';
 
 export interface HboneTuning {
@@ -21,7 +22,7 @@ export const defaultTuning: HboneTuning = {
   connectionWindow: 16 * 1024 * 1024,
   maxFrameSize: 16 * 1024,
   maxSessionMemoryMb: 64,
-  relay: 'pipe',
+  relay: 'batched',
 };
 
 export const DEFAULT_MAX_STREAMS = 100;
