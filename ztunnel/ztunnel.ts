@@ -188,13 +188,16 @@ export class Ztunnel {
       pendingPods: this.#enroller.pending(),
       certificates: this.#o.certificateStatus?.() ?? [],
       openInboundConnections: this.inbound.size,
+      hbone: { pool: this.#enroller.hbonePool(), server: this.#hbone.stats() },
     };
   }
 
   #refreshGauges(): void {
     this.metrics.enrolledPods.set({}, this.#enroller.pods().length);
     this.metrics.pendingPods.set({}, this.#enroller.pending().length);
-    this.metrics.hboneSessions.set({}, this.#enroller.hboneSessions());
+    const pool = this.#enroller.hbonePool();
+    this.metrics.hboneSessions.set({}, pool.sessions);
+    this.metrics.hboneStreams.set({}, pool.streams);
   }
 
   #onChange(c: StateChange): void {

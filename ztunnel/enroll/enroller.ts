@@ -93,10 +93,15 @@ export class Enroller {
     return [...this.#pending.values()].map((p) => ({ uid: p.target.uid, ip: p.target.ip, reason: p.reason }));
   }
 
-  hboneSessions(): number {
-    let n = 0;
-    for (const e of this.#pods.values()) n += e.pod.pool.stats().sessions;
-    return n;
+  /** Outbound HBONE sessions and streams over every enrolled pod's pool. */
+  hbonePool(): { sessions: number; streams: number } {
+    const sum = { sessions: 0, streams: 0 };
+    for (const e of this.#pods.values()) {
+      const s = e.pod.pool.stats();
+      sum.sessions += s.sessions;
+      sum.streams += s.streams;
+    }
+    return sum;
   }
 
   /** Stops reacting to config, closes every pod's listeners and pool; optionally removes capture too. */

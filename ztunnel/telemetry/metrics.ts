@@ -15,6 +15,7 @@ export class ZtunnelMetrics {
   readonly enrolledPods: Gauge;
   readonly pendingPods: Gauge;
   readonly hboneSessions: Gauge;
+  readonly hboneStreams: Gauge;
   readonly configRejections: Counter<'kind'>;
 
   constructor(opts: { registry?: Registry; tag?: string } = {}) {
@@ -29,6 +30,7 @@ export class ZtunnelMetrics {
     this.enrolledPods = r.gauge('weft_ztunnel_enrolled_pods', 'Pods whose traffic this ztunnel captures');
     this.pendingPods = r.gauge('weft_ztunnel_pending_pods', 'Pods to enroll that are not yet captured');
     this.hboneSessions = r.gauge('weft_ztunnel_hbone_pool_sessions', 'Open HBONE connections in the outbound pool');
+    this.hboneStreams = r.gauge('weft_ztunnel_hbone_pool_streams', 'Open CONNECT streams on the outbound pool');
     this.configRejections = r.counter('weft_ztunnel_config_rejected_total', 'Pushed resources refused (NACKed)', ['kind']);
     this.build.set({ component: 'ztunnel', tag: opts.tag ?? '0.1.0' }, 1);
   }
