@@ -1,85 +1,154 @@
-// Builds the mesh model from cluster objects: a pure function, rebuilt on every change,
-// so what proxies receive always follows from the current objects alone.
-import type { Authorization, Resource, Workload } from '#core/config/model.ts';
+// Builds the mesh model from cluster objects: a pure function of the current objects, so what
+// proxies receive always follows from them alone. It is fast enough to run on every change:
+// services and policies are indexed once per build (no pods × services scan), and what was
+// built from an object whose inputs did not change is reused as the same object (ObjectMemo).
+import type { Authorization, GatewayAddress, Resource } from '#core/config/model.ts';
 import { resourceKey } from '#core/config/model.ts';
 import { spiffeIdFor } from '#core/identity/spiffe.ts';
-import type { ClusterObjects, Pod } from '#controller/source/types.ts';
+import type { AuthorizationPolicy, ClusterObjects, EndpointSlice, Pod, Service } from '#controller/source/types.ts';
 import { modelKey, type MeshModel, type ModelOptions, type ResourceCondition } from '#controller/model/types.ts';
-import { convertAuthorizationPolicy } from '#controller/model/authorization.ts';
-import { canonicalNameOf, canonicalRevisionOf, workloadNameOf } from '#controller/model/canonical.ts';
-import { podAddresses, podIsLive, podIsReady, podIsRunning, podWantsMesh, serviceAccountOf } from '#controller/model/enrollment.ts';
-import { selects } from '#controller/model/labels.ts';
+import { convertAuthorizationPolicy, type ConvertedPolicy } from '#controller/model/authorization.ts';
+import { podIsLive, podIsRunning, podWantsMesh, serviceAccountOf } from '#controller/model/enrollment.ts';
+import { ObjectMemo } from '#controller/model/object-memo.ts';
 import { convertPeerAuthentications, type MeshWorkloadRef } from '#controller/model/peer-authentication.ts';
-import { resolveTargetPort, serviceHostname, serviceSelectsPod, slicesOf, tcpPorts, toMeshService } from '#controller/model/services.ts';
+import { SelectorPolicyIndex } from '#controller/model/policy-index.ts';
+import { ServiceIndex } from '#controller/model/service-index.ts';
+import { hasNamedTargetPort, toMeshService } from '#controller/model/services.ts';
 import { defaultWaypointAddress, indexWaypoints, resolveWaypoint, type WaypointAddressLookup } from '#controller/model/waypoints.ts';
+import { sameAddress, sameItems, sameWorkloadInputs, toWorkload, workloadUid, type WorkloadInputs } from '#controller/model/workload.ts';
 
 export interface BuildExtensions {
   /** How waypoint addresses are found; local mode wraps the default with its own deployments. */
   waypointAddress?: WaypointAddressLookup;
 }
 
+/** A resource with its model key, as the memos keep them. */
+interface Keyed {
+  key: string;
+  resource: Resource;
+}
+
+const NO_SLICES: readonly (readonly EndpointSlice[] | undefined)[] = [];
+
+const keyed = (resource: Resource): Keyed => ({ key: modelKey(resource), resource });
+
+interface ServiceInputs {
+  slices: readonly EndpointSlice[] | undefined;
+  waypoint: GatewayAddress | undefined;
+}
+const sameServiceInputs = (a: ServiceInputs, b: ServiceInputs): boolean => sameItems(a.slices, b.slices) && sameAddress(a.waypoint, b.waypoint);
+const sameString = (a: string, b: string): boolean => a === b;
+
+/**
+ * Builds models one after another, reusing what the previous build made from unchanged
+ * objects. Its results are exactly a fresh build's; only the work differs.
+ */
+export class ModelBuilder {
+  readonly #services = new ObjectMemo<Service, ServiceInputs, Keyed>(sameServiceInputs, serviceResource);
+  readonly #policies = new ObjectMemo<AuthorizationPolicy, string, ConvertedPolicy & { keyed?: Keyed }>(sameString, convertPolicy);
+  readonly #workloads = new ObjectMemo<Pod, WorkloadInputs, Keyed>(sameWorkloadInputs, workloadResource);
+  readonly #identities = new ObjectMemo<Pod, string, string>(sameString, podIdentity);
+
+  build(objects: ClusterObjects, options: ModelOptions, extensions: BuildExtensions = {}): MeshModel {
+    const memos = [this.#services, this.#policies, this.#workloads, this.#identities];
+    for (const m of memos) m.begin();
+    const model = build(objects, options, extensions, { services: this.#services, policies: this.#policies, workloads: this.#workloads, identities: this.#identities });
+    for (const m of memos) m.end();
+    return model;
+  }
+}
+
+const shared = new ModelBuilder();
+
+/** The model for these objects; successive calls share one ModelBuilder. */
 export function buildModel(objects: ClusterObjects, options: ModelOptions, extensions: BuildExtensions = {}): MeshModel {
+  return shared.build(objects, options, extensions);
+}
+
+interface Memos {
+  services: ObjectMemo<Service, ServiceInputs, Keyed>;
+  policies: ObjectMemo<AuthorizationPolicy, string, ConvertedPolicy & { keyed?: Keyed }>;
+  workloads: ObjectMemo<Pod, WorkloadInputs, Keyed>;
+  identities: ObjectMemo<Pod, string, string>;
+}
+
+function build(objects: ClusterObjects, options: ModelOptions, extensions: BuildExtensions, memo: Memos): MeshModel {
   const resources = new Map<string, Resource>();
   const conditions: ResourceCondition[] = [];
-  const add = (r: Resource): void => void resources.set(modelKey(r), r);
+  const add = (k: Keyed): void => void resources.set(k.key, k.resource);
   const nsLabels = (ns: string): Readonly<Record<string, string>> => objects.namespaces.get(ns)?.metadata.labels ?? {};
 
   const { waypoints, conditions: waypointConditions } = indexWaypoints(objects, options.trustDomain, extensions.waypointAddress ?? defaultWaypointAddress);
   conditions.push(...waypointConditions);
 
-  const services = [...objects.services.values()].filter((s) => s.spec.type !== 'ExternalName');
-  for (const svc of services) {
-    const value = toMeshService(svc, objects);
+  const serviceIndex = new ServiceIndex(objects);
+  // Slices matter only to named target ports; other services ignore slice changes.
+  const serviceSlices = new Map<Service, readonly EndpointSlice[] | undefined>();
+  for (const [svcKey, svc] of serviceIndex.meshServices) {
     const res = resolveWaypoint({ kind: 'Service', metadata: svc.metadata }, nsLabels(svc.metadata.namespace), waypoints);
-    if (res.waypoint !== undefined) value.waypoint = res.waypoint;
     if (res.condition !== undefined) conditions.push(res.condition);
-    add({ kind: 'service', key: resourceKey.service(value), value });
+    const inputs = { slices: hasNamedTargetPort(svc) ? serviceIndex.slicesOf(svc) : undefined, waypoint: res.waypoint };
+    serviceSlices.set(svc, inputs.slices);
+    add(memo.services.get(svcKey, svc, inputs));
   }
 
-  // Selector policies, kept with their labels so workloads can list the ones selecting them.
-  const selectorPolicies: { key: string; namespace: string; selector: Readonly<Record<string, string>> }[] = [];
-  for (const policy of objects.authorizationPolicies.values()) {
-    const converted = convertAuthorizationPolicy(policy, options.rootNamespace);
+  // Selector policies, indexed by namespace so workloads find the ones selecting them.
+  const selectorPolicies = new SelectorPolicyIndex(options.rootNamespace);
+  for (const [policyKey, policy] of objects.authorizationPolicies) {
+    const converted = memo.policies.get(policyKey, policy, options.rootNamespace);
     conditions.push(...converted.conditions);
-    if (converted.authorization === undefined) continue;
-    addAuthorization(add, converted.authorization);
+    if (converted.authorization === undefined || converted.keyed === undefined) continue;
+    add(converted.keyed);
     if (converted.selector !== undefined) {
-      selectorPolicies.push({ key: resourceKey.authorization(converted.authorization), namespace: policy.metadata.namespace, selector: converted.selector });
+      selectorPolicies.add(resourceKey.authorization(converted.authorization), policy.metadata.namespace, converted.selector);
     }
   }
 
-  const workloads: Workload[] = [];
+  // PeerAuthentications need every meshed workload first; pods are walked for them only if there are any.
   const meshRefs: MeshWorkloadRef[] = [];
+  if (objects.peerAuthentications.size > 0) {
+    for (const pod of objects.pods.values()) {
+      if (!podIsRunning(pod) || !podWantsMesh(pod, objects.namespaces.get(pod.metadata.namespace))) continue;
+      meshRefs.push({ uid: workloadUid(pod, options.clusterId), namespace: pod.metadata.namespace, labels: pod.metadata.labels });
+    }
+  }
+  const peer = convertPeerAuthentications(objects.peerAuthentications.values(), meshRefs, options.rootNamespace);
+  for (const a of peer.authorizations) add(authorizationResource(a));
+
   const identitiesByNode = new Map<string, Set<string>>();
-  for (const pod of objects.pods.values()) {
-    const ns = objects.namespaces.get(pod.metadata.namespace);
-    const inMesh = podWantsMesh(pod, ns);
-    if (inMesh && podIsLive(pod) && pod.spec.nodeName !== undefined) {
-      const ids = identitiesByNode.get(pod.spec.nodeName) ?? new Set<string>();
-      ids.add(spiffeIdFor(pod.metadata.namespace, serviceAccountOf(pod), options.trustDomain));
-      identitiesByNode.set(pod.spec.nodeName, ids);
+  for (const [podKey, pod] of objects.pods) {
+    const { namespace, labels } = pod.metadata;
+    const inMesh = podWantsMesh(pod, objects.namespaces.get(namespace));
+    const nodeName = pod.spec.nodeName;
+    if (inMesh && podIsLive(pod) && nodeName !== undefined) {
+      let ids = identitiesByNode.get(nodeName);
+      if (ids === undefined) identitiesByNode.set(nodeName, ids = new Set<string>());
+      ids.add(memo.identities.get(podKey, pod, options.trustDomain));
     }
     if (!podIsRunning(pod)) continue;
-    const w = toWorkload(pod, inMesh, objects, options);
-    w.authorizationPolicies = selectorPolicies
-      .filter((p) => (p.namespace === pod.metadata.namespace || p.namespace === options.rootNamespace) && selects(p.selector, pod.metadata.labels))
-      .map((p) => p.key);
+    let waypoint: GatewayAddress | undefined;
     if (inMesh) {
-      const res = resolveWaypoint({ kind: 'Pod', metadata: pod.metadata }, nsLabels(pod.metadata.namespace), waypoints);
-      if (res.waypoint !== undefined) w.waypoint = res.waypoint;
+      const res = resolveWaypoint({ kind: 'Pod', metadata: pod.metadata }, nsLabels(namespace), waypoints);
+      waypoint = res.waypoint;
       if (res.condition !== undefined) conditions.push(res.condition);
-      meshRefs.push({ uid: w.uid, namespace: w.namespace, labels: pod.metadata.labels });
     }
-    workloads.push(w);
+    const selected = selectorPolicies.selecting(namespace, labels);
+    const attached = peer.attach.size === 0 ? undefined : peer.attach.get(workloadUid(pod, options.clusterId));
+    const services = serviceIndex.selecting(pod);
+    const inputs: WorkloadInputs = {
+      inMesh,
+      trustDomain: options.trustDomain,
+      clusterId: options.clusterId,
+      node: pod.status.hostIP === undefined && nodeName !== undefined ? objects.nodes.get(nodeName) : undefined,
+      services,
+      slices: services.length === 0 ? NO_SLICES : services.map((svc) => serviceSlices.get(svc)),
+      authorizationPolicies: attached === undefined && selected.length <= 1 ? selected : [...new Set([...selected, ...(attached ?? [])])].sort(),
+      waypoint,
+    };
+    add(memo.workloads.get(podKey, pod, inputs));
   }
-
-  const peer = convertPeerAuthentications(objects.peerAuthentications.values(), meshRefs, options.rootNamespace);
+  // After the pods' conditions, as a namespace's conditions are reported in that order.
   conditions.push(...peer.conditions);
-  for (const a of peer.authorizations) addAuthorization(add, a);
-  for (const w of workloads) {
-    w.authorizationPolicies = [...new Set([...w.authorizationPolicies, ...(peer.attach.get(w.uid) ?? [])])].sort();
-    add({ kind: 'workload', key: resourceKey.workload(w), value: w });
-  }
 
   return {
     resources,
@@ -89,49 +158,29 @@ export function buildModel(objects: ClusterObjects, options: ModelOptions, exten
   };
 }
 
-function addAuthorization(add: (r: Resource) => void, value: Authorization): void {
-  add({ kind: 'authorization', key: resourceKey.authorization(value), value });
+function serviceResource(svc: Service, inputs: ServiceInputs): Keyed {
+  const value = toMeshService(svc, inputs.slices ?? []);
+  if (inputs.waypoint !== undefined) value.waypoint = inputs.waypoint;
+  return keyed({ kind: 'service', key: resourceKey.service(value), value });
 }
 
-function toWorkload(pod: Pod, inMesh: boolean, objects: ClusterObjects, options: ModelOptions): Workload {
-  const { namespace, name } = pod.metadata;
-  const services: Record<string, Record<string, number>> = {};
-  for (const svc of objects.services.values()) {
-    if (svc.spec.type === 'ExternalName' || !serviceSelectsPod(svc, pod)) continue;
-    const slices = slicesOf(svc, objects);
-    const ports: Record<string, number> = {};
-    for (const p of tcpPorts(svc)) {
-      const target = resolveTargetPort(p, slices, pod);
-      if (target !== undefined) ports[String(p.port)] = target;
-    }
-    services[`${namespace}/${serviceHostname(svc)}`] = ports;
-  }
-  const w: Workload = {
-    uid: pod.metadata.uid ?? `${options.clusterId}//Pod/${namespace}/${name}`,
-    name,
-    namespace,
-    addresses: podAddresses(pod),
-    node: pod.spec.nodeName ?? '',
-    tunnelProtocol: inMesh ? 'HBONE' : 'NONE',
-    trustDomain: options.trustDomain,
-    serviceAccount: serviceAccountOf(pod),
-    canonicalName: canonicalNameOf(pod),
-    canonicalRevision: canonicalRevisionOf(pod),
-    workloadType: 'pod',
-    workloadName: workloadNameOf(pod),
-    services,
-    authorizationPolicies: [],
-    status: podIsReady(pod) ? 'HEALTHY' : 'UNHEALTHY',
-    clusterId: options.clusterId,
-  };
-  const nodeAddress = pod.status.hostIP ?? nodeInternalIp(objects, pod.spec.nodeName);
-  if (nodeAddress !== undefined && nodeAddress !== '') w.nodeAddress = nodeAddress;
-  return w;
+function convertPolicy(policy: AuthorizationPolicy, rootNamespace: string): ConvertedPolicy & { keyed?: Keyed } {
+  const c: ConvertedPolicy & { keyed?: Keyed } = convertAuthorizationPolicy(policy, rootNamespace);
+  if (c.authorization !== undefined) c.keyed = authorizationResource(c.authorization);
+  return c;
 }
 
-function nodeInternalIp(objects: ClusterObjects, node: string | undefined): string | undefined {
-  if (node === undefined) return undefined;
-  return objects.nodes.get(node)?.status.addresses.find((a) => a.type === 'InternalIP')?.address;
+function workloadResource(pod: Pod, inputs: WorkloadInputs): Keyed {
+  const value = toWorkload(pod, inputs);
+  return keyed({ kind: 'workload', key: resourceKey.workload(value), value });
+}
+
+function podIdentity(pod: Pod, trustDomain: string): string {
+  return spiffeIdFor(pod.metadata.namespace, serviceAccountOf(pod), trustDomain);
+}
+
+function authorizationResource(value: Authorization): Keyed {
+  return keyed({ kind: 'authorization', key: resourceKey.authorization(value), value });
 }
 
 /** A namespace label reaches many objects; report each condition once. */

@@ -1,8 +1,8 @@
 // Kubernetes Services as the mesh sees them: VIPs, TCP ports with resolved target ports,
 // and which pods back them.
 import type { Service as MeshService, ServicePort } from '#core/config/model.ts';
-import type { ClusterObjects, EndpointSlice, Pod, Service, ServicePortSpec } from '#controller/source/types.ts';
-import { Labels, selects } from '#controller/model/labels.ts';
+import type { EndpointSlice, Pod, Service, ServicePortSpec } from '#controller/source/types.ts';
+import { selects } from '#controller/model/labels.ts';
 import { podAddresses } from '#controller/model/enrollment.ts';
 
 export function serviceHostname(svc: Service): string {
@@ -25,12 +25,9 @@ export function serviceSelectsPod(svc: Service, pod: Pod): boolean {
   return svc.metadata.namespace === pod.metadata.namespace && selects(sel, pod.metadata.labels);
 }
 
-export function slicesOf(svc: Service, objects: ClusterObjects): EndpointSlice[] {
-  const out: EndpointSlice[] = [];
-  for (const slice of objects.endpointSlices.values()) {
-    if (slice.metadata.namespace === svc.metadata.namespace && slice.metadata.labels[Labels.serviceName] === svc.metadata.name) out.push(slice);
-  }
-  return out;
+/** Whether some TCP port targets a container port by name (resolved through EndpointSlices). */
+export function hasNamedTargetPort(svc: Service): boolean {
+  return tcpPorts(svc).some((p) => typeof p.targetPort === 'string');
 }
 
 /**
@@ -55,8 +52,8 @@ function listsAny(slice: EndpointSlice, ips: readonly string[]): boolean {
   return slice.endpoints.some((e) => e.addresses.some((a) => ips.includes(a)));
 }
 
-export function toMeshService(svc: Service, objects: ClusterObjects): MeshService {
-  const slices = slicesOf(svc, objects);
+/** `slices`: the service's EndpointSlices (needed only when a target port is named). */
+export function toMeshService(svc: Service, slices: readonly EndpointSlice[]): MeshService {
   const ports: ServicePort[] = tcpPorts(svc).map((p) => {
     // 0 tells the proxy to use the per-workload port map (named ports may differ per pod).
     const sp: ServicePort = { servicePort: p.port, targetPort: resolveTargetPort(p, slices) ?? 0 };

@@ -1,0 +1,83 @@
+// One running pod as the Workload proxies receive, from the pod and what the builder found
+// for it (the services selecting it, its policies, its waypoint).
+import type { GatewayAddress, Workload } from '#core/config/model.ts';
+import type { EndpointSlice, Node, Pod, Service } from '#controller/source/types.ts';
+import type { ModelOptions } from '#controller/model/types.ts';
+import { canonicalNameOf, canonicalRevisionOf, workloadNameOf } from '#controller/model/canonical.ts';
+import { podAddresses, podIsReady, serviceAccountOf } from '#controller/model/enrollment.ts';
+import { resolveTargetPort, serviceHostname, tcpPorts } from '#controller/model/services.ts';
+
+/** Everything a Workload is made from besides the pod itself. */
+export interface WorkloadInputs {
+  inMesh: boolean;
+  trustDomain: string;
+  clusterId: string;
+  /** The pod's Node, looked up only when the pod has no hostIP. */
+  node: Node | undefined;
+  /** Services selecting the pod, in `objects.services` order. */
+  services: readonly Service[];
+  /** Per service above: its EndpointSlices when a target port is named, else undefined. */
+  slices: readonly (readonly EndpointSlice[] | undefined)[];
+  /** Sorted, without duplicates. */
+  authorizationPolicies: readonly string[];
+  waypoint: GatewayAddress | undefined;
+}
+
+export function workloadUid(pod: Pod, clusterId: string): string {
+  return pod.metadata.uid ?? `${clusterId}//Pod/${pod.metadata.namespace}/${pod.metadata.name}`;
+}
+
+export function toWorkload(pod: Pod, inputs: WorkloadInputs): Workload {
+  const { namespace, name } = pod.metadata;
+  const services: Record<string, Record<string, number>> = {};
+  inputs.services.forEach((svc, i) => {
+    const slices = inputs.slices[i] ?? [];
+    const ports: Record<string, number> = {};
+    for (const p of tcpPorts(svc)) {
+      const target = resolveTargetPort(p, slices, pod);
+      if (target !== undefined) ports[String(p.port)] = target;
+    }
+    services[`${namespace}/${serviceHostname(svc)}`] = ports;
+  });
+  const w: Workload = {
+    uid: workloadUid(pod, inputs.clusterId),
+    name,
+    namespace,
+    addresses: podAddresses(pod),
+    node: pod.spec.nodeName ?? '',
+    tunnelProtocol: inputs.inMesh ? 'HBONE' : 'NONE',
+    trustDomain: inputs.trustDomain,
+    serviceAccount: serviceAccountOf(pod),
+    canonicalName: canonicalNameOf(pod),
+    canonicalRevision: canonicalRevisionOf(pod),
+    workloadType: 'pod',
+    workloadName: workloadNameOf(pod),
+    services,
+    authorizationPolicies: [...inputs.authorizationPolicies],
+    status: podIsReady(pod) ? 'HEALTHY' : 'UNHEALTHY',
+    clusterId: inputs.clusterId,
+  };
+  const nodeAddress = pod.status.hostIP ?? inputs.node?.status.addresses.find((a) => a.type === 'InternalIP')?.address;
+  if (nodeAddress !== undefined && nodeAddress !== '') w.nodeAddress = nodeAddress;
+  if (inputs.waypoint !== undefined) w.waypoint = inputs.waypoint;
+  return w;
+}
+
+/** Whether two input sets make the same Workload for the same pod (objects compared by identity). */
+export function sameWorkloadInputs(a: WorkloadInputs, b: WorkloadInputs): boolean {
+  return a.inMesh === b.inMesh && a.trustDomain === b.trustDomain && a.clusterId === b.clusterId && a.node === b.node &&
+    sameItems(a.services, b.services) && a.slices.length === b.slices.length && a.slices.every((s, i) => sameItems(s, b.slices[i])) &&
+    sameItems(a.authorizationPolicies, b.authorizationPolicies) && sameAddress(a.waypoint, b.waypoint);
+}
+
+/** Same length and the same items by identity (or both absent). */
+export function sameItems<T>(a: readonly T[] | undefined, b: readonly T[] | undefined): boolean {
+  if (a === b) return true;
+  if (a === undefined || b === undefined || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+export function sameAddress(a: GatewayAddress | undefined, b: GatewayAddress | undefined): boolean {
+  return a === b || (a !== undefined && b !== undefined && a.address === b.address && a.hbonePort === b.hbonePort && a.identity === b.identity);
+}
