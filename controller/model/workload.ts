@@ -2,7 +2,6 @@
 // for it (the services selecting it, its policies, its waypoint).
 import type { GatewayAddress, Workload } from '#core/config/model.ts';
 import type { EndpointSlice, Node, Pod, Service } from '#controller/source/types.ts';
-import type { ModelOptions } from '#controller/model/types.ts';
 import { canonicalNameOf, canonicalRevisionOf, workloadNameOf } from '#controller/model/canonical.ts';
 import { podAddresses, podIsReady, serviceAccountOf } from '#controller/model/enrollment.ts';
 import { resolveTargetPort, serviceHostname, tcpPorts } from '#controller/model/services.ts';
