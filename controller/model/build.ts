@@ -1,20 +1,22 @@
 // Builds the mesh model from cluster objects: a pure function of the current objects, so what
 // proxies receive always follows from them alone. It is fast enough to run on every change:
 // services and policies are indexed once per build (no pods × services scan), and what was
-// built from an object whose inputs did not change is reused as the same object (ObjectMemo).
+// built from an object whose inputs did not change is reused as the same object (ObjectMemo),
+// so the generation diff downstream settles unchanged resources by pointer checks.
 import type { Authorization, GatewayAddress, Resource } from '#core/config/model.ts';
 import { resourceKey } from '#core/config/model.ts';
 import { spiffeIdFor } from '#core/identity/spiffe.ts';
 import type { AuthorizationPolicy, ClusterObjects, EndpointSlice, Pod, Service } from '#controller/source/types.ts';
 import { modelKey, type MeshModel, type ModelOptions, type ResourceCondition } from '#controller/model/types.ts';
 import { convertAuthorizationPolicy, type ConvertedPolicy } from '#controller/model/authorization.ts';
+import { sameContext, type BuildContext } from '#controller/model/build-context.ts';
 import { podIsLive, podIsRunning, podWantsMesh, serviceAccountOf } from '#controller/model/enrollment.ts';
 import { ObjectMemo } from '#controller/model/object-memo.ts';
 import { convertPeerAuthentications, type MeshWorkloadRef } from '#controller/model/peer-authentication.ts';
 import { SelectorPolicyIndex } from '#controller/model/policy-index.ts';
 import { ServiceIndex } from '#controller/model/service-index.ts';
 import { hasNamedTargetPort, toMeshService } from '#controller/model/services.ts';
-import { defaultWaypointAddress, indexWaypoints, resolveWaypoint, type WaypointAddressLookup } from '#controller/model/waypoints.ts';
+import { defaultWaypointAddress, indexWaypoints, resolveWaypoint, type Waypoint, type WaypointAddressLookup } from '#controller/model/waypoints.ts';
 import { sameAddress, sameItems, sameWorkloadInputs, toWorkload, workloadUid, type WorkloadInputs } from '#controller/model/workload.ts';
 
 export interface BuildExtensions {
@@ -28,33 +30,129 @@ interface Keyed {
   resource: Resource;
 }
 
-const NO_SLICES: readonly (readonly EndpointSlice[] | undefined)[] = [];
-
 const keyed = (resource: Resource): Keyed => ({ key: modelKey(resource), resource });
 
 interface ServiceInputs {
   slices: readonly EndpointSlice[] | undefined;
   waypoint: GatewayAddress | undefined;
 }
-const sameServiceInputs = (a: ServiceInputs, b: ServiceInputs): boolean => sameItems(a.slices, b.slices) && sameAddress(a.waypoint, b.waypoint);
-const sameString = (a: string, b: string): boolean => a === b;
+
+type Converted = ConvertedPolicy & { keyed?: Keyed };
+
+/** What one pod contributes to a model. */
+interface PodOutcome {
+  pod: Pod;
+  /** SPIFFE id, for enrolled pods that can still run on their node. */
+  identity: { node: string; id: string; trustDomain: string } | undefined;
+  /** The pod's waypoint binding, reported once per build. */
+  condition: ResourceCondition | undefined;
+  /** Running pods only. */
+  workload: { inputs: WorkloadInputs; keyed: Keyed } | undefined;
+}
+
+/** Everything a pod's outcome is made from besides the pod, for one build. */
+interface PodContext {
+  /** Changes whenever anything below differs from the previous build's. */
+  epoch: number;
+  objects: ClusterObjects;
+  options: ModelOptions;
+  waypoints: ReadonlyMap<string, Waypoint>;
+  services: ServiceIndex;
+  serviceSlices: ReadonlyMap<Service, readonly EndpointSlice[] | undefined>;
+  policies: SelectorPolicyIndex;
+  attach: ReadonlyMap<string, readonly string[]>;
+}
+
+const NO_SLICES: readonly (readonly EndpointSlice[] | undefined)[] = [];
 
 /**
  * Builds models one after another, reusing what the previous build made from unchanged
  * objects. Its results are exactly a fresh build's; only the work differs.
  */
 export class ModelBuilder {
-  readonly #services = new ObjectMemo<Service, ServiceInputs, Keyed>(sameServiceInputs, serviceResource);
-  readonly #policies = new ObjectMemo<AuthorizationPolicy, string, ConvertedPolicy & { keyed?: Keyed }>(sameString, convertPolicy);
-  readonly #workloads = new ObjectMemo<Pod, WorkloadInputs, Keyed>(sameWorkloadInputs, workloadResource);
-  readonly #identities = new ObjectMemo<Pod, string, string>(sameString, podIdentity);
+  readonly #services = new ObjectMemo<Service, ServiceInputs, Keyed>(
+    (a, b) => sameItems(a.slices, b.slices) && sameAddress(a.waypoint, b.waypoint),
+    serviceResource,
+  );
+  readonly #policies = new ObjectMemo<AuthorizationPolicy, string, Converted>((a, b) => a === b, convertPolicy);
+  readonly #pods = new ObjectMemo<Pod, PodContext, PodOutcome>((a, b) => a.epoch === b.epoch, podOutcome);
+  #context: BuildContext | undefined;
+  #epoch = 0;
 
   build(objects: ClusterObjects, options: ModelOptions, extensions: BuildExtensions = {}): MeshModel {
-    const memos = [this.#services, this.#policies, this.#workloads, this.#identities];
+    const memos = [this.#services, this.#policies, this.#pods];
     for (const m of memos) m.begin();
-    const model = build(objects, options, extensions, { services: this.#services, policies: this.#policies, workloads: this.#workloads, identities: this.#identities });
+    const resources = new Map<string, Resource>();
+    const conditions: ResourceCondition[] = [];
+    const add = (k: Keyed): void => void resources.set(k.key, k.resource);
+    const nsLabels = (ns: string): Readonly<Record<string, string>> => objects.namespaces.get(ns)?.metadata.labels ?? {};
+
+    const { waypoints, conditions: waypointConditions } = indexWaypoints(objects, options.trustDomain, extensions.waypointAddress ?? defaultWaypointAddress);
+    conditions.push(...waypointConditions);
+
+    const serviceIndex = new ServiceIndex(objects);
+    // Slices matter only to named target ports; other services ignore slice changes.
+    const serviceSlices = new Map<Service, readonly EndpointSlice[] | undefined>();
+    for (const [key, svc] of serviceIndex.meshServices) {
+      const res = resolveWaypoint({ kind: 'Service', metadata: svc.metadata }, nsLabels(svc.metadata.namespace), waypoints);
+      if (res.condition !== undefined) conditions.push(res.condition);
+      const inputs = { slices: hasNamedTargetPort(svc) ? serviceIndex.slicesOf(svc) : undefined, waypoint: res.waypoint };
+      serviceSlices.set(svc, inputs.slices);
+      add(this.#services.get(key, svc, inputs));
+    }
+
+    // Selector policies, indexed by namespace so workloads find the ones selecting them.
+    const selectorPolicies = new SelectorPolicyIndex(options.rootNamespace);
+    for (const [key, policy] of objects.authorizationPolicies) {
+      const converted = this.#policies.get(key, policy, options.rootNamespace);
+      conditions.push(...converted.conditions);
+      if (converted.authorization === undefined || converted.keyed === undefined) continue;
+      add(converted.keyed);
+      if (converted.selector !== undefined) {
+        selectorPolicies.add(resourceKey.authorization(converted.authorization), policy.metadata.namespace, converted.selector);
+      }
+    }
+
+    // PeerAuthentications need every meshed workload first; pods are walked for them only if there are any.
+    const meshRefs: MeshWorkloadRef[] = [];
+    if (objects.peerAuthentications.size > 0) {
+      for (const pod of objects.pods.values()) {
+        if (!podIsRunning(pod) || !podWantsMesh(pod, objects.namespaces.get(pod.metadata.namespace))) continue;
+        meshRefs.push({ uid: workloadUid(pod, options.clusterId), namespace: pod.metadata.namespace, labels: pod.metadata.labels });
+      }
+    }
+    const peer = convertPeerAuthentications(objects.peerAuthentications.values(), meshRefs, options.rootNamespace);
+    for (const a of peer.authorizations) add(authorizationResource(a));
+
+    const { namespaces, services, endpointSlices, nodes, authorizationPolicies } = objects;
+    const context: BuildContext = { options, namespaces, services, endpointSlices, nodes, authorizationPolicies, waypoints, attach: peer.attach };
+    if (this.#context === undefined || !sameContext(this.#context, context)) this.#epoch++;
+    this.#context = context;
+    const podContext: PodContext = {
+      epoch: this.#epoch, objects, options, waypoints, services: serviceIndex, serviceSlices, policies: selectorPolicies, attach: peer.attach,
+    };
+    const identitiesByNode = new Map<string, Set<string>>();
+    for (const [key, pod] of objects.pods) {
+      const outcome = this.#pods.get(key, pod, podContext);
+      if (outcome.identity !== undefined) {
+        const { node, id } = outcome.identity;
+        let ids = identitiesByNode.get(node);
+        if (ids === undefined) identitiesByNode.set(node, ids = new Set<string>());
+        ids.add(id);
+      }
+      if (outcome.condition !== undefined) conditions.push(outcome.condition);
+      if (outcome.workload !== undefined) add(outcome.workload.keyed);
+    }
+    // After the pods' conditions, as a namespace's conditions are reported in that order.
+    conditions.push(...peer.conditions);
+
     for (const m of memos) m.end();
-    return model;
+    return {
+      resources,
+      conditions: dedupe(conditions),
+      identitiesByNode,
+      waypointIdentities: new Set([...waypoints.values()].map((wp) => wp.identity)),
+    };
   }
 }
 
@@ -65,97 +163,48 @@ export function buildModel(objects: ClusterObjects, options: ModelOptions, exten
   return shared.build(objects, options, extensions);
 }
 
-interface Memos {
-  services: ObjectMemo<Service, ServiceInputs, Keyed>;
-  policies: ObjectMemo<AuthorizationPolicy, string, ConvertedPolicy & { keyed?: Keyed }>;
-  workloads: ObjectMemo<Pod, WorkloadInputs, Keyed>;
-  identities: ObjectMemo<Pod, string, string>;
+/** A pod's outcome, reusing the previous one's parts whose inputs are unchanged. */
+function podOutcome(pod: Pod, ctx: PodContext, previous: PodOutcome | undefined): PodOutcome {
+  const { objects, options } = ctx;
+  const { namespace, labels } = pod.metadata;
+  const prev = previous?.pod === pod ? previous : undefined;
+  const ns = objects.namespaces.get(namespace);
+  const inMesh = podWantsMesh(pod, ns);
+  const nodeName = pod.spec.nodeName;
+  let identity: PodOutcome['identity'];
+  if (inMesh && podIsLive(pod) && nodeName !== undefined) {
+    identity = prev?.identity?.trustDomain === options.trustDomain
+      ? prev.identity
+      : { node: nodeName, id: spiffeIdFor(namespace, serviceAccountOf(pod), options.trustDomain), trustDomain: options.trustDomain };
+  }
+  if (!podIsRunning(pod)) return { pod, identity, condition: undefined, workload: undefined };
+  let waypoint: GatewayAddress | undefined;
+  let condition: ResourceCondition | undefined;
+  if (inMesh) {
+    ({ waypoint, condition } = resolveWaypoint({ kind: 'Pod', metadata: pod.metadata }, ns?.metadata.labels ?? {}, ctx.waypoints));
+  }
+  const selected = ctx.policies.selecting(namespace, labels);
+  const attached = ctx.attach.size === 0 ? undefined : ctx.attach.get(workloadUid(pod, options.clusterId));
+  const services = ctx.services.selecting(pod);
+  const inputs: WorkloadInputs = {
+    inMesh,
+    trustDomain: options.trustDomain,
+    clusterId: options.clusterId,
+    node: pod.status.hostIP === undefined && nodeName !== undefined ? objects.nodes.get(nodeName) : undefined,
+    services,
+    slices: services.length === 0 ? NO_SLICES : services.map((svc) => ctx.serviceSlices.get(svc)),
+    authorizationPolicies: attached === undefined && selected.length <= 1 ? selected : [...new Set([...selected, ...(attached ?? [])])].sort(),
+    waypoint,
+  };
+  const workload = prev?.workload !== undefined && sameWorkloadInputs(prev.workload.inputs, inputs)
+    ? prev.workload
+    : { inputs, keyed: workloadResource(pod, inputs) };
+  return { pod, identity, condition, workload };
 }
 
-function build(objects: ClusterObjects, options: ModelOptions, extensions: BuildExtensions, memo: Memos): MeshModel {
-  const resources = new Map<string, Resource>();
-  const conditions: ResourceCondition[] = [];
-  const add = (k: Keyed): void => void resources.set(k.key, k.resource);
-  const nsLabels = (ns: string): Readonly<Record<string, string>> => objects.namespaces.get(ns)?.metadata.labels ?? {};
-
-  const { waypoints, conditions: waypointConditions } = indexWaypoints(objects, options.trustDomain, extensions.waypointAddress ?? defaultWaypointAddress);
-  conditions.push(...waypointConditions);
-
-  const serviceIndex = new ServiceIndex(objects);
-  // Slices matter only to named target ports; other services ignore slice changes.
-  const serviceSlices = new Map<Service, readonly EndpointSlice[] | undefined>();
-  for (const [svcKey, svc] of serviceIndex.meshServices) {
-    const res = resolveWaypoint({ kind: 'Service', metadata: svc.metadata }, nsLabels(svc.metadata.namespace), waypoints);
-    if (res.condition !== undefined) conditions.push(res.condition);
-    const inputs = { slices: hasNamedTargetPort(svc) ? serviceIndex.slicesOf(svc) : undefined, waypoint: res.waypoint };
-    serviceSlices.set(svc, inputs.slices);
-    add(memo.services.get(svcKey, svc, inputs));
-  }
-
-  // Selector policies, indexed by namespace so workloads find the ones selecting them.
-  const selectorPolicies = new SelectorPolicyIndex(options.rootNamespace);
-  for (const [policyKey, policy] of objects.authorizationPolicies) {
-    const converted = memo.policies.get(policyKey, policy, options.rootNamespace);
-    conditions.push(...converted.conditions);
-    if (converted.authorization === undefined || converted.keyed === undefined) continue;
-    add(converted.keyed);
-    if (converted.selector !== undefined) {
-      selectorPolicies.add(resourceKey.authorization(converted.authorization), policy.metadata.namespace, converted.selector);
-    }
-  }
-
-  // PeerAuthentications need every meshed workload first; pods are walked for them only if there are any.
-  const meshRefs: MeshWorkloadRef[] = [];
-  if (objects.peerAuthentications.size > 0) {
-    for (const pod of objects.pods.values()) {
-      if (!podIsRunning(pod) || !podWantsMesh(pod, objects.namespaces.get(pod.metadata.namespace))) continue;
-      meshRefs.push({ uid: workloadUid(pod, options.clusterId), namespace: pod.metadata.namespace, labels: pod.metadata.labels });
-    }
-  }
-  const peer = convertPeerAuthentications(objects.peerAuthentications.values(), meshRefs, options.rootNamespace);
-  for (const a of peer.authorizations) add(authorizationResource(a));
-
-  const identitiesByNode = new Map<string, Set<string>>();
-  for (const [podKey, pod] of objects.pods) {
-    const { namespace, labels } = pod.metadata;
-    const inMesh = podWantsMesh(pod, objects.namespaces.get(namespace));
-    const nodeName = pod.spec.nodeName;
-    if (inMesh && podIsLive(pod) && nodeName !== undefined) {
-      let ids = identitiesByNode.get(nodeName);
-      if (ids === undefined) identitiesByNode.set(nodeName, ids = new Set<string>());
-      ids.add(memo.identities.get(podKey, pod, options.trustDomain));
-    }
-    if (!podIsRunning(pod)) continue;
-    let waypoint: GatewayAddress | undefined;
-    if (inMesh) {
-      const res = resolveWaypoint({ kind: 'Pod', metadata: pod.metadata }, nsLabels(namespace), waypoints);
-      waypoint = res.waypoint;
-      if (res.condition !== undefined) conditions.push(res.condition);
-    }
-    const selected = selectorPolicies.selecting(namespace, labels);
-    const attached = peer.attach.size === 0 ? undefined : peer.attach.get(workloadUid(pod, options.clusterId));
-    const services = serviceIndex.selecting(pod);
-    const inputs: WorkloadInputs = {
-      inMesh,
-      trustDomain: options.trustDomain,
-      clusterId: options.clusterId,
-      node: pod.status.hostIP === undefined && nodeName !== undefined ? objects.nodes.get(nodeName) : undefined,
-      services,
-      slices: services.length === 0 ? NO_SLICES : services.map((svc) => serviceSlices.get(svc)),
-      authorizationPolicies: attached === undefined && selected.length <= 1 ? selected : [...new Set([...selected, ...(attached ?? [])])].sort(),
-      waypoint,
-    };
-    add(memo.workloads.get(podKey, pod, inputs));
-  }
-  // After the pods' conditions, as a namespace's conditions are reported in that order.
-  conditions.push(...peer.conditions);
-
-  return {
-    resources,
-    conditions: dedupe(conditions),
-    identitiesByNode,
-    waypointIdentities: new Set([...waypoints.values()].map((wp) => wp.identity)),
-  };
+function workloadResource(pod: Pod, inputs: WorkloadInputs): Keyed {
+  const value = toWorkload(pod, inputs);
+  return keyed({ kind: 'workload', key: resourceKey.workload(value), value });
 }
 
 function serviceResource(svc: Service, inputs: ServiceInputs): Keyed {
@@ -164,19 +213,10 @@ function serviceResource(svc: Service, inputs: ServiceInputs): Keyed {
   return keyed({ kind: 'service', key: resourceKey.service(value), value });
 }
 
-function convertPolicy(policy: AuthorizationPolicy, rootNamespace: string): ConvertedPolicy & { keyed?: Keyed } {
-  const c: ConvertedPolicy & { keyed?: Keyed } = convertAuthorizationPolicy(policy, rootNamespace);
+function convertPolicy(policy: AuthorizationPolicy, rootNamespace: string): Converted {
+  const c: Converted = convertAuthorizationPolicy(policy, rootNamespace);
   if (c.authorization !== undefined) c.keyed = authorizationResource(c.authorization);
   return c;
-}
-
-function workloadResource(pod: Pod, inputs: WorkloadInputs): Keyed {
-  const value = toWorkload(pod, inputs);
-  return keyed({ kind: 'workload', key: resourceKey.workload(value), value });
-}
-
-function podIdentity(pod: Pod, trustDomain: string): string {
-  return spiffeIdFor(pod.metadata.namespace, serviceAccountOf(pod), trustDomain);
 }
 
 function authorizationResource(value: Authorization): Keyed {

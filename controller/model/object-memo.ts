@@ -18,12 +18,15 @@ interface Entry<K, I, R> {
 
 export class ObjectMemo<K extends object, I, R> {
   readonly #same: (a: I, b: I) => boolean;
-  readonly #make: (object: K, inputs: I) => R;
+  readonly #make: (object: K, inputs: I, previous: R | undefined) => R;
   readonly #entries = new Map<string, Entry<K, I, R>>();
   #build = 0;
 
-  /** `make` takes what it needs as arguments, so a lookup allocates no closure. */
-  constructor(same: (a: I, b: I) => boolean, make: (object: K, inputs: I) => R) {
+  /**
+   * `make` takes what it needs as arguments, so a lookup allocates no closure; it also gets
+   * the result last made under the same key (for another object or other inputs), to reuse parts of it.
+   */
+  constructor(same: (a: I, b: I) => boolean, make: (object: K, inputs: I, previous: R | undefined) => R) {
     this.#same = same;
     this.#make = make;
   }
@@ -37,13 +40,13 @@ export class ObjectMemo<K extends object, I, R> {
   get(key: string, object: K, inputs: I): R {
     const entry = this.#entries.get(key);
     if (entry === undefined) {
-      const result = this.#make(object, inputs);
+      const result = this.#make(object, inputs, undefined);
       this.#entries.set(key, { object, inputs, result, build: this.#build });
       return result;
     }
     entry.build = this.#build;
     if (entry.object !== object || !this.#same(entry.inputs, inputs)) {
-      entry.result = this.#make(object, inputs);
+      entry.result = this.#make(object, inputs, entry.result);
       entry.object = object;
       entry.inputs = inputs;
     }

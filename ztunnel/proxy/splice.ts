@@ -2,6 +2,7 @@
 // across (one side's end of reads ends the other side's writes), and tearing both down when
 // either errors or is destroyed mid-way.
 import type { Duplex } from 'node:stream';
+import { forwardBatched } from '#core/hbone/forward-batched.ts';
 
 export interface SpliceResult {
   /** Bytes read from `a` and written to `b`. */
@@ -24,13 +25,12 @@ export function splice(a: Duplex, b: Duplex): Promise<SpliceResult> {
       if (!(self.readableEnded && self.writableFinished)) other.destroy();
       if (--open === 0) resolve(result);
     };
-    a.on('data', (c: Buffer) => { result.aToB += c.length; });
-    b.on('data', (c: Buffer) => { result.bToA += c.length; });
     a.on('error', onError);
     b.on('error', onError);
     a.once('close', onClose(b, a));
     b.once('close', onClose(a, b));
-    a.pipe(b);
-    b.pipe(a);
+    // Not pipe(): each way gathers a loop turn's chunks into one write (see forward-batched.ts).
+    forwardBatched(a, b, (n) => { result.aToB += n; });
+    forwardBatched(b, a, (n) => { result.bToA += n; });
   });
 }
