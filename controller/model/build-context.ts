@@ -21,6 +21,15 @@ export interface BuildContext {
   attach: ReadonlyMap<string, readonly string[]>;
 }
 
+/** A copy to compare the next build's with: a source may update its maps in place. */
+export function snapshotContext(c: BuildContext): BuildContext {
+  return {
+    options: { ...c.options },
+    namespaces: new Map(c.namespaces), services: new Map(c.services), endpointSlices: new Map(c.endpointSlices), nodes: new Map(c.nodes),
+    authorizationPolicies: new Map(c.authorizationPolicies), waypoints: c.waypoints, attach: c.attach,
+  };
+}
+
 export function sameContext(a: BuildContext, b: BuildContext): boolean {
   return a.options.trustDomain === b.options.trustDomain && a.options.clusterId === b.options.clusterId && a.options.rootNamespace === b.options.rootNamespace &&
     sameEntries(a.namespaces, b.namespaces, (x, y) => sameLabels(x.metadata.labels, y.metadata.labels)) &&
@@ -36,9 +45,8 @@ function identical<T>(a: T, b: T): boolean {
   return a === b;
 }
 
-/** The same keys with equal values (in any order). */
+/** The same keys with equal values (in any order). The same map may have changed in place: no shortcut for it. */
 export function sameEntries<T>(a: ReadonlyMap<string, T>, b: ReadonlyMap<string, T>, same: (x: T, y: T) => boolean): boolean {
-  if (a === b) return true;
   if (a.size !== b.size) return false;
   for (const [k, x] of a) {
     const y = b.get(k);

@@ -77,3 +77,15 @@ test('options are inputs too: a different trust domain is not served from the me
   assert.equal(w?.kind === 'workload' ? w.value.trustDomain : undefined, 'example.org');
   assert.deepEqual([...(other.identitiesByNode.get('n1') ?? [])], ['spiffe://example.org/ns/a/sa/web']);
 });
+
+test('a source that updates its maps in place is still seen changing', () => {
+  const objects = objectsFrom([ns('a', ambient), pod('a', 'web-1', { labels: { app: 'web' } }), service('a', 'web', { selector: { app: 'web' } })]);
+  const services = new Map(objects.services);
+  const live = { ...objects, services };
+  const builder = new ModelBuilder();
+  const before = builder.build(live, options).resources.get('workload/uid-a-web-1');
+  assert.deepEqual(before?.kind === 'workload' ? Object.keys(before.value.services) : undefined, ['a/web.a.svc.cluster.local']);
+  services.delete('a/web');
+  const after = builder.build(live, options).resources.get('workload/uid-a-web-1');
+  assert.deepEqual(after?.kind === 'workload' ? after.value.services : undefined, {});
+});

@@ -9,7 +9,7 @@ import { spiffeIdFor } from '#core/identity/spiffe.ts';
 import type { AuthorizationPolicy, ClusterObjects, EndpointSlice, Pod, Service } from '#controller/source/types.ts';
 import { modelKey, type MeshModel, type ModelOptions, type ResourceCondition } from '#controller/model/types.ts';
 import { convertAuthorizationPolicy, type ConvertedPolicy } from '#controller/model/authorization.ts';
-import { sameContext, type BuildContext } from '#controller/model/build-context.ts';
+import { sameContext, snapshotContext, type BuildContext } from '#controller/model/build-context.ts';
 import { podIsLive, podIsRunning, podWantsMesh, serviceAccountOf } from '#controller/model/enrollment.ts';
 import { ObjectMemo } from '#controller/model/object-memo.ts';
 import { convertPeerAuthentications, type MeshWorkloadRef } from '#controller/model/peer-authentication.ts';
@@ -17,7 +17,7 @@ import { SelectorPolicyIndex } from '#controller/model/policy-index.ts';
 import { ServiceIndex } from '#controller/model/service-index.ts';
 import { hasNamedTargetPort, toMeshService } from '#controller/model/services.ts';
 import { defaultWaypointAddress, indexWaypoints, resolveWaypoint, type Waypoint, type WaypointAddressLookup } from '#controller/model/waypoints.ts';
-import { sameAddress, sameItems, sameWorkloadInputs, toWorkload, workloadUid, type WorkloadInputs } from '#controller/model/workload.ts';
+import { sameAddress, sameItems, sameWorkloadInputs, ServicePortShapes, toWorkload, workloadUid, type WorkloadInputs } from '#controller/model/workload.ts';
 
 export interface BuildExtensions {
   /** How waypoint addresses are found; local mode wraps the default with its own deployments. */
@@ -61,6 +61,9 @@ interface PodContext {
   serviceSlices: ReadonlyMap<Service, readonly EndpointSlice[] | undefined>;
   policies: SelectorPolicyIndex;
   attach: ReadonlyMap<string, readonly string[]>;
+  shapes: ServicePortShapes;
+  /** SPIFFE ids by `namespace/service account`, made once per build. */
+  identities: Map<string, string>;
 }
 
 const NO_SLICES: readonly (readonly EndpointSlice[] | undefined)[] = [];
@@ -127,9 +130,10 @@ export class ModelBuilder {
     const { namespaces, services, endpointSlices, nodes, authorizationPolicies } = objects;
     const context: BuildContext = { options, namespaces, services, endpointSlices, nodes, authorizationPolicies, waypoints, attach: peer.attach };
     if (this.#context === undefined || !sameContext(this.#context, context)) this.#epoch++;
-    this.#context = context;
+    this.#context = snapshotContext(context);
     const podContext: PodContext = {
       epoch: this.#epoch, objects, options, waypoints, services: serviceIndex, serviceSlices, policies: selectorPolicies, attach: peer.attach,
+      shapes: new ServicePortShapes(), identities: new Map(),
     };
     const identitiesByNode = new Map<string, Set<string>>();
     for (const [key, pod] of objects.pods) {
@@ -175,7 +179,7 @@ function podOutcome(pod: Pod, ctx: PodContext, previous: PodOutcome | undefined)
   if (inMesh && podIsLive(pod) && nodeName !== undefined) {
     identity = prev?.identity?.trustDomain === options.trustDomain
       ? prev.identity
-      : { node: nodeName, id: spiffeIdFor(namespace, serviceAccountOf(pod), options.trustDomain), trustDomain: options.trustDomain };
+      : { node: nodeName, id: identityOf(ctx, namespace, serviceAccountOf(pod)), trustDomain: options.trustDomain };
   }
   if (!podIsRunning(pod)) return { pod, identity, condition: undefined, workload: undefined };
   let waypoint: GatewayAddress | undefined;
@@ -198,12 +202,19 @@ function podOutcome(pod: Pod, ctx: PodContext, previous: PodOutcome | undefined)
   };
   const workload = prev?.workload !== undefined && sameWorkloadInputs(prev.workload.inputs, inputs)
     ? prev.workload
-    : { inputs, keyed: workloadResource(pod, inputs) };
+    : { inputs, keyed: workloadResource(pod, inputs, ctx.shapes) };
   return { pod, identity, condition, workload };
 }
 
-function workloadResource(pod: Pod, inputs: WorkloadInputs): Keyed {
-  const value = toWorkload(pod, inputs);
+function identityOf(ctx: PodContext, namespace: string, serviceAccount: string): string {
+  const key = `${namespace}/${serviceAccount}`;
+  let id = ctx.identities.get(key);
+  if (id === undefined) ctx.identities.set(key, id = spiffeIdFor(namespace, serviceAccount, ctx.options.trustDomain));
+  return id;
+}
+
+function workloadResource(pod: Pod, inputs: WorkloadInputs, shapes: ServicePortShapes): Keyed {
+  const value = toWorkload(pod, inputs, shapes);
   return keyed({ kind: 'workload', key: resourceKey.workload(value), value });
 }
 

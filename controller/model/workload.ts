@@ -26,17 +26,46 @@ export function workloadUid(pod: Pod, clusterId: string): string {
   return pod.metadata.uid ?? `${clusterId}//Pod/${pod.metadata.namespace}/${pod.metadata.name}`;
 }
 
-export function toWorkload(pod: Pod, inputs: WorkloadInputs): Workload {
+/**
+ * Per build: the key a workload lists each service under and, when no target port is named,
+ * the port map every pod of the service shares, computed once per service instead of per pod.
+ */
+export class ServicePortShapes {
+  readonly #shapes = new Map<Service, { key: string; ports: Readonly<Record<string, number>> | undefined }>();
+
+  shapeOf(svc: Service): { key: string; ports: Readonly<Record<string, number>> | undefined } {
+    let shape = this.#shapes.get(svc);
+    if (shape === undefined) {
+      const tcp = tcpPorts(svc);
+      let ports: Record<string, number> | undefined;
+      if (tcp.every((p) => typeof p.targetPort !== 'string')) {
+        ports = {};
+        for (const p of tcp) ports[String(p.port)] = typeof p.targetPort === 'number' ? p.targetPort : p.port;
+      }
+      // Selectors never cross namespaces: the service's namespace is the pod's.
+      shape = { key: `${svc.metadata.namespace}/${serviceHostname(svc)}`, ports };
+      this.#shapes.set(svc, shape);
+    }
+    return shape;
+  }
+}
+
+export function toWorkload(pod: Pod, inputs: WorkloadInputs, shapes: ServicePortShapes = new ServicePortShapes()): Workload {
   const { namespace, name } = pod.metadata;
   const services: Record<string, Record<string, number>> = {};
   inputs.services.forEach((svc, i) => {
+    const shape = shapes.shapeOf(svc);
+    if (shape.ports !== undefined) {
+      services[shape.key] = { ...shape.ports };
+      return;
+    }
     const slices = inputs.slices[i] ?? [];
     const ports: Record<string, number> = {};
     for (const p of tcpPorts(svc)) {
       const target = resolveTargetPort(p, slices, pod);
       if (target !== undefined) ports[String(p.port)] = target;
     }
-    services[`${namespace}/${serviceHostname(svc)}`] = ports;
+    services[shape.key] = ports;
   });
   const w: Workload = {
     uid: workloadUid(pod, inputs.clusterId),
