@@ -9,8 +9,10 @@ import { connectInNetns } from '#ztunnel/native/index.ts';
 import { forwardedSource } from '#ztunnel/proxy/forwarded.ts';
 import type { ProxyInputs } from '#ztunnel/proxy/inputs.ts';
 import { workloadIdentity } from '#ztunnel/proxy/route.ts';
+import { watchUpstream, type UpstreamWatch } from '#ztunnel/proxy/upstream-watch.ts';
 import { waitForState } from '#ztunnel/proxy/wait.ts';
 import { authorize, type L4Connection } from '#ztunnel/rbac/authorize.ts';
+import { closeFlag } from '#ztunnel/telemetry/close-flag.ts';
 import { serviceOfWorkload, tcpLabels, type TcpLabels } from '#ztunnel/telemetry/labels.ts';
 
 /** SPIFFE ids of waypoints in the config, recomputed when the config version changes. */
@@ -63,6 +65,9 @@ function labelsFor(inputs: ProxyInputs, ctx: HboneRequestContext, responseFlags:
   });
 }
 
+/** How each tunnel's app-side socket ended, by request context (the same object in every event). */
+const upstreams = new WeakMap<HboneRequestContext, UpstreamWatch>();
+
 function onTunnel(inputs: ProxyInputs, e: HboneServerEvent, waypoints: () => ReadonlySet<string>): void {
   const m = inputs.metrics;
   switch (e.type) {
@@ -73,12 +78,13 @@ function onTunnel(inputs: ProxyInputs, e: HboneServerEvent, waypoints: () => Rea
       const l = labelsFor(inputs, e.ctx, '-', waypoints);
       m.sentBytes.inc(l, e.bytesToTunnel);
       m.receivedBytes.inc(l, e.bytesToUpstream);
-      m.closed.inc(l);
+      const flags = closeFlag(upstreams.get(e.ctx)?.broken ?? (e.error === undefined ? undefined : 'downstream'));
+      m.closed.inc(flags === '-' ? l : { ...l, response_flags: flags });
       inputs.accessLog.log({
         direction: 'inbound',
         src: { addr: sourceIpOf(e.ctx, waypoints), identity: e.ctx.peerIdentity },
         dst: { addr: `${e.ctx.target.host}:${e.ctx.target.port}`, identity: e.ctx.localIdentity, service: l.destination_service },
-        bytesSent: e.bytesToUpstream, bytesReceived: e.bytesToTunnel, durationMs: e.durationMs, responseFlags: e.responseFlags, error: e.error,
+        bytesSent: e.bytesToUpstream, bytesReceived: e.bytesToTunnel, durationMs: e.durationMs, responseFlags: flags, error: e.error,
       });
       return;
     }
@@ -125,6 +131,7 @@ export function createInboundHbone(inputs: ProxyInputs, trustDomain: string): Hb
       const upstream = await connectInNetns(pod.netnsPath, {
         host: target.host, port: target.port, localAddress: conn.sourceIp, transparent: true, mark: ZTUNNEL_MARK, timeoutMs: inputs.connectTimeoutMs,
       });
+      upstreams.set(ctx, watchUpstream(upstream));
       const untrack = inputs.inbound.add({
         conn, workloadUid: pod.uid,
         close: (reason) => {

@@ -6,9 +6,10 @@ import { errorMessage } from '#core/errors.ts';
 import { ZTUNNEL_MARK } from '#core/ports.ts';
 import { connectInNetns, originalDst } from '#ztunnel/native/index.ts';
 import type { EnrolledPod, ProxyInputs } from '#ztunnel/proxy/inputs.ts';
-import { splice } from '#ztunnel/proxy/splice.ts';
+import { abort, splice } from '#ztunnel/proxy/splice.ts';
 import { waitForState } from '#ztunnel/proxy/wait.ts';
 import { authorize, type L4Connection } from '#ztunnel/rbac/authorize.ts';
+import { closeFlag, sideOf } from '#ztunnel/telemetry/close-flag.ts';
 import { serviceOfWorkload, tcpLabels } from '#ztunnel/telemetry/labels.ts';
 
 function plainIp(a: string | undefined): string {
@@ -36,7 +37,7 @@ export async function handleInboundPlaintext(client: net.Socket, pod: EnrolledPo
     workload = await waitForState(state, () => state.workload(pod.uid), inputs.configWaitMs, `config of pod ${pod.ip}`);
   } catch (err) {
     log.warn('inbound plaintext refused: no config', { err: errorMessage(err) });
-    client.destroy();
+    abort(client);
     return;
   }
   const source = state.workloadByAddress(srcIp);
@@ -51,7 +52,7 @@ export async function handleInboundPlaintext(client: net.Socket, pod: EnrolledPo
       direction: 'inbound', src: { addr: `${srcIp}:${client.remotePort}` }, dst: { addr: `${dst.address}:${dst.port}`, identity: pod.identity, workload: workload.name, service: service?.hostname },
       bytesSent: 0, bytesReceived: 0, durationMs: Date.now() - started, responseFlags: 'DENY', error: decision.reason,
     });
-    client.destroy();
+    abort(client);
     return;
   }
   let upstream: net.Socket;
@@ -62,32 +63,34 @@ export async function handleInboundPlaintext(client: net.Socket, pod: EnrolledPo
   } catch (err) {
     inputs.metrics.failed.inc(tcpLabels({ ...base, responseFlags: 'CONNECT' }));
     log.warn('inbound plaintext: app unreachable', { err: errorMessage(err) });
-    client.destroy();
+    abort(client);
     return;
   }
   if (client.destroyed) {
     upstream.destroy();
     return;
   }
+  upstream.allowHalfOpen = true;
   const labels = tcpLabels(base);
   inputs.metrics.opened.inc(labels);
   const untrack = inputs.inbound.add({
     conn, workloadUid: pod.uid,
     close: (reason) => {
       log.info('closing inbound connection after policy change', { reason });
-      client.destroy();
-      upstream.destroy();
+      abort(client);
+      abort(upstream);
     },
   });
   const r = await splice(client, upstream);
   untrack();
   inputs.metrics.sentBytes.inc(labels, r.bToA);
   inputs.metrics.receivedBytes.inc(labels, r.aToB);
-  inputs.metrics.closed.inc(labels);
+  const flags = closeFlag(sideOf(r.broken));
+  inputs.metrics.closed.inc(flags === '-' ? labels : { ...labels, response_flags: flags });
   inputs.accessLog.log({
     direction: 'inbound', src: { addr: `${srcIp}:${client.remotePort}`, workload: source?.name },
     dst: { addr: `${dst.address}:${dst.port}`, identity: pod.identity, workload: workload.name, service: service?.hostname },
-    bytesSent: r.aToB, bytesReceived: r.bToA, durationMs: Date.now() - started, responseFlags: '-',
+    bytesSent: r.aToB, bytesReceived: r.bToA, durationMs: Date.now() - started, responseFlags: flags,
     error: r.error === undefined ? undefined : errorMessage(r.error),
   });
 }

@@ -11,9 +11,10 @@ import { ZTUNNEL_MARK } from '#core/ports.ts';
 import { connectInNetns, originalDst } from '#ztunnel/native/index.ts';
 import type { EnrolledPod, ProxyInputs } from '#ztunnel/proxy/inputs.ts';
 import { routeOutbound, type OutboundRoute } from '#ztunnel/proxy/route.ts';
-import { splice } from '#ztunnel/proxy/splice.ts';
+import { abort, splice } from '#ztunnel/proxy/splice.ts';
 import { waitForState } from '#ztunnel/proxy/wait.ts';
 import { sourceBaggage } from '#ztunnel/telemetry/baggage.ts';
+import { closeFlag, sideOf } from '#ztunnel/telemetry/close-flag.ts';
 import { serviceOfWorkload, tcpLabels, type TcpLabels } from '#ztunnel/telemetry/labels.ts';
 
 /** Istio response flag for an outbound failure. */
@@ -36,8 +37,12 @@ interface Opened {
 
 async function open(route: OutboundRoute, pod: EnrolledPod, source: Workload, client: net.Socket, inputs: ProxyInputs): Promise<Opened> {
   const timeoutMs = inputs.connectTimeoutMs;
-  const plain = async (host: string, port: number): Promise<net.Socket> =>
-    connectInNetns(pod.netnsPath, { host, port, mark: ZTUNNEL_MARK, timeoutMs });
+  const plain = async (host: string, port: number): Promise<net.Socket> => {
+    const s = await connectInNetns(pod.netnsPath, { host, port, mark: ZTUNNEL_MARK, timeoutMs });
+    // A FIN from the destination ends one direction only; splice carries it to the client.
+    s.allowHalfOpen = true;
+    return s;
+  };
   switch (route.kind) {
     case 'hbone':
     case 'waypoint': {
@@ -98,16 +103,18 @@ export async function handleOutbound(client: net.Socket, pod: EnrolledPod, input
     // Istio counts "sent" as response bytes (towards the client) and "received" as request bytes.
     inputs.metrics.sentBytes.inc(labels, r.bToA);
     inputs.metrics.receivedBytes.inc(labels, r.aToB);
-    inputs.metrics.closed.inc(labels);
+    const flags = closeFlag(sideOf(r.broken));
+    inputs.metrics.closed.inc(flags === '-' ? labels : { ...labels, response_flags: flags });
     inputs.accessLog.log({
       direction: 'outbound',
       src: { addr: `${pod.ip}:${client.remotePort}`, identity: pod.identity, workload: source.name },
       dst: { addr: `${dst.address}:${dst.port}`, identity: opened.destinationPrincipal, workload: opened.destination?.name, service: opened.service?.hostname },
-      bytesSent: r.aToB, bytesReceived: r.bToA, durationMs: Date.now() - started, responseFlags: '-',
+      bytesSent: r.aToB, bytesReceived: r.bToA, durationMs: Date.now() - started, responseFlags: flags,
       error: r.error === undefined ? undefined : errorMessage(r.error),
     });
   } catch (err) {
-    client.destroy();
+    // A reset, so the client cannot take the failure for a server that closed cleanly.
+    abort(client);
     const flags = failureFlag(err);
     const service = route !== undefined && 'service' in route ? route.service : undefined;
     const destination = route?.kind === 'hbone' || route?.kind === 'direct-tcp' ? route.endpoint.workload : undefined;

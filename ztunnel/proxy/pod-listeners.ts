@@ -21,7 +21,8 @@ export async function openPodListeners(pod: EnrolledPod, inputs: ProxyInputs, hb
   };
   const bind = async (port: number, onSocket: (s: net.Socket) => void): Promise<void> => {
     // SO_REUSEPORT lets a restarted ztunnel bind beside the old one while it drains.
-    const server = await listenInNetns(pod.netnsPath, { address: '0.0.0.0', port, mark: ZTUNNEL_MARK, reusePort: true, server: { noDelay: true } });
+    // allowHalfOpen: a client that shuts down writing still reads the whole reply.
+    const server = await listenInNetns(pod.netnsPath, { address: '0.0.0.0', port, mark: ZTUNNEL_MARK, reusePort: true, server: { noDelay: true, allowHalfOpen: true } });
     server.on('connection', onSocket);
     server.on('error', (err) => inputs.logger.error('pod listener failed', { pod: pod.ip, port, err: errorMessage(err) }));
     servers.push(server);
