@@ -1,13 +1,16 @@
 // Enrollment driven by config: pods of this node that speak HBONE get capture rules and
 // their three listeners; pods that leave lose them. Pods already captured (a ztunnel
 // restart) are adopted as they are. Reconciles run one at a time; a pod whose namespace
-// cannot be found yet stays pending and is retried.
+// cannot be found yet stays pending and is retried. A pod whose namespace vanishes under it
+// is unenrolled, and comes back only once its config changes: another pod may hold its
+// address by then, and must not be captured under the old pod's identity.
+import { stat } from 'node:fs/promises';
 import { errorMessage } from '#core/errors.ts';
 import { HbonePool } from '#core/hbone/pool.ts';
 import type { Logger } from '#core/log.ts';
 import type { EnrolledPod } from '#ztunnel/proxy/inputs.ts';
 import type { PodListeners } from '#ztunnel/proxy/pod-listeners.ts';
-import { enrollmentTargets, planEnrollment, type EnrollTarget } from '#ztunnel/enroll/plan.ts';
+import { enrollmentTargets, netnsVanished, planEnrollment, sameTarget, type EnrollTarget } from '#ztunnel/enroll/plan.ts';
 import type { ProxyState } from '#ztunnel/state/proxy-state.ts';
 
 export interface CaptureOps {
@@ -29,6 +32,16 @@ export interface EnrollerOptions {
   connectTimeoutMs?: number;
   /** Called when a pod leaves, e.g. to let its certificate go. */
   onUnenrolled?(pod: EnrolledPod): void;
+  /** Identifies the namespace a path names now (inode; undefined when gone). */
+  netnsId?(netnsPath: string): Promise<number | undefined>;
+}
+
+async function inodeOf(path: string): Promise<number | undefined> {
+  try {
+    return (await stat(path)).ino;
+  } catch {
+    return undefined;
+  }
 }
 
 interface Entry {
@@ -36,6 +49,7 @@ interface Entry {
   pod: EnrolledPod;
   listeners: PodListeners;
   adopted: boolean;
+  netnsId: number | undefined;
 }
 
 export interface EnrolledPodInfo {
@@ -52,6 +66,8 @@ export class Enroller {
   readonly #pods = new Map<string, Entry>();
   readonly #byIp = new Map<string, Entry>();
   readonly #pending = new Map<string, { target: EnrollTarget; reason: string }>();
+  /** Pods whose namespace vanished, held back until their config changes. */
+  readonly #vanished = new Map<string, EnrollTarget>();
   #chain: Promise<void> = Promise.resolve();
   #again = false;
   #running = false;
@@ -68,7 +84,8 @@ export class Enroller {
   /** Subscribes to config and runs a first reconcile; resolves when it is done. */
   async start(): Promise<void> {
     this.#off = this.#o.state.onChange(() => this.#schedule());
-    this.#retry = setInterval(() => { if (this.#pending.size > 0) this.#schedule(); }, this.#o.retryMs ?? 1000);
+    // Also the period at which enrolled pods' namespaces are checked.
+    this.#retry = setInterval(() => { if (this.#pending.size > 0 || this.#pods.size > 0) this.#schedule(); }, this.#o.retryMs ?? 1000);
     this.#retry.unref();
     this.#schedule();
     await this.settled();
@@ -90,7 +107,8 @@ export class Enroller {
   }
 
   pending(): { uid: string; ip: string; reason: string }[] {
-    return [...this.#pending.values()].map((p) => ({ uid: p.target.uid, ip: p.target.ip, reason: p.reason }));
+    const vanished = [...this.#vanished.values()].map((t) => ({ uid: t.uid, ip: t.ip, reason: 'network namespace vanished; waiting for its config to change' }));
+    return [...this.#pending.values()].map((p) => ({ uid: p.target.uid, ip: p.target.ip, reason: p.reason })).concat(vanished);
   }
 
   /** Outbound HBONE sessions and streams over every enrolled pod's pool. */
@@ -134,7 +152,13 @@ export class Enroller {
   async #reconcile(): Promise<void> {
     if (this.#closed) return;
     const version = this.#o.state.version;
+    await this.#dropVanished();
     const desired = enrollmentTargets(this.#o.state.workloads(), this.#o.node);
+    for (const [uid, t] of this.#vanished) {
+      const want = desired.get(uid);
+      if (want === undefined || !sameTarget(want, t)) this.#vanished.delete(uid);
+      else desired.delete(uid);
+    }
     const current = new Map([...this.#pods].map(([uid, e]) => [uid, e.target]));
     const plan = planEnrollment(current, desired);
     for (const uid of this.#pending.keys()) if (!desired.has(uid)) this.#pending.delete(uid);
@@ -157,6 +181,7 @@ export class Enroller {
     const c = this.#o.capture;
     const netnsPath = await c.findNetnsByAddress(t.ip);
     if (netnsPath === undefined) throw new Error(`no network namespace holds ${t.ip} yet`);
+    const netnsId = await (this.#o.netnsId ?? inodeOf)(netnsPath);
     const pool = new HbonePool({ logger: this.#log.child({ pod: t.ip }), ...(this.#o.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: this.#o.connectTimeoutMs }) });
     const pod: EnrolledPod = { uid: t.uid, ip: t.ip, netnsPath, identity: t.identity, pool };
     let listeners: PodListeners;
@@ -176,10 +201,21 @@ export class Enroller {
       await pool.close(0);
       throw err;
     }
-    const entry: Entry = { target: t, pod, listeners, adopted };
+    const entry: Entry = { target: t, pod, listeners, adopted, netnsId };
     this.#pods.set(t.uid, entry);
     this.#byIp.set(t.ip, entry);
     this.#log.info(adopted ? 'pod adopted (capture already in place)' : 'pod enrolled', { uid: t.uid, ip: t.ip, identity: t.identity, netnsPath });
+  }
+
+  /** Unenrolls pods whose namespace is gone; they wait in #vanished for a config change. */
+  async #dropVanished(): Promise<void> {
+    for (const [uid, e] of [...this.#pods]) {
+      const now = await (this.#o.netnsId ?? inodeOf)(e.pod.netnsPath);
+      if (!netnsVanished(e.netnsId, now)) continue;
+      this.#log.warn('pod network namespace vanished; unenrolling it', { uid, ip: e.pod.ip, netnsPath: e.pod.netnsPath });
+      this.#vanished.set(uid, e.target);
+      await this.#unenroll(uid, false);
+    }
   }
 
   async #unenroll(uid: string, removeCapture: boolean): Promise<void> {

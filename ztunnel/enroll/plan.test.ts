@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { enrollmentTargets, planEnrollment } from '#ztunnel/enroll/plan.ts';
+import { enrollmentTargets, netnsVanished, planEnrollment, sameTarget } from '#ztunnel/enroll/plan.ts';
 import { workload } from '#ztunnel/state/testing.ts';
 
 test('targets: this node, HBONE, IPv4', () => {
@@ -26,4 +26,22 @@ test('plan: enroll new, unenroll gone, re-enroll changed', () => {
   assert.deepEqual(plan.unenroll, ['gone', 'moved', 'renamed']);
   assert.deepEqual(plan.enroll.map((e) => e.uid), ['moved', 'renamed', 'new']);
   assert.deepEqual(planEnrollment(desired, desired), { enroll: [], unenroll: [] });
+});
+
+test('a namespace vanished when its path no longer names the one enrolled', () => {
+  const rows: [number | undefined, number | undefined, boolean][] = [
+    [100, 100, false],
+    [100, undefined, true], // deleted
+    [100, 101, true], // a new namespace under the same name
+    [undefined, undefined, false], // never known: cannot tell
+    [undefined, 5, false],
+  ];
+  for (const [at, now, want] of rows) assert.equal(netnsVanished(at, now), want, `${at} → ${now}`);
+});
+
+test('sameTarget compares address and identity', () => {
+  const t = { uid: 'u', ip: '10.0.0.2', identity: 'spiffe://cluster.local/ns/a/sa/x' };
+  assert.equal(sameTarget(t, { ...t }), true);
+  assert.equal(sameTarget(t, { ...t, ip: '10.0.0.3' }), false);
+  assert.equal(sameTarget(t, { ...t, identity: 'spiffe://cluster.local/ns/a/sa/y' }), false);
 });

@@ -41,3 +41,17 @@ export function planEnrollment(current: ReadonlyMap<string, EnrollTarget>, desir
   }
   return { enroll, unenroll };
 }
+
+/**
+ * Whether an enrolled pod's namespace is gone: its path no longer names the namespace it
+ * named at enrollment (deleted, or a new namespace under the same name). Unknown at
+ * enrollment means it cannot be told, so never.
+ */
+export function netnsVanished(atEnrollment: number | undefined, now: number | undefined): boolean {
+  return atEnrollment !== undefined && now !== atEnrollment;
+}
+
+/** Same address and identity: the config has not moved on from a target. */
+export function sameTarget(a: EnrollTarget, b: EnrollTarget): boolean {
+  return a.uid === b.uid && a.ip === b.ip && a.identity === b.identity;
+}
