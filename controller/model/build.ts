@@ -78,7 +78,8 @@ export class ModelBuilder {
     serviceResource,
   );
   readonly #policies = new ObjectMemo<AuthorizationPolicy, string, Converted>((a, b) => a === b, convertPolicy);
-  readonly #pods = new ObjectMemo<Pod, PodContext, PodOutcome>((a, b) => a.epoch === b.epoch, podOutcome);
+  /** Keyed by the context epoch: an unchanged pod in an unchanged context is reused whole. */
+  readonly #pods = new ObjectMemo<Pod, number, PodOutcome, PodContext>((a, b) => a === b, podOutcome);
   #context: BuildContext | undefined;
   #epoch = 0;
 
@@ -101,13 +102,13 @@ export class ModelBuilder {
       if (res.condition !== undefined) conditions.push(res.condition);
       const inputs = { slices: hasNamedTargetPort(svc) ? serviceIndex.slicesOf(svc) : undefined, waypoint: res.waypoint };
       serviceSlices.set(svc, inputs.slices);
-      add(this.#services.get(key, svc, inputs));
+      add(this.#services.get(key, svc, inputs, undefined));
     }
 
     // Selector policies, indexed by namespace so workloads find the ones selecting them.
     const selectorPolicies = new SelectorPolicyIndex(options.rootNamespace);
     for (const [key, policy] of objects.authorizationPolicies) {
-      const converted = this.#policies.get(key, policy, options.rootNamespace);
+      const converted = this.#policies.get(key, policy, options.rootNamespace, undefined);
       conditions.push(...converted.conditions);
       if (converted.authorization === undefined || converted.keyed === undefined) continue;
       add(converted.keyed);
@@ -137,7 +138,7 @@ export class ModelBuilder {
     };
     const identitiesByNode = new Map<string, Set<string>>();
     for (const [key, pod] of objects.pods) {
-      const outcome = this.#pods.get(key, pod, podContext);
+      const outcome = this.#pods.get(key, pod, podContext.epoch, podContext);
       if (outcome.identity !== undefined) {
         const { node, id } = outcome.identity;
         let ids = identitiesByNode.get(node);
@@ -168,7 +169,7 @@ export function buildModel(objects: ClusterObjects, options: ModelOptions, exten
 }
 
 /** A pod's outcome, reusing the previous one's parts whose inputs are unchanged. */
-function podOutcome(pod: Pod, ctx: PodContext, previous: PodOutcome | undefined): PodOutcome {
+function podOutcome(pod: Pod, _epoch: number, ctx: PodContext, previous: PodOutcome | undefined): PodOutcome {
   const { objects, options } = ctx;
   const { namespace, labels } = pod.metadata;
   const prev = previous?.pod === pod ? previous : undefined;

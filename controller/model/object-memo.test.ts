@@ -11,8 +11,8 @@ test('ObjectMemo: reuse for the same object and inputs; remake otherwise; forget
   const a = { v: 1 };
   const b = { v: 2 };
   memo.begin();
-  const ra = memo.get('a', a, 'x');
-  memo.get('b', b, 'x');
+  const ra = memo.get('a', a, 'x', undefined);
+  memo.get('b', b, 'x', undefined);
   memo.end();
   assert.equal(made, 2);
 
@@ -24,12 +24,12 @@ test('ObjectMemo: reuse for the same object and inputs; remake otherwise; forget
   for (const c of cases) {
     memo.begin();
     const before: number = made;
-    const r = memo.get(c.key, c.object, c.input);
+    const r = memo.get(c.key, c.object, c.input, undefined);
     memo.end();
     assert.equal(made === before, c.reused, c.name);
     assert.deepEqual(r, { v: c.object.v, input: c.input }, c.name);
   }
-  assert.notEqual(memo.get('a', a, 'x'), ra, 'the entry was replaced');
+  assert.notEqual(memo.get('a', a, 'x', undefined), ra, 'the entry was replaced');
   // 'b' was not asked for in the builds above: gone.
   assert.equal(memo.size, 1);
 });

@@ -16,17 +16,18 @@ interface Entry<K, I, R> {
   build: number;
 }
 
-export class ObjectMemo<K extends object, I, R> {
+export class ObjectMemo<K extends object, I, R, A = undefined> {
   readonly #same: (a: I, b: I) => boolean;
-  readonly #make: (object: K, inputs: I, previous: R | undefined) => R;
+  readonly #make: (object: K, inputs: I, arg: A, previous: R | undefined) => R;
   readonly #entries = new Map<string, Entry<K, I, R>>();
   #build = 0;
 
   /**
-   * `make` takes what it needs as arguments, so a lookup allocates no closure; it also gets
-   * the result last made under the same key (for another object or other inputs), to reuse parts of it.
+   * `make` takes what it needs as arguments, so a lookup allocates no closure: the inputs
+   * (kept with the entry) and `arg`, what it works from (not kept: it may be large). It also
+   * gets the result last made under the same key (for another object or other inputs), to reuse parts of it.
    */
-  constructor(same: (a: I, b: I) => boolean, make: (object: K, inputs: I, previous: R | undefined) => R) {
+  constructor(same: (a: I, b: I) => boolean, make: (object: K, inputs: I, arg: A, previous: R | undefined) => R) {
     this.#same = same;
     this.#make = make;
   }
@@ -37,16 +38,16 @@ export class ObjectMemo<K extends object, I, R> {
   }
 
   /** What an earlier build made from `object` with the same inputs, else a new result. */
-  get(key: string, object: K, inputs: I): R {
+  get(key: string, object: K, inputs: I, arg: A): R {
     const entry = this.#entries.get(key);
     if (entry === undefined) {
-      const result = this.#make(object, inputs, undefined);
+      const result = this.#make(object, inputs, arg, undefined);
       this.#entries.set(key, { object, inputs, result, build: this.#build });
       return result;
     }
     entry.build = this.#build;
     if (entry.object !== object || !this.#same(entry.inputs, inputs)) {
-      entry.result = this.#make(object, inputs, entry.result);
+      entry.result = this.#make(object, inputs, arg, entry.result);
       entry.object = object;
       entry.inputs = inputs;
     }
