@@ -64,18 +64,11 @@ const mb = (x: number): number => Math.round(x / 1024 / 1024);
 const cpuMs = (since: NodeJS.CpuUsage): number => { const u = process.cpuUsage(since); return ms((u.user + u.system) / 1000); };
 
 const objects = syntheticCluster(size);
-// A full build: a fresh builder has nothing to reuse. (buildModel's shared builder would
-// reuse everything for the same objects; the change loop below measures that path.) The first
-// builds run before V8 has optimised the builder: steady state is the p50 of the later ones.
-const buildTimes: number[] = [];
-for (let i = 0; i < 12; i++) {
-  const t = performance.now();
-  new ModelBuilder().build(objects, options);
-  buildTimes.push(performance.now() - t);
-}
+// The first build in the process: nothing to reuse, and V8 has not optimised the builder yet.
+let t0 = performance.now();
 const model: MeshModel = buildModel(objects, options);
-const fullBuildMs = ms(percentile(buildTimes.slice(4), 50));
-console.error(`model: ${model.resources.size} resources, full build ${fullBuildMs} ms (first ${ms(buildTimes[0] ?? NaN)} ms)`);
+const firstBuildMs = ms(performance.now() - t0);
+console.error(`model: ${model.resources.size} resources, first build ${firstBuildMs} ms`);
 
 // Per-message deflate, measured on one ztunnel snapshot: what it would save on the wire and
 // cost in controller CPU (context takeover makes it per connection, so ×clients).
@@ -213,10 +206,21 @@ async function phase(lean: boolean): Promise<Record<string, unknown>> {
 
 const phases: Record<string, unknown> = {};
 for (const k of kinds) phases[k] = await phase(k === 'lean');
+
+// Full builds, measured last so their garbage does not show in the phases' memory: a fresh
+// builder has nothing to reuse (buildModel's shared builder would reuse everything here).
+const buildTimes: number[] = [];
+for (let i = 0; i < 8; i++) {
+  t0 = performance.now();
+  new ModelBuilder().build(objects, options);
+  buildTimes.push(performance.now() - t0);
+}
+const fullBuildMs = ms(percentile(buildTimes, 50));
+console.error(`full build p50 ${fullBuildMs} ms`);
 const result = {
   size, resources: model.resources.size,
   buildModelMs: fullBuildMs,
-  firstBuildModelMs: ms(buildTimes[0] ?? NaN),
+  firstBuildModelMs: firstBuildMs,
   snapshotBytes: snapshot.length,
   deflate,
   ...phases,
