@@ -1,7 +1,9 @@
 // Moves bytes one way, gathering every chunk that arrives in one turn of the event loop into
 // one vectored write. An HTTP/2 stream delivers a tunnel's bytes one DATA frame (16 KiB) at a
 // time; written one by one, each costs a syscall and a small packet through the kernel's
-// network path. Corking until the loop's check phase turns them into one writev.
+// network path. Corking until the loop's check phase turns them into one writev. Towards an
+// HTTP/2 stream, the larger queue budget (than pipe's pause at the high-water mark) lets a
+// socket be read several times per loop turn, so the session frames and encrypts bigger batches.
 import type { Duplex } from 'node:stream';
 
 /** Bytes queued on the destination above which the source is paused until 'drain'. */
@@ -18,6 +20,8 @@ export function forwardBatched(src: Duplex, dst: Duplex, count: (n: number) => v
   };
   src.on('data', (c: Buffer) => {
     count(c.length);
+    // A destination gone mid-way is the caller's to tear down; the bytes have nowhere to go.
+    if (dst.destroyed) return;
     if (!corked) {
       corked = true;
       dst.cork();
