@@ -222,9 +222,11 @@ export class Ztunnel {
     this.#offState?.();
     clearInterval(this.#gaugeTimer);
     await this.#admin?.close().catch((err: unknown) => this.#log.warn('admin close failed', { err: errorMessage(err) }));
+    // GOAWAY first, so peers stop placing streams on their pooled sessions while the
+    // pods' listeners (and what they accepted) are closed.
+    await this.#hbone.close(500);
     await this.#enroller.close(opts);
     this.inbound.closeAll('ztunnel shutting down');
-    await this.#hbone.close(500);
     this.#accessLog.close();
   }
 }

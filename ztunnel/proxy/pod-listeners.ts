@@ -1,6 +1,8 @@
 // The three listeners ztunnel opens inside an enrolled pod's namespace: 15001 (captured
 // outbound), 15006 (captured inbound plaintext) and 15008 (HBONE). All are bound before the
-// pod counts as enrolled, so its first connection already finds them.
+// pod counts as enrolled, so its first connection already finds them. Closing them also
+// ends the connections they accepted: a listener's own close would wait for those, and a
+// peer's pooled HBONE session to the pod may stay open for minutes.
 import type net from 'node:net';
 import { errorMessage } from '#core/errors.ts';
 import type { HboneServer } from '#core/hbone/server.ts';
@@ -11,19 +13,27 @@ import { handleInboundPlaintext } from '#ztunnel/proxy/inbound-plaintext.ts';
 import { handleOutbound } from '#ztunnel/proxy/outbound.ts';
 
 export interface PodListeners {
+  /** Stops accepting and destroys the connections still open on the pod's listeners. */
   close(): Promise<void>;
 }
 
 export async function openPodListeners(pod: EnrolledPod, inputs: ProxyInputs, hbone: HboneServer): Promise<PodListeners> {
   const servers: net.Server[] = [];
+  const accepted = new Set<net.Socket>();
   const close = async (): Promise<void> => {
-    await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    const closed = Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    for (const s of accepted) s.destroy();
+    await closed;
   };
   const bind = async (port: number, onSocket: (s: net.Socket) => void): Promise<void> => {
     // SO_REUSEPORT lets a restarted ztunnel bind beside the old one while it drains.
     // allowHalfOpen: a client that shuts down writing still reads the whole reply.
     const server = await listenInNetns(pod.netnsPath, { address: '0.0.0.0', port, mark: ZTUNNEL_MARK, reusePort: true, server: { noDelay: true, allowHalfOpen: true } });
-    server.on('connection', onSocket);
+    server.on('connection', (s: net.Socket) => {
+      accepted.add(s);
+      s.once('close', () => accepted.delete(s));
+      onSocket(s);
+    });
     server.on('error', (err) => inputs.logger.error('pod listener failed', { pod: pod.ip, port, err: errorMessage(err) }));
     servers.push(server);
   };
