@@ -158,3 +158,23 @@ test('config: flags win over environment; bad values are refused with the flag n
   ];
   for (const [argv, want] of bad) assert.throws(() => parseControllerConfig(argv, {}), want, argv.join(' '));
 });
+
+test('close() returns promptly while push clients are connected', { timeout: 15_000 }, async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'weft-ctl-close-'));
+  const c = await startController(makeControllerConfig({ stateDir: dir, listenAddress: '127.0.0.1', port: 0, adminPort: 0, logLevel: 'off' }), { logger: silentLogger });
+  const who = { kind: 'ztunnel' as const, node: 'node1' };
+  const client = new ConfigClient({
+    url: c.pushUrl, client: who, token: c.tokenFor(who), rootsPem: c.rootsPem, servername: 'weft-controller',
+    apply: () => ({ rejected: [] }), logger: silentLogger,
+  }).start();
+  try {
+    await client.ready();
+    assert.equal(c.push.clients().length, 1);
+    // Before the push server was closed first, the HTTPS server waited on the upgraded socket.
+    await c.close();
+    assert.equal(c.push.clients().length, 0);
+  } finally {
+    await client.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -133,7 +133,11 @@ export async function startController(config: ControllerConfig, deps: Controller
         }
       },
     });
-    cleanups.push(() => push.close());
+    // Upgraded push sockets are not the HTTPS server's connections any more: its close() would
+    // wait for them, so the push server must go first; once, whichever step reaches it.
+    let pushClosed: Promise<void> | undefined;
+    const closePush = (): Promise<void> => (pushClosed ??= push.close());
+    cleanups.push(closePush);
     const caEndpoint = new CaEndpoint({
       ca, logger: log, metrics,
       authenticate: (t) => tokens.verify(t),
@@ -243,11 +247,14 @@ export async function startController(config: ControllerConfig, deps: Controller
         hint: 'another controller may be running; pick another --port', cause: err,
       });
     }
-    cleanups.push(() => new Promise<void>((resolve) => {
+    cleanups.push(async () => {
       clearInterval(renewTimer);
-      server.close(() => resolve());
-      server.closeAllConnections();
-    }));
+      await closePush();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+    });
     const port = (server.address() as AddressInfo).port;
     const host = config.listenAddress === '0.0.0.0' ? '127.0.0.1' : config.listenAddress === '::' ? '::1' : config.listenAddress;
     const hostPart = host.includes(':') ? `[${host}]` : host;
