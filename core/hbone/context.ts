@@ -31,6 +31,8 @@ export type HboneServerEvent =
   | {
     type: 'tunnel_close'; ctx: HboneRequestContext; status: 200; responseFlags: ResponseFlag;
     bytesToUpstream: number; bytesToTunnel: number; durationMs: number; error?: string;
+    /** Which side broke first, when the tunnel did not end cleanly. */
+    broken?: 'tunnel' | 'upstream';
   }
   | {
     type: 'tunnel_rejected'; connection: HboneConnectionInfo; ctx?: HboneRequestContext; status: 400 | 401 | 503;

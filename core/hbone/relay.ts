@@ -1,8 +1,10 @@
 // Copies bytes both ways between a CONNECT stream and the upstream socket, with half-close
 // carried across in each direction (end of one side's reads ends the other side's writes),
-// and an error on either side tearing down both.
+// and an error on either side tearing down both. A tunnel that breaks resets the upstream,
+// so the application sees a failure rather than a clean end of a truncated request.
 import type { Duplex } from 'node:stream';
 import { forwardBatched } from '#core/hbone/forward-batched.ts';
+import { abort } from '#core/net/abort.ts';
 
 export interface RelayResult {
   /** Bytes from the tunnel to the upstream. */
@@ -10,6 +12,8 @@ export interface RelayResult {
   /** Bytes from the upstream back into the tunnel. */
   toTunnel: number;
   error?: Error;
+  /** The side that broke first (errored, or closed before both its halves were done). */
+  broken?: 'tunnel' | 'upstream';
 }
 
 /** `batched`: tunnel → upstream gathers a loop turn's DATA frames into one write. */
@@ -59,18 +63,26 @@ export function relay(tunnel: Duplex, upstream: Duplex, onUpstreamError: (err: E
     upstream.once('close', closed);
     upstream.once('error', (err: Error) => {
       result.error ??= err;
+      result.broken ??= 'upstream';
       onUpstreamError(err);
     });
     tunnel.once('error', (err: Error) => {
       result.error ??= err;
-      upstream.destroy();
+      result.broken ??= 'tunnel';
+      abort(upstream);
     });
     // A stream closed without both halves ended (RST, session gone) takes the upstream with it.
     tunnel.once('close', () => {
-      if (!upstream.destroyed && !(upstream.writableEnded && upstream.readableEnded)) upstream.destroy();
+      if (!upstream.destroyed && !(upstream.writableEnded && upstream.readableEnded)) {
+        result.broken ??= 'tunnel';
+        abort(upstream);
+      }
     });
     upstream.once('close', () => {
-      if (!tunnel.destroyed && !(tunnel.writableEnded && tunnel.readableEnded)) onUpstreamError(new Error('upstream closed'));
+      if (!tunnel.destroyed && !(tunnel.writableEnded && tunnel.readableEnded)) {
+        result.broken ??= 'upstream';
+        onUpstreamError(new Error('upstream closed'));
+      }
     });
   });
 }

@@ -322,6 +322,7 @@ export class HboneServer {
     this.#emit({
       type: 'tunnel_close', ctx, status: 200, responseFlags: '-', bytesToUpstream: result.toUpstream, bytesToTunnel: result.toTunnel,
       durationMs: performance.now() - started, ...(result.error === undefined ? {} : { error: result.error.message }),
+      ...(result.broken === undefined ? {} : { broken: result.broken }),
     });
   }
 

@@ -2,6 +2,7 @@
 // listener. The local address picks the pod, hence its certificate; each CONNECT is
 // authorized with the peer's SPIFFE id, then dialed to the app from the caller's address.
 import type net from 'node:net';
+import { abort } from '#core/net/abort.ts';
 import { WeftError } from '#core/errors.ts';
 import { HboneServer, type HboneRequestContext, type HboneServerEvent } from '#core/hbone/server.ts';
 import { ZTUNNEL_MARK } from '#core/ports.ts';
@@ -9,7 +10,6 @@ import { connectInNetns } from '#ztunnel/native/index.ts';
 import { forwardedSource } from '#ztunnel/proxy/forwarded.ts';
 import type { ProxyInputs } from '#ztunnel/proxy/inputs.ts';
 import { workloadIdentity } from '#ztunnel/proxy/route.ts';
-import { watchUpstream, type UpstreamWatch } from '#ztunnel/proxy/upstream-watch.ts';
 import { waitForState } from '#ztunnel/proxy/wait.ts';
 import { authorize, type L4Connection } from '#ztunnel/rbac/authorize.ts';
 import { closeFlag } from '#ztunnel/telemetry/close-flag.ts';
@@ -65,8 +65,6 @@ function labelsFor(inputs: ProxyInputs, ctx: HboneRequestContext, responseFlags:
   });
 }
 
-/** How each tunnel's app-side socket ended, by request context (the same object in every event). */
-const upstreams = new WeakMap<HboneRequestContext, UpstreamWatch>();
 
 function onTunnel(inputs: ProxyInputs, e: HboneServerEvent, waypoints: () => ReadonlySet<string>): void {
   const m = inputs.metrics;
@@ -78,7 +76,7 @@ function onTunnel(inputs: ProxyInputs, e: HboneServerEvent, waypoints: () => Rea
       const l = labelsFor(inputs, e.ctx, '-', waypoints);
       m.sentBytes.inc(l, e.bytesToTunnel);
       m.receivedBytes.inc(l, e.bytesToUpstream);
-      const flags = closeFlag(upstreams.get(e.ctx)?.broken ?? (e.error === undefined ? undefined : 'downstream'));
+      const flags = closeFlag(e.broken === 'upstream' ? 'upstream' : e.broken === 'tunnel' || e.error !== undefined ? 'downstream' : undefined);
       m.closed.inc(flags === '-' ? l : { ...l, response_flags: flags });
       inputs.accessLog.log({
         direction: 'inbound',
@@ -131,12 +129,11 @@ export function createInboundHbone(inputs: ProxyInputs, trustDomain: string): Hb
       const upstream = await connectInNetns(pod.netnsPath, {
         host: target.host, port: target.port, localAddress: conn.sourceIp, transparent: true, mark: ZTUNNEL_MARK, timeoutMs: inputs.connectTimeoutMs,
       });
-      upstreams.set(ctx, watchUpstream(upstream));
       const untrack = inputs.inbound.add({
         conn, workloadUid: pod.uid,
         close: (reason) => {
           log.info('closing inbound tunnel after policy change', { peer: ctx.peerIdentity, target: `${target.host}:${target.port}`, reason });
-          upstream.destroy();
+          abort(upstream);
         },
       });
       upstream.once('close', untrack);

@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import http2 from 'node:http2';
 import net from 'node:net';
-import { abort, splice, type SpliceResult } from '#ztunnel/proxy/splice.ts';
+import { abort } from '#core/net/abort.ts';
+import { splice, type SpliceResult } from '#ztunnel/proxy/splice.ts';
 
 /** A proxy splicing every client to `upstreamPort`, and what its splices returned. */
 async function proxyTo(upstreamPort: number): Promise<{ port: number; results: SpliceResult[]; close(): void }> {

@@ -2,9 +2,9 @@
 // across (one side's end of reads ends the other side's writes), and tearing both down when
 // either errors or is destroyed mid-way. A side torn down because the other broke is reset
 // (RST), not closed: a FIN would let a truncated transfer pass for a complete one.
-import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { forwardBatched } from '#core/hbone/forward-batched.ts';
+import { abort } from '#core/net/abort.ts';
 
 export interface SpliceResult {
   /** Bytes read from `a` and written to `b`. */
@@ -13,35 +13,6 @@ export interface SpliceResult {
   error?: Error;
   /** The side that broke first: errored, or closed before both its halves were done. */
   broken?: 'a' | 'b';
-}
-
-/**
- * Ends a stream abruptly: a TCP socket with RST, anything else by destroy() with an error.
- * For an HTTP/2 stream the error matters: a bare destroy() sends RST_STREAM NO_ERROR and
- * close(CANCEL) sends END_STREAM first, both of which the peer reads as a clean end of the
- * request; destroy(err) resets the stream (INTERNAL_ERROR) with no END_STREAM before it.
- */
-export function abort(d: Duplex): void {
-  if (d.destroyed) return;
-  if (isHttp2Stream(d)) {
-    d.destroy(new Error('the other side of the connection broke'));
-    return;
-  }
-  // Once end() was called a shutdown may be under way, and libuv refuses to reset such a
-  // socket (the handle would then never close): a plain destroy is all that is left.
-  if (d instanceof net.Socket && !d.pending && !d.writableEnded) {
-    try {
-      d.resetAndDestroy();
-      return;
-    } catch {
-      // Not a TCP handle: fall through to a plain destroy.
-    }
-  }
-  d.destroy();
-}
-
-function isHttp2Stream(d: Duplex): boolean {
-  return 'rstCode' in d;
 }
 
 export function splice(a: Duplex, b: Duplex): Promise<SpliceResult> {
