@@ -1,6 +1,6 @@
 // Node-to-node benchmark on the embedded cluster, the modes side by side in one run: a client
 // pod on node1 and a server pod on node2, with `direct` (no proxy), `stunnel` (the C
-// reference for a mutual TLS tunnel) and, once wired, `weft` (the mesh). Measures iperf3
+// reference for a mutual TLS tunnel) and `weft` (the mesh: both pods enrolled, two ztunnels). Measures iperf3
 // throughput for 1 and 8 streams and fixed-rate HTTP/1.1 latency (1 KiB responses, 1000 rps
 // over 4 connections) with the proxies' CPU time per 1000 requests and RSS.
 //   node_modules/.bin/node bench/node/run.ts [--modes direct,stunnel] [--quick]
