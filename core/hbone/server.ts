@@ -19,7 +19,7 @@ import { spiffeIdFromSan } from '#core/hbone/peer-identity.ts';
 import { relay } from '#core/hbone/relay.ts';
 import { emptyServerStats, type HboneServerStats } from '#core/hbone/server-stats.ts';
 import { DEFAULT_MAX_STREAMS, defaultTuning, type HboneTuning } from '#core/hbone/settings.ts';
-import { HBONE_ALPN, HBONE_CIPHERSUITES } from '#core/hbone/tls-context.ts';
+import { HBONE_ALPN, hboneTlsOptions } from '#core/hbone/tls-context.ts';
 
 export type { AuthorizeResult, HboneConnectionInfo, HboneRequestContext, HboneServerEvent } from '#core/hbone/context.ts';
 
@@ -166,18 +166,12 @@ export class HboneServer {
     let ep = this.#endpoints.get(cert.certPem);
     if (ep !== undefined) return ep;
     const server = tls.createServer({
-      key: cert.keyPem,
-      cert: [cert.certPem, ...cert.chainPem].join('\n'),
-      ca: cert.rootsPem,
-      minVersion: 'TLSv1.3',
-      maxVersion: 'TLSv1.3',
-      ciphers: HBONE_CIPHERSUITES,
+      ...hboneTlsOptions(cert),
       ALPNProtocols: HBONE_ALPN,
       requestCert: true,
       // Verified in #onSecure so a rejection is logged and counted rather than silently dropped.
       rejectUnauthorized: false,
       handshakeTimeout: this.#handshakeTimeoutMs,
-      sessionTimeout: 0,
     });
     server.on('secureConnection', (s) => this.#onSecure(s, cert.identity));
     server.on('tlsClientError', (err, s) => {

@@ -32,8 +32,9 @@ export class SecureContextCache {
   }
 }
 
-export function createHboneContext(cert: WorkloadCertificate): tls.SecureContext {
-  return tls.createSecureContext({
+/** What every HBONE TLS endpoint, client or server, is built from. */
+export function hboneTlsOptions(cert: WorkloadCertificate): tls.SecureContextOptions {
+  return {
     key: cert.keyPem,
     cert: [cert.certPem, ...cert.chainPem].join('\n'),
     ca: cert.rootsPem,
@@ -42,5 +43,9 @@ export function createHboneContext(cert: WorkloadCertificate): tls.SecureContext
     ciphers: HBONE_CIPHERSUITES,
     // No resumption, as in Istio: every connection authenticates with the current certificate.
     sessionTimeout: 0,
-  });
+  };
+}
+
+export function createHboneContext(cert: WorkloadCertificate): tls.SecureContext {
+  return tls.createSecureContext(hboneTlsOptions(cert));
 }
