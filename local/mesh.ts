@@ -181,13 +181,15 @@ export class LocalMesh {
     await rm(this.stateDir, { recursive: true, force: true });
   }
 
-  /** Ctrl-C and SIGTERM stop the mesh and leave nothing behind. */
+  /** Ctrl-C, SIGTERM and a closed terminal (SIGHUP) stop the mesh and leave nothing behind. */
   installSignalHandlers(): void {
+    const codes: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 };
     const onSignal = (sig: NodeJS.Signals): void => {
-      void this.stop().finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
+      void this.stop().finally(() => process.exit(codes[sig] ?? 1));
     };
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
+    process.once('SIGHUP', onSignal);
     // A crash still takes the processes down; the next start sweeps kernel leftovers.
     process.once('exit', () => {
       for (const z of this.ztunnels) z.process.killSync();
