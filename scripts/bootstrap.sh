@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 DEBIAN_NEEDS=(
   ip:iproute2 iptables:iptables curl:curl iperf3:iperf3 wrk:wrk h2load:nghttp2-client
   stunnel4:stunnel4 tcpdump:tcpdump ps:procps openssl:openssl nsenter:util-linux
-  make:make g++:g++ python3:python3
+  make:make g++:g++ python3:python3 prometheus:prometheus
 )
 
 missing=()
