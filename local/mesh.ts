@@ -162,9 +162,31 @@ export class LocalMesh {
     }, timeoutMs, () => `pod ${pod.namespace}/${pod.name} was ${enrolled ? 'not enrolled' : 'still enrolled'} after ${timeoutMs} ms`);
   }
 
-  /** Waits until every ztunnel has applied the controller's latest config. */
-  async settle(ms = 300): Promise<void> {
-    await new Promise((r) => setTimeout(r, ms));
+  /**
+   * Waits until the push stream is quiet: every connected proxy has acknowledged the same
+   * version and nothing is in flight, seen on two polls further apart than the controller's
+   * debounce (so a change still being coalesced is not mistaken for quiet).
+   */
+  async settle(timeoutMs = 10_000): Promise<void> {
+    let last = '';
+    await waitUntil(async () => {
+      const now = await this.#pushState();
+      const quiet = now !== undefined && now === last;
+      last = now ?? '';
+      return quiet;
+    }, timeoutMs, () => `the proxies did not all acknowledge the controller's config within ${timeoutMs} ms`);
+  }
+
+  /** One version string when every connected proxy is acknowledged and idle, else undefined. */
+  async #pushState(): Promise<string | undefined> {
+    const body: unknown = await (await fetch(`${this.controllerAdminUrl}/status`)).json().catch(() => undefined);
+    const clients = typeof body === 'object' && body !== null && Array.isArray((body as { clients?: unknown }).clients)
+      ? (body as { clients: { connected?: unknown; version?: unknown; inFlightVersion?: unknown }[] }).clients.filter((c) => c.connected === true)
+      : [];
+    if (clients.length < this.ztunnels.length) return undefined;
+    const versions = new Set(clients.map((c) => (c.inFlightVersion === undefined || c.inFlightVersion === null ? c.version : undefined)));
+    const [only] = versions;
+    return versions.size === 1 && typeof only === 'number' ? String(only) : undefined;
   }
 
   async metrics(node: string): Promise<string> {
