@@ -10,7 +10,7 @@ import { stat } from 'node:fs/promises';
 import type net from 'node:net';
 import { PROBE_SOURCE, Ports, ZTUNNEL_MARK } from '#core/ports.ts';
 import { connectInNetns, listenInNetns, originalDst, type Endpoint } from '#ztunnel/native/index.ts';
-import { NetnsFixture, isRoot, sh } from '#ztunnel/native/netns-fixture.ts';
+import { NetnsFixture, isRoot, readAll, sh } from '#ztunnel/native/netns-fixture.ts';
 import { captureInstalled, findNetnsByAddress, installCapture, removeCapture } from './index.ts';
 
 const POD_IP = '198.18.3.2';
@@ -20,14 +20,6 @@ const PEER_PORT = 9090;
 const skip = isRoot ? false : 'needs root (network namespaces, iptables)';
 
 interface Arrival { listener: string; remote: string; dst: Endpoint }
-
-async function readAll(socket: net.Socket): Promise<string> {
-  let text = '';
-  socket.setEncoding('utf8');
-  socket.on('data', (chunk: string) => { text += chunk; });
-  await once(socket, 'end');
-  return text;
-}
 
 async function save(path: string): Promise<string> {
   return sh('nsenter', [`--net=${path}`, 'iptables-save']);

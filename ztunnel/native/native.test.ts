@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import {
   connectInNetns, getMark, getOriginalDst, listenInNetns, openSocketInNetns, originalDst, setMark, setTransparent, socketFd,
 } from './index.ts';
-import { NetnsFixture, inNetns, isRoot, sh, threadNetnsInode } from './netns-fixture.ts';
+import { NetnsFixture, inNetns, isRoot, readAll, sh, threadNetnsInode } from './netns-fixture.ts';
 
 const MARK = 0x539;
 const POD_IP = '198.18.2.2';
@@ -35,14 +35,6 @@ async function closeServer(server: net.Server): Promise<void> {
 /** Echo-like app: answers every connection with "hello <remote address>" and closes. */
 function greet(server: net.Server): void {
   server.on('connection', (s) => s.end(`hello ${s.remoteAddress ?? '?'}`));
-}
-
-async function readAll(socket: net.Socket): Promise<string> {
-  let text = '';
-  socket.setEncoding('utf8');
-  socket.on('data', (chunk: string) => { text += chunk; });
-  await once(socket, 'end');
-  return text;
 }
 
 describe('native sockets in network namespaces', { skip }, () => {

@@ -1,6 +1,8 @@
 // Test fixture: throwaway network namespaces, links and commands for the root-only tests of
 // ztunnel's native sockets and capture. Everything it creates is removed by dispose().
 import { execFile } from 'node:child_process';
+import { once } from 'node:events';
+import type net from 'node:net';
 import { statSync } from 'node:fs';
 import { promisify } from 'node:util';
 
@@ -25,6 +27,15 @@ export async function inNetns(name: string, file: string, args: readonly string[
 }
 
 /** Inode of this thread's network namespace: tells whether a call left the thread elsewhere. */
+/** Everything a socket sends until it ends, as text. */
+export async function readAll(socket: net.Socket): Promise<string> {
+  let text = '';
+  socket.setEncoding('utf8');
+  socket.on('data', (chunk: string) => { text += chunk; });
+  await once(socket, 'end');
+  return text;
+}
+
 export function threadNetnsInode(): number {
   return statSync('/proc/thread-self/ns/net').ino;
 }
