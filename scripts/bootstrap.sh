@@ -5,18 +5,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# command-name:debian-package pairs; the command tells whether the package is present.
-DEBIAN_NEEDS=(
-  ip:iproute2 iptables:iptables curl:curl iperf3:iperf3 wrk:wrk h2load:nghttp2-client
-  stunnel4:stunnel4 tcpdump:tcpdump ps:procps openssl:openssl nsenter:util-linux
-  make:make g++:g++ python3:python3 prometheus:prometheus
-)
-
+# scripts/programs.txt lists every program weft runs with its Debian package; the command
+# tells whether the package is present.
 missing=()
-for pair in "${DEBIAN_NEEDS[@]}"; do
-  cmd=${pair%%:*} pkg=${pair#*:}
-  command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || [ -x "/usr/bin/$cmd" ] || missing+=("$pkg")
-done
+while read -r cmd pkg; do
+  case "$cmd" in ''|'#'*) continue ;; esac
+  if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$cmd" ] && [ ! -x "/usr/bin/$cmd" ] && [ ! -x "/sbin/$cmd" ]; then
+    case " ${missing[*]-} " in *" $pkg "*) ;; *) missing+=("$pkg") ;; esac
+  fi
+done < scripts/programs.txt
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "weft: missing Debian packages: ${missing[*]}" >&2
@@ -43,11 +40,16 @@ if [ -f ztunnel/native/binding.gyp ]; then
   addon=ztunnel/native/build/Release/weft_native.node
   if [ ! -f "$addon" ] || [ -n "$(find ztunnel/native/src ztunnel/native/binding.gyp -newer "$addon" 2>/dev/null)" ]; then
     echo "weft: building the native socket addon"
+    # npm puts its own node-gyp on PATH only for scripts it runs; run by hand, use npm's copy.
+    gyp=(node-gyp)
+    if ! command -v node-gyp >/dev/null 2>&1; then
+      gyp=(node "$(npm root -g)/npm/node_modules/node-gyp/bin/node-gyp.js")
+    fi
     headers=$(ls -d node_modules/node/node_modules/node-linux-*/include/node 2>/dev/null | head -n1 || true)
     if [ -n "$headers" ]; then
-      node-gyp rebuild --silent --directory ztunnel/native --nodedir="$PWD/${headers%/include/node}" >/dev/null
+      "${gyp[@]}" rebuild --silent --directory ztunnel/native --nodedir="$PWD/${headers%/include/node}" >/dev/null
     else
-      node-gyp rebuild --silent --directory ztunnel/native >/dev/null
+      "${gyp[@]}" rebuild --silent --directory ztunnel/native >/dev/null
     fi
   fi
 fi

@@ -62,7 +62,6 @@ export class Ztunnel {
   readonly #addresses = new Map<string, string[]>();
   #admin: RunningAdmin | undefined;
   #bound = false;
-  #gaugeTimer: NodeJS.Timeout | undefined;
   #offState: (() => void) | undefined;
 
   private constructor(o: ZtunnelOptions) {
@@ -99,6 +98,11 @@ export class Ztunnel {
         if (!this.#enroller.pods().some((p) => p.identity === pod.identity)) o.forgetCertificate?.(pod.identity);
       },
     });
+    this.metrics.readFrom({
+      enrolledPods: () => this.#enroller.pods().length,
+      pendingPods: () => this.#enroller.pending().length,
+      hbonePool: () => this.#enroller.hbonePool(),
+    });
   }
 
   /** Binds the admin servers and every enrolled pod's listeners, then resolves. */
@@ -133,9 +137,6 @@ export class Ztunnel {
       });
     }
     await this.#enroller.start();
-    this.#gaugeTimer = setInterval(() => this.#refreshGauges(), 1000);
-    this.#gaugeTimer.unref();
-    this.#refreshGauges();
     this.#bound = true;
     this.#log.info('ztunnel started', { admin: this.#admin?.ports });
   }
@@ -177,7 +178,6 @@ export class Ztunnel {
   }
 
   configDump(): unknown {
-    this.#refreshGauges();
     return {
       node: this.#o.node,
       version: this.state.version ?? null,
@@ -190,14 +190,6 @@ export class Ztunnel {
       openInboundConnections: this.inbound.size,
       hbone: { pool: this.#enroller.hbonePool(), server: this.#hbone.stats() },
     };
-  }
-
-  #refreshGauges(): void {
-    this.metrics.enrolledPods.set({}, this.#enroller.pods().length);
-    this.metrics.pendingPods.set({}, this.#enroller.pending().length);
-    const pool = this.#enroller.hbonePool();
-    this.metrics.hboneSessions.set({}, pool.sessions);
-    this.metrics.hboneStreams.set({}, pool.streams);
   }
 
   #onChange(c: StateChange): void {
@@ -220,7 +212,6 @@ export class Ztunnel {
   /** Stops everything it started; `removeCapture` also takes the pods' capture rules out. */
   async close(opts: { removeCapture?: boolean } = {}): Promise<void> {
     this.#offState?.();
-    clearInterval(this.#gaugeTimer);
     await this.#admin?.close().catch((err: unknown) => this.#log.warn('admin close failed', { err: errorMessage(err) }));
     // GOAWAY first, so peers stop placing streams on their pooled sessions while the
     // pods' listeners (and what they accepted) are closed.

@@ -31,3 +31,12 @@ test('registering a name twice is refused', () => {
   r.counter('x_total', 'x');
   assert.throws(() => r.counter('x_total', 'x'), /registered twice/);
 });
+
+test('a gauge with a collect function reads live state at each scrape, with no timer', () => {
+  const r = new Registry();
+  let pods = 0;
+  r.gauge('weft_live_pods', 'Pods now.', [], (g) => g.set({}, pods));
+  assert.match(r.render(), /^weft_live_pods 0$/m);
+  pods = 3;
+  assert.match(r.render(), /^weft_live_pods 3$/m);
+});

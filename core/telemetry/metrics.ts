@@ -66,6 +66,13 @@ export class Counter<K extends string = never> extends Series<K, { n: number }> 
 }
 
 export class Gauge<K extends string = never> extends Series<K, { n: number }> {
+  readonly #collect: ((g: Gauge<K>) => void) | undefined;
+
+  constructor(name: string, help: string, labelNames: readonly K[], collect?: (g: Gauge<K>) => void) {
+    super(name, help, labelNames);
+    this.#collect = collect;
+  }
+
   set(labels: Labels<K>, value: number): void {
     this.entry(labels, () => ({ n: 0 })).v.n = value;
   }
@@ -83,6 +90,8 @@ export class Gauge<K extends string = never> extends Series<K, { n: number }> {
   }
 
   render(out: string[]): void {
+    // A gauge with a collect function reads its value when scraped, so it is never stale.
+    this.#collect?.(this);
     out.push(`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} gauge`);
     for (const { values, v } of this.series.values()) out.push(`${this.name}${labelText(this.labelNames, values)} ${v.n}`);
   }
@@ -138,8 +147,9 @@ export class Registry {
     return this.#add(new Counter<K>(name, help, labelNames));
   }
 
-  gauge<K extends string = never>(name: string, help: string, labelNames: readonly K[] = []): Gauge<K> {
-    return this.#add(new Gauge<K>(name, help, labelNames));
+  /** `collect`, when given, runs at every scrape to set the gauge from live state. */
+  gauge<K extends string = never>(name: string, help: string, labelNames: readonly K[] = [], collect?: (g: Gauge<K>) => void): Gauge<K> {
+    return this.#add(new Gauge<K>(name, help, labelNames, collect));
   }
 
   histogram<K extends string = never>(name: string, help: string, labelNames: readonly K[], buckets: readonly number[]): Histogram<K> {

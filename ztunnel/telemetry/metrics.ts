@@ -3,7 +3,15 @@
 import { Registry, type Counter, type Gauge } from '#core/telemetry/metrics.ts';
 import { TCP_LABELS, type TcpLabel } from '#ztunnel/telemetry/labels.ts';
 
+/** Live state the scrape-time gauges read. */
+export interface ZtunnelGaugeSource {
+  enrolledPods(): number;
+  pendingPods(): number;
+  hbonePool(): { sessions: number; streams: number };
+}
+
 export class ZtunnelMetrics {
+  #live: ZtunnelGaugeSource | undefined;
   readonly registry: Registry;
   readonly opened: Counter<TcpLabel>;
   readonly closed: Counter<TcpLabel>;
@@ -27,11 +35,19 @@ export class ZtunnelMetrics {
     this.failed = r.counter('istio_tcp_connections_failed_total', 'TCP connections that failed', TCP_LABELS);
     this.build = r.gauge('istio_build', 'Build information', ['component', 'tag']);
     this.xdsTerminations = r.counter('istio_xds_connection_terminations_total', 'Config stream terminations', ['reason']);
-    this.enrolledPods = r.gauge('weft_ztunnel_enrolled_pods', 'Pods whose traffic this ztunnel captures');
-    this.pendingPods = r.gauge('weft_ztunnel_pending_pods', 'Pods to enroll that are not yet captured');
-    this.hboneSessions = r.gauge('weft_ztunnel_hbone_pool_sessions', 'Open HBONE connections in the outbound pool');
-    this.hboneStreams = r.gauge('weft_ztunnel_hbone_pool_streams', 'Open CONNECT streams on the outbound pool');
+    const live = (read: (src: ZtunnelGaugeSource) => number) => (g: Gauge): void => {
+      if (this.#live !== undefined) g.set({}, read(this.#live));
+    };
+    this.enrolledPods = r.gauge('weft_ztunnel_enrolled_pods', 'Pods whose traffic this ztunnel captures', [], live((s) => s.enrolledPods()));
+    this.pendingPods = r.gauge('weft_ztunnel_pending_pods', 'Pods to enroll that are not yet captured', [], live((s) => s.pendingPods()));
+    this.hboneSessions = r.gauge('weft_ztunnel_hbone_pool_sessions', 'Open HBONE connections in the outbound pool', [], live((s) => s.hbonePool().sessions));
+    this.hboneStreams = r.gauge('weft_ztunnel_hbone_pool_streams', 'Open CONNECT streams on the outbound pool', [], live((s) => s.hbonePool().streams));
     this.configRejections = r.counter('weft_ztunnel_config_rejected_total', 'Pushed resources refused (NACKed)', ['kind']);
     this.build.set({ component: 'ztunnel', tag: opts.tag ?? '0.1.0' }, 1);
+  }
+
+  /** Where the enrollment and pool gauges read their values at each scrape. */
+  readFrom(src: ZtunnelGaugeSource): void {
+    this.#live = src;
   }
 }
