@@ -1,5 +1,5 @@
-// Every program the sources start must be in scripts/programs.txt, the list bootstrap.sh
-// installs from: a program used by a test but installed only by hand on one machine makes
+// Every program the sources start must be in DEBIAN_NEEDS in scripts/bootstrap.sh, the list
+// it installs from: a program used by a test but installed only by hand on one machine makes
 // `npm test` fail on the next, fresh one.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,13 +10,15 @@ const ROOT = join(import.meta.dirname, '..');
 const FOLDERS = ['core', 'ztunnel', 'waypoint', 'controller', 'local', 'cli', 'bench', 'test', 'scripts'];
 const BIN_DIRS = ['/usr/bin', '/usr/sbin', '/bin', '/sbin', '/usr/local/bin', '/usr/local/sbin'];
 
+/** command → Debian package, from the DEBIAN_NEEDS array of scripts/bootstrap.sh. */
 function listed(): Map<string, string> {
+  const script = readFileSync(join(ROOT, 'scripts/bootstrap.sh'), 'utf8');
+  const body = /^DEBIAN_NEEDS=\(([^)]*)\)/m.exec(script)?.[1];
+  assert.ok(body !== undefined, 'scripts/bootstrap.sh has no DEBIAN_NEEDS=( ... ) list');
   const out = new Map<string, string>();
-  for (const line of readFileSync(join(ROOT, 'scripts/programs.txt'), 'utf8').split('\n')) {
-    const t = line.trim();
-    if (t === '' || t.startsWith('#')) continue;
-    const [cmd, pkg] = t.split(/\s+/);
-    if (cmd !== undefined && pkg !== undefined) out.set(cmd, pkg);
+  for (const pair of body.split(/\s+/)) {
+    const [cmd, pkg] = pair.split(':');
+    if (cmd !== undefined && pkg !== undefined && cmd !== '') out.set(cmd, pkg);
   }
   return out;
 }
@@ -49,7 +51,7 @@ test('the candidate scan finds programs in argv arrays and spawn calls', () => {
   assert.deepEqual([...seen].sort(), ['curl', 'sh', 'sleep']);
 });
 
-test('every program a source starts is in scripts/programs.txt', () => {
+test('every program a source starts is in the bootstrap list', () => {
   const known = listed();
   const missing: string[] = [];
   for (const folder of FOLDERS) {
@@ -61,5 +63,5 @@ test('every program a source starts is in scripts/programs.txt', () => {
       }
     }
   }
-  assert.deepEqual(missing, [], 'add these to scripts/programs.txt with their Debian package');
+  assert.deepEqual(missing, [], 'add these to DEBIAN_NEEDS in scripts/bootstrap.sh with their Debian package');
 });
