@@ -5,7 +5,7 @@
 // good connection and hold nothing they held not before. Needs root.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { access, mkdtemp, rm } from 'node:fs/promises';
+import { access, mkdtemp, readdir, rm } from 'node:fs/promises';
 import http2 from 'node:http2';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -473,6 +473,86 @@ describe('ztunnel faults on the embedded cluster', { skip }, () => {
     }
     await assertServing();
     await assertNothingHeld(idle, 'after the malformed requests');
+  });
+
+  test('self-calls to ztunnel ports (15001, 15006, 15008) are refused at once; no loop, fds stay flat', async () => {
+    const idle = held();
+    // Both ztunnels live in this process, so its fd table is theirs.
+    const fds = async (): Promise<number> => (await readdir('/proc/self/fd')).length;
+    const fdsBefore = await fds();
+    let fdsPeak = fdsBefore;
+    const sampler = setInterval(() => void fds().then((n) => { fdsPeak = Math.max(fdsPeak, n); }), 20);
+    /** Like `curl --max-time 1 http://host:port/`: the connection must end with no reply. */
+    const refused = async (netnsPath: string, host: string, port: number): Promise<void> => {
+      let s: net.Socket;
+      try {
+        s = await connectInNetns(netnsPath, { host, port, timeoutMs: 3000 });
+      } catch (err) {
+        // The reset can beat the connect callback: refused just the same.
+        assert.equal((err as NodeJS.ErrnoException).code, 'ECONNRESET', `connect to ${host}:${port}: ${String(err)}`);
+        return;
+      }
+      clients.add(s);
+      s.once('close', () => clients.delete(s));
+      const got: Buffer[] = [];
+      s.on('data', (b: Buffer) => got.push(b));
+      const end = closedWith(s);
+      s.write(`GET / HTTP/1.1\r\nHost: ${host}:${port}\r\n\r\n`);
+      await withTimeout(end, 1000, `the connection to ${host}:${port} to be refused`);
+      assert.equal(Buffer.concat(got).length, 0, `no reply from ${host}:${port}`);
+    };
+    const cert = await certs.get('spiffe://cluster.local/ns/default/sa/sleep');
+    try {
+      // From another pod to the enrolled pod's own ports.
+      await refused(client.netnsPath, server.ip, Ports.outbound);
+      await refused(client.netnsPath, server.ip, Ports.inboundPlaintext);
+      // From inside the enrolled pod: loopback is not captured, so these reach the listeners unredirected.
+      await refused(server.netnsPath, '127.0.0.1', Ports.outbound);
+      await refused(server.netnsPath, '127.0.0.1', Ports.inboundPlaintext);
+      await refused(server.netnsPath, server.ip, Ports.outbound);
+      await eventually('log lines naming each refused self-call', () =>
+        [`${server.ip}:${Ports.outbound}`, `${server.ip}:${Ports.inboundPlaintext}`].every((d) => logs.some((l) => l.includes('outbound connection refused') && l.includes(d) && l.includes('self-call')))
+        && logs.some((l) => l.includes('outbound connection refused') && l.includes(`127.0.0.1:${Ports.outbound}`) && l.includes('self-call'))
+        && logs.some((l) => l.includes('inbound plaintext refused') && l.includes(`127.0.0.1:${Ports.inboundPlaintext}`) && l.includes('self-call')), 3000);
+
+      // An HBONE CONNECT to the pod's own ztunnel ports: 503, while an app port still opens.
+      const tlsSocket = await dialHboneTls({
+        cert, destinationIdentity: 'spiffe://cluster.local/ns/default/sa/echo', address: { host: server.ip, port: Ports.hbone }, contexts: new SecureContextCache(), timeoutMs: 3000,
+        dial: (host, port) => connectInNetns(client.netnsPath, { host, port, mark: ZTUNNEL_MARK, timeoutMs: 3000 }),
+      });
+      const session = http2.connect(`https://${server.ip}:${Ports.hbone}`, { createConnection: () => tlsSocket });
+      session.on('error', () => undefined);
+      try {
+        const status = (authority: string): Promise<string> => new Promise((resolve) => {
+          const st = session.request({ ':method': 'CONNECT', ':authority': authority }, { endStream: false });
+          st.on('response', (h) => { resolve(String(h[':status'])); st.close(); });
+          st.on('error', () => undefined);
+          st.on('close', () => resolve(`rst:${st.rstCode}`));
+        });
+        const answers = await withTimeout(Promise.all([
+          status(`${server.ip}:${Ports.hbone}`), status(`${server.ip}:${Ports.outbound}`), status(`${server.ip}:${Ports.inboundPlaintext}`), status(`${server.ip}:7000`),
+        ]), 3000, 'the CONNECT answers');
+        assert.deepEqual(answers, ['503', '503', '503', '200']);
+      } finally {
+        session.destroy();
+      }
+      assert.ok(logs.some((l) => l.includes('HBONE request rejected') && l.includes('self-call') && l.includes(`${server.ip}:${Ports.outbound}`)), 'the 503 is logged with its reason');
+
+      const m1 = await metrics('node1');
+      assert.ok(metricLines(m1, 'istio_tcp_connections_failed_total', 'reporter="source"', 'response_flags="CONNECT"').length > 0, m1);
+      const m2 = await metrics('node2');
+      assert.ok(metricLines(m2, 'istio_tcp_connections_failed_total', 'reporter="source"', 'response_flags="CONNECT"', 'source_workload="server"').length > 0, m2);
+      assert.ok(metricLines(m2, 'istio_tcp_connections_failed_total', 'reporter="destination"', 'response_flags="CONNECT"').length > 0, m2);
+      assert.ok(accessEntries((e) => typeof e['error'] === 'string' && e['error'].includes('self-call')).length >= 5, 'access log lines carry the reason');
+
+      await eventually('the fd count to settle', async () => (await fds()) <= fdsBefore + 30, 4000)
+        .catch(async () => assert.fail(`fds ${fdsBefore} before, ${await fds()} now`));
+      assert.ok(fdsPeak <= fdsBefore + 50, `fds peaked at ${fdsPeak}, ${fdsBefore} before: a self-call loop`);
+    } finally {
+      clearInterval(sampler);
+    }
+    await assertServing(server.ip, 'a normal request after the self-calls');
+    await assertNothingHeld(idle, 'after the self-calls');
   });
 });
 

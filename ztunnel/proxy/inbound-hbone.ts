@@ -7,6 +7,7 @@ import { WeftError } from '#core/errors.ts';
 import { HboneServer, type HboneRequestContext, type HboneServerEvent } from '#core/hbone/server.ts';
 import { ZTUNNEL_MARK } from '#core/ports.ts';
 import { connectInNetns } from '#ztunnel/native/index.ts';
+import { selfCallReason } from '#ztunnel/proxy/illegal-port.ts';
 import { forwardedSource } from '#ztunnel/proxy/forwarded.ts';
 import type { ProxyInputs } from '#ztunnel/proxy/inputs.ts';
 import { workloadIdentity } from '#ztunnel/proxy/route.ts';
@@ -125,6 +126,10 @@ export function createInboundHbone(inputs: ProxyInputs, trustDomain: string): Hb
     connectUpstream: async (target, ctx): Promise<net.Socket> => {
       const pod = inputs.podByAddress(ctx.localAddress);
       if (pod === undefined) throw new WeftError('WEFT_ERR_NOT_ENROLLED', `no enrolled pod at ${ctx.localAddress}`);
+      // A target on a ztunnel port would dial this pod's own listener, in a loop: refused
+      // here, so the tunnel is answered 503 and counted with the CONNECT flag and the reason.
+      const selfCall = selfCallReason({ address: target.host, port: target.port });
+      if (selfCall !== undefined) throw new WeftError('WEFT_ERR_SELF_CALL', selfCall, { hint: 'ztunnel never forwards to its own ports (15001, 15006, 15008)' });
       const conn = facts(ctx, waypoints);
       const upstream = await connectInNetns(pod.netnsPath, {
         host: target.host, port: target.port, localAddress: conn.sourceIp, transparent: true, mark: ZTUNNEL_MARK, timeoutMs: inputs.connectTimeoutMs,

@@ -5,6 +5,7 @@ import type net from 'node:net';
 import { errorMessage } from '#core/errors.ts';
 import { ZTUNNEL_MARK } from '#core/ports.ts';
 import { connectInNetns, originalDst } from '#ztunnel/native/index.ts';
+import { selfCallReason } from '#ztunnel/proxy/illegal-port.ts';
 import type { EnrolledPod, ProxyInputs } from '#ztunnel/proxy/inputs.ts';
 import { abort } from '#core/net/abort.ts';
 import { splice } from '#ztunnel/proxy/splice.ts';
@@ -33,6 +34,22 @@ export async function handleInboundPlaintext(client: net.Socket, pod: EnrolledPo
   }
   const log = inputs.logger.child({ direction: 'inbound', src: `${srcIp}:${client.remotePort}`, dst: `${dst.address}:${dst.port}`, mtls: false });
   const state = inputs.state;
+  // Dialed 15006 itself (the original destination is the listener's own address) or aimed at
+  // a ztunnel port: forwarding it would reach a ztunnel listener again, in a loop.
+  const selfCall = selfCallReason(dst, { address: client.localAddress, port: client.localPort });
+  if (selfCall !== undefined) {
+    abort(client);
+    const destination = state.workload(pod.uid);
+    inputs.metrics.failed.inc(tcpLabels({
+      reporter: 'destination', source: state.workloadByAddress(srcIp), destination, destinationPrincipal: pod.identity, mtls: false, responseFlags: 'CONNECT',
+    }));
+    log.warn('inbound plaintext refused', { reason: selfCall });
+    inputs.accessLog.log({
+      direction: 'inbound', src: { addr: `${srcIp}:${client.remotePort}` }, dst: { addr: `${dst.address}:${dst.port}`, identity: pod.identity, workload: destination?.name },
+      bytesSent: 0, bytesReceived: 0, durationMs: Date.now() - started, responseFlags: 'CONNECT', error: selfCall,
+    });
+    return;
+  }
   let workload;
   try {
     workload = await waitForState(state, () => state.workload(pod.uid), inputs.configWaitMs, `config of pod ${pod.ip}`);

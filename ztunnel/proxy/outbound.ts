@@ -9,6 +9,7 @@ import type { Service, Workload } from '#core/config/model.ts';
 import { HboneErrorCode, responseFlagFor } from '#core/hbone/errors.ts';
 import { ZTUNNEL_MARK } from '#core/ports.ts';
 import { connectInNetns, originalDst } from '#ztunnel/native/index.ts';
+import { selfCallReason } from '#ztunnel/proxy/illegal-port.ts';
 import type { EnrolledPod, ProxyInputs } from '#ztunnel/proxy/inputs.ts';
 import { routeOutbound, type OutboundRoute } from '#ztunnel/proxy/route.ts';
 import { abort } from '#core/net/abort.ts';
@@ -83,6 +84,19 @@ export async function handleOutbound(client: net.Socket, pod: EnrolledPod, input
     return;
   }
   const log = inputs.logger.child({ direction: 'outbound', src: `${pod.ip}:${client.remotePort}`, dst: `${dst.address}:${dst.port}` });
+  // Not redirected (someone dialed 15001 itself) or aimed at a ztunnel port: forwarding it
+  // would reach a ztunnel listener again, in a loop. Refused before any config or dial.
+  const selfCall = selfCallReason(dst, { address: client.localAddress, port: client.localPort });
+  if (selfCall !== undefined) {
+    abort(client);
+    inputs.metrics.failed.inc(tcpLabels({ reporter: 'source', source: inputs.state.workload(pod.uid), sourcePrincipal: pod.identity, mtls: false, responseFlags: 'CONNECT' }));
+    log.warn('outbound connection refused', { reason: selfCall });
+    inputs.accessLog.log({
+      direction: 'outbound', src: { addr: `${pod.ip}:${client.remotePort}`, identity: pod.identity }, dst: { addr: `${dst.address}:${dst.port}` },
+      bytesSent: 0, bytesReceived: 0, durationMs: Date.now() - started, responseFlags: 'CONNECT', error: selfCall,
+    });
+    return;
+  }
   let source: Workload | undefined;
   let route: OutboundRoute | undefined;
   let labels: TcpLabels | undefined;
