@@ -9,7 +9,7 @@ import type { Logger } from '#core/log.ts';
 import { Ports } from '#core/ports.ts';
 import * as capture from '#ztunnel/capture/index.ts';
 import { readiness } from '#ztunnel/admin/readiness.ts';
-import { startAdmin, type ListenFactory, type RunningAdmin } from '#ztunnel/admin/server.ts';
+import { startAdmin, type ListenFactory, type RunningAdmin } from '#core/admin/server.ts';
 import { Enroller, type CaptureOps } from '#ztunnel/enroll/enroller.ts';
 import { createInboundHbone } from '#ztunnel/proxy/inbound-hbone.ts';
 import { InboundConnections } from '#ztunnel/proxy/inbound-connections.ts';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Logger } from '#core/log.ts';
 import { Registry } from '#core/telemetry/metrics.ts';
 import { readiness } from '#ztunnel/admin/readiness.ts';
-import { startAdmin } from '#ztunnel/admin/server.ts';
+import { startAdmin } from '#core/admin/server.ts';
 
 const ID = 'spiffe://cluster.local/ns/a/sa/b';
 

@@ -14,7 +14,7 @@ import { workloadIdentity } from '#ztunnel/proxy/route.ts';
 import { waitForState } from '#ztunnel/proxy/wait.ts';
 import { authorize, type L4Connection } from '#ztunnel/rbac/authorize.ts';
 import { closeFlag } from '#ztunnel/telemetry/close-flag.ts';
-import { serviceOfWorkload, tcpLabels, type TcpLabels } from '#ztunnel/telemetry/labels.ts';
+import { serviceOfWorkload, tcpLabels, type TcpLabels } from '#core/telemetry/labels.ts';
 
 /** SPIFFE ids of waypoints in the config, recomputed when the config version changes. */
 function waypointIdentities(inputs: ProxyInputs): () => ReadonlySet<string> {

@@ -12,7 +12,7 @@ import { splice } from '#ztunnel/proxy/splice.ts';
 import { waitForState } from '#ztunnel/proxy/wait.ts';
 import { authorize, type L4Connection } from '#ztunnel/rbac/authorize.ts';
 import { closeFlag, sideOf } from '#ztunnel/telemetry/close-flag.ts';
-import { serviceOfWorkload, tcpLabels } from '#ztunnel/telemetry/labels.ts';
+import { serviceOfWorkload, tcpLabels } from '#core/telemetry/labels.ts';
 
 function plainIp(a: string | undefined): string {
   if (a === undefined) return '';

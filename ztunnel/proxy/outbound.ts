@@ -17,7 +17,7 @@ import { splice } from '#ztunnel/proxy/splice.ts';
 import { waitForState } from '#ztunnel/proxy/wait.ts';
 import { sourceBaggage } from '#ztunnel/telemetry/baggage.ts';
 import { closeFlag, sideOf } from '#ztunnel/telemetry/close-flag.ts';
-import { serviceOfWorkload, tcpLabels, type TcpLabels } from '#ztunnel/telemetry/labels.ts';
+import { serviceOfWorkload, tcpLabels, type TcpLabels } from '#core/telemetry/labels.ts';
 
 /** Istio response flag for an outbound failure. */
 function failureFlag(err: unknown): string {

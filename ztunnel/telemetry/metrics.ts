@@ -1,7 +1,7 @@
 // The metrics ztunnel exports, with Istio's names so existing dashboards work, plus weft's
 // own gauges (enrollment, HBONE pool).
 import { Registry, type Counter, type Gauge } from '#core/telemetry/metrics.ts';
-import { TCP_LABELS, type TcpLabel } from '#ztunnel/telemetry/labels.ts';
+import { TCP_LABELS, type TcpLabel } from '#core/telemetry/labels.ts';
 
 /** Live state the scrape-time gauges read. */
 export interface ZtunnelGaugeSource {

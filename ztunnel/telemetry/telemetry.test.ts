@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AccessLog } from '#ztunnel/telemetry/access-log.ts';
 import { sourceBaggage } from '#ztunnel/telemetry/baggage.ts';
-import { serviceOfWorkload, tcpLabels } from '#ztunnel/telemetry/labels.ts';
+import { serviceOfWorkload, tcpLabels } from '#core/telemetry/labels.ts';
 import { ZtunnelMetrics } from '#ztunnel/telemetry/metrics.ts';
 import { service, workload } from '#ztunnel/state/testing.ts';
 

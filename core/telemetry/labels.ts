@@ -1,4 +1,4 @@
-// Istio's standard TCP metric labels, computed from what ztunnel knows about a connection.
+// Istio's standard metric labels, computed from what a proxy knows about a connection or request.
 // destination_service is filled from the service the VIP resolved to, or else from the
 // services the destination workload backs, so it is "unknown" only when neither exists.
 import type { Service, Workload } from '#core/config/model.ts';
@@ -14,8 +14,8 @@ export type TcpLabel = (typeof TCP_LABELS)[number];
 export type TcpLabels = Record<TcpLabel, string>;
 
 export interface ConnectionDescription {
-  /** `source` for outbound (the client's ztunnel), `destination` for inbound. */
-  reporter: 'source' | 'destination';
+  /** `source` for outbound (the client's ztunnel), `destination` for inbound, `waypoint` at a waypoint. */
+  reporter: 'source' | 'destination' | 'waypoint';
   source?: Workload | undefined;
   sourcePrincipal?: string | undefined;
   destination?: Workload | undefined;
@@ -24,6 +24,8 @@ export interface ConnectionDescription {
   /** Istio response flags: `-` when none, else e.g. `DENY`, `CONNECT`, `TLS_FAILURE`. */
   responseFlags?: string;
   mtls: boolean;
+  /** `tcp` (default), `http` or `grpc`. */
+  protocol?: string;
 }
 
 const UNKNOWN = 'unknown';
@@ -49,7 +51,7 @@ export function tcpLabels(d: ConnectionDescription): TcpLabels {
     destination_app: orUnknown(t?.canonicalName),
     destination_version: orUnknown(t?.canonicalRevision),
     destination_cluster: orUnknown(t?.clusterId),
-    request_protocol: 'tcp',
+    request_protocol: d.protocol ?? 'tcp',
     response_flags: d.responseFlags ?? '-',
     connection_security_policy: d.mtls ? 'mutual_tls' : 'none',
   };

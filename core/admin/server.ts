@@ -1,4 +1,4 @@
-// ztunnel's admin surface: 15000 (localhost) config dump, certificates, log level, quit;
+// A proxy's admin surface (ztunnel and waypoint alike): 15000 (localhost) config dump, certificates, log level, quit;
 // 15020 Prometheus metrics; 15021 readiness. Each server takes its listening socket from a
 // factory, so the embedded cluster can bind them inside a node's network namespace.
 import http from 'node:http';
