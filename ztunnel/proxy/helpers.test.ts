@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { once } from 'node:events';
 import { isWeftError } from '#core/errors.ts';
-import { forwardedSource } from '#ztunnel/proxy/forwarded.ts';
+import { forwardedSource } from '#core/hbone/forwarded.ts';
 import { InboundConnections } from '#ztunnel/proxy/inbound-connections.ts';
 import { splice } from '#ztunnel/proxy/splice.ts';
 import { waitForState } from '#ztunnel/proxy/wait.ts';

@@ -8,7 +8,7 @@ import { HboneServer, type HboneRequestContext, type HboneServerEvent } from '#c
 import { ZTUNNEL_MARK } from '#core/ports.ts';
 import { connectInNetns } from '#ztunnel/native/index.ts';
 import { selfCallReason } from '#ztunnel/proxy/illegal-port.ts';
-import { forwardedSource } from '#ztunnel/proxy/forwarded.ts';
+import { forwardedSource } from '#core/hbone/forwarded.ts';
 import type { ProxyInputs } from '#ztunnel/proxy/inputs.ts';
 import { workloadIdentity } from '#ztunnel/proxy/route.ts';
 import { waitForState } from '#ztunnel/proxy/wait.ts';
