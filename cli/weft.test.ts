@@ -74,6 +74,48 @@ test('analyze passes clean manifests', async () => {
   assert.match(out, /no problems found/);
 });
 
+const TYPO_POLICY = `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: only-frontend, namespace: shop }
+spec:
+  selector: { matchLabels: { app: web } }
+  action: ALLOW
+  rules:
+    - form: [{ source: { principals: [cluster.local/ns/shop/sa/frontend] } }]
+`;
+const GATEWAY_WITH_TYPO = `apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: ingress, namespace: shop }
+spec:
+  gatewayClassName: example
+  listeners: [{ name: web, port: 80, protocol: HTTP, hostnam: x }]
+`;
+
+test('analyze names a field weft cannot use and exits non-zero (the from typo allows nobody, not everybody)', async () => {
+  const typo = join(dir, 'typo');
+  await mkdir(typo);
+  await writeFile(join(typo, 'ns.yaml'), NAMESPACE);
+  await writeFile(join(typo, 'policy.yaml'), TYPO_POLICY);
+  const { out, code } = await run('analyze', typo);
+  assert.equal(code, 1);
+  assert.match(out, /AuthorizationPolicy\/shop\/only-frontend\s+spec\.rules\[0\]\.form\s+unknown field \(did you mean "from"\?\)/);
+  assert.match(out, /AuthorizationPolicy\/shop\/only-frontend\s+Accepted\s+False\s+InvalidField\s+.*ALLOW rule\(s\) 0 never match/);
+  assert.doesNotMatch(out, /no problems found/);
+});
+
+test('analyze reports unknown Gateway fields but not the known ones weft ignores', async () => {
+  const gw = join(dir, 'gateway');
+  await mkdir(gw);
+  await writeFile(join(gw, 'gateway.yaml'), GATEWAY_WITH_TYPO);
+  const bad = await run('analyze', gw);
+  assert.equal(bad.code, 1);
+  assert.match(bad.out, /Gateway\/shop\/ingress\s+KnownFields\s+False\s+UnknownField\s+spec\.listeners\[0\]\.hostnam: unknown field/);
+  await writeFile(join(gw, 'gateway.yaml'), GATEWAY_WITH_TYPO.replace('hostnam: x', 'allowedRoutes: { namespaces: { from: Same } }'));
+  const good = await run('analyze', gw);
+  assert.equal(good.code, 0, good.out);
+  assert.match(good.out, /no problems found/);
+});
+
 test('workloads lists what the running controller computed', async () => {
   const { out } = await run('workloads', '--controller', controller.adminUrl);
   assert.match(out, /^NAMESPACE\s+NAME\s+ADDRESS\s+NODE\s+PROTOCOL/m);

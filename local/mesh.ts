@@ -17,11 +17,15 @@ import { LocalCluster } from './cluster.ts';
 import type { LocalNode } from './node.ts';
 import type { LocalPod } from './pod.ts';
 import { LocalProcess } from './process.ts';
+import { LocalWaypoints } from './waypoints.ts';
+import { DEPLOYMENTS_DIR } from '#controller/deploy/local-deployer.ts';
+import { spiffeIdFor } from '#core/identity/spiffe.ts';
 
 const CONTROLLER_MAIN = fileURLToPath(new URL('../controller/main.ts', import.meta.url));
 const ZTUNNEL_MAIN = fileURLToPath(new URL('../ztunnel/main.ts', import.meta.url));
 
 export const AMBIENT_LABEL = 'istio.io/dataplane-mode';
+const CONTROLLER_IDENTITY = 'spiffe://cluster.local/ns/istio-system/sa/weft-controller';
 
 export interface LocalMeshOptions {
   name?: string;
@@ -56,12 +60,15 @@ export class LocalMesh {
   readonly controllerAdminUrl: string;
   readonly #controller: LocalProcess;
   readonly #ztunnels: Map<string, ZtunnelHandle>;
+  /** Waypoint pods, started from what the controller asks for. */
+  readonly waypoints: LocalWaypoints;
   #stopped = false;
 
   private constructor(init: {
     cluster: LocalCluster; stateDir: string; manifestDir: string; controllerUrl: string;
-    controllerAdminUrl: string; controller: LocalProcess; ztunnels: Map<string, ZtunnelHandle>;
+    controllerAdminUrl: string; controller: LocalProcess; ztunnels: Map<string, ZtunnelHandle>; waypoints: LocalWaypoints;
   }) {
+    this.waypoints = init.waypoints;
     this.cluster = init.cluster;
     this.stateDir = init.stateDir;
     this.manifestDir = init.manifestDir;
@@ -80,6 +87,7 @@ export class LocalMesh {
     let cluster: LocalCluster | undefined;
     let controller: LocalProcess | undefined;
     const ztunnels = new Map<string, ZtunnelHandle>();
+    let waypoints: LocalWaypoints | undefined;
     try {
       cluster = await LocalCluster.start({ name: opts.name ?? 'weft', nodes: opts.nodes ?? 2, manifestDir: clusterDir, logger: log });
       const hostIp = cluster.hostIp;
@@ -90,7 +98,13 @@ export class LocalMesh {
       ], 'controller', { echo: opts.echo ?? false });
       const controllerUrl = `https://${hostIp}:${Ports.controllerPush}`;
       const controllerAdminUrl = `http://${hostIp}:${Ports.controllerDashboard}`;
-      await waitUntil(async () => (await fetch(`${controllerAdminUrl}/healthz`).catch(() => undefined))?.ok === true, 15_000, () => `the controller did not become healthy: ${controller?.stderr.slice(-2000) ?? ''}`);
+      let controllerExited = false;
+      void controller.exited.then(() => { controllerExited = true; });
+      await waitUntil(async () => {
+        // A controller that exited (say, its port taken by a leftover one) must not pass for healthy.
+        if (controllerExited) throw new WeftError('WEFT_ERR_LOCAL_MESH', `the controller exited: ${controller?.stderr.slice(-2000) ?? ''}`);
+        return (await fetch(`${controllerAdminUrl}/healthz`).catch(() => undefined))?.ok === true;
+      }, 15_000, () => `the controller did not become healthy: ${controller?.stderr.slice(-2000) ?? ''}`);
 
       const rootCert = join(stateDir, 'controller', 'ca', 'root-cert.pem');
       for (const node of cluster.nodes) {
@@ -99,7 +113,7 @@ export class LocalMesh {
         const proc = node.spawn([
           process.execPath, ...(opts.nodeArgs ?? []), ZTUNNEL_MAIN, '--node', node.name, '--controller', controllerUrl,
           '--token-file', tokenFile, '--root-cert', rootCert,
-          '--controller-identity', 'spiffe://cluster.local/ns/istio-system/sa/weft-controller',
+          '--controller-identity', CONTROLLER_IDENTITY,
           '--admin-host', node.ip, '--log-level', level, '--remove-capture-on-exit',
         ], { label: `ztunnel-${node.name}`, echo: opts.echo ?? false });
         ztunnels.set(node.name, {
@@ -109,8 +123,16 @@ export class LocalMesh {
         });
       }
       await Promise.all([...ztunnels.values()].map((z) => z.process.waitForLine('ready', 20_000)));
-      return new LocalMesh({ cluster, stateDir, manifestDir, controllerUrl, controllerAdminUrl, controller, ztunnels });
+      const controllerState = join(stateDir, 'controller');
+      waypoints = new LocalWaypoints({
+        cluster, dir: join(controllerState, DEPLOYMENTS_DIR), controllerUrl, rootCertFile: rootCert,
+        controllerIdentity: CONTROLLER_IDENTITY, logLevel: level, logger: log, echo: opts.echo ?? false,
+        tokenFile: (ns, sa) => tokenFilePath(controllerState, { kind: 'waypoint', identity: spiffeIdFor(ns, sa) }),
+      });
+      await waypoints.start();
+      return new LocalMesh({ cluster, stateDir, manifestDir, controllerUrl, controllerAdminUrl, controller, ztunnels, waypoints });
     } catch (err) {
+      await waypoints?.stop();
       await Promise.allSettled([...ztunnels.values()].map((z) => z.process.stop(2000)));
       await controller?.stop(2000);
       await cluster?.stop();
@@ -197,6 +219,7 @@ export class LocalMesh {
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
+    await this.waypoints.stop();
     await Promise.allSettled(this.ztunnels.map((z) => z.process.stop(3000)));
     await this.#controller.stop(3000);
     await this.cluster.stop();
@@ -214,6 +237,7 @@ export class LocalMesh {
     process.once('SIGHUP', onSignal);
     // A crash still takes the processes down; the next start sweeps kernel leftovers.
     process.once('exit', () => {
+      this.waypoints.killSync();
       for (const z of this.ztunnels) z.process.killSync();
       this.#controller.killSync();
     });

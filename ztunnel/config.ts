@@ -1,11 +1,11 @@
 // ztunnel's start-up configuration, read once from flags and environment into a frozen,
 // validated object. Flags win over environment; defaults live here and nowhere else.
 import net from 'node:net';
-import { parseArgs } from 'node:util';
 import { WeftError } from '#core/errors.ts';
 import { DEFAULT_TRUST_DOMAIN, parseSpiffeId } from '#core/identity/spiffe.ts';
 import { LogLevel, type LogLevelName } from '#core/log.ts';
 import { PUSH_PATH } from '#core/config/protocol.ts';
+import { readFlags } from '#core/config/flags.ts';
 
 export type ZtunnelConfigSource =
   | {
@@ -88,19 +88,7 @@ function positiveInt(name: string, v: string | undefined, dflt: number): number 
 
 /** Parses argv (without node and script) and env; throws WEFT_ERR_ZTUNNEL_CONFIG saying what is wrong. */
 export function parseZtunnelConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Readonly<ZtunnelConfig> {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    values = parseArgs({ args: [...argv], options: OPTIONS, strict: true, allowPositionals: false }).values;
-  } catch (err) {
-    throw bad(err instanceof Error ? err.message : String(err), `flags: ${Object.keys(OPTIONS).map((k) => `--${k}`).join(' ')}`);
-  }
-  const get = (k: keyof typeof OPTIONS): string | undefined => {
-    const v = values[k];
-    if (typeof v === 'string') return v;
-    if (v === true) return 'true';
-    const e = env[ENV[k]];
-    return e === undefined || e === '' ? undefined : e;
-  };
+  const get = readFlags(argv, env, OPTIONS, ENV, bad);
 
   const node = get('node');
   if (node === undefined) throw bad('the node name is required', `--node or ${ENV.node} (the Kubernetes node this ztunnel serves)`);

@@ -17,7 +17,7 @@ import type { ProxyInputs } from '#ztunnel/proxy/inputs.ts';
 import { randomPicker, type EndpointPicker } from '#ztunnel/proxy/pick.ts';
 import { openPodListeners } from '#ztunnel/proxy/pod-listeners.ts';
 import { ProxyState, type StateChange, type StateUpdate, type Rejection } from '#ztunnel/state/proxy-state.ts';
-import { AccessLog, type AccessLogSink } from '#ztunnel/telemetry/access-log.ts';
+import { AccessLog, type AccessLogSink } from '#core/telemetry/access-log.ts';
 import { ZtunnelMetrics } from '#ztunnel/telemetry/metrics.ts';
 
 export interface ZtunnelAdminOptions {

@@ -105,15 +105,43 @@ const cases: { name: string; ns?: string; spec: Record<string, unknown>; rules?:
   { name: 'CUSTOM is rejected', spec: { action: 'CUSTOM', provider: { name: 'ext' }, rules: [{}] }, reason: 'UnsupportedValue', status: 'False' },
   { name: 'targetRefs go to the waypoint', spec: { targetRefs: [{ kind: 'Gateway', group: 'gateway.networking.k8s.io', name: 'waypoint' }], rules: [{}] }, reason: 'WaypointPolicy' },
   { name: 'targetRef (singular) too', spec: { targetRef: { kind: 'Service', name: 'svc' } }, reason: 'WaypointPolicy' },
-  { name: 'selector with targetRefs is invalid', spec: { selector: { matchLabels: { a: 'b' } }, targetRefs: [{ kind: 'Service', name: 's' }] }, reason: 'InvalidSpec', status: 'False' },
-  { name: 'bad port is invalid', spec: { rules: [{ to: [{ operation: { ports: ['http'] } }] }] }, reason: 'InvalidSpec', status: 'False' },
-  { name: 'bad CIDR is invalid', spec: { rules: [{ from: [{ source: { ipBlocks: ['10.0.0.0/33'] } }] }] }, reason: 'InvalidSpec', status: 'False' },
-  { name: 'bad CIDR in a dropped L7 rule is still invalid', spec: { rules: [{ from: [{ source: { remoteIpBlocks: ['nope'] } }] }] }, reason: 'InvalidSpec', status: 'False' },
-  { name: 'serviceAccount without namespace is invalid', spec: { rules: [{ from: [{ source: { serviceAccounts: ['sleep'] } }] }] }, reason: 'InvalidSpec', status: 'False' },
-  { name: 'serviceAccounts with principals is invalid', spec: { rules: [{ from: [{ source: { serviceAccounts: ['a/b'], principals: ['x'] } }] }] }, reason: 'InvalidSpec', status: 'False' },
-  { name: 'empty source is invalid', spec: { rules: [{ from: [{ source: {} }] }] }, reason: 'InvalidSpec', status: 'False' },
-  { name: 'unknown when key is invalid', spec: { rules: [{ when: [{ key: 'source.color', values: ['red'] }] }] }, reason: 'InvalidSpec', status: 'False' },
-  { name: 'when without values is invalid', spec: { rules: [{ when: [{ key: 'source.ip' }] }] }, reason: 'InvalidSpec', status: 'False' },
+  // Invalid values follow the fail-safe rule too: an ALLOW rule holding one never matches,
+  // a DENY rule loses the clause holding it; the policy stays enforced and says False.
+  { name: 'selector with targetRefs: ztunnel enforces on the selected workloads, allowing nothing', spec: { selector: { matchLabels: { a: 'b' } }, targetRefs: [{ kind: 'Service', name: 's' }], rules: [{}] }, rules: [], scope: 'WORKLOAD_SELECTOR', reason: 'InvalidField', status: 'False' },
+  { name: 'bad port: the ALLOW rule never matches', spec: { rules: [{ to: [{ operation: { ports: ['http'] } }] }, { from: [{ source: { namespaces: ['a'] } }] }] }, rules: [rule([m({ namespaces: [{ exact: 'a' }] })])], reason: 'InvalidField', status: 'False' },
+  { name: 'bad CIDR: the ALLOW rule never matches', spec: { rules: [{ from: [{ source: { ipBlocks: ['10.0.0.0/33'] } }] }] }, rules: [], reason: 'InvalidField', status: 'False' },
+  { name: 'bad CIDR in a dropped L7 rule is still reported', spec: { rules: [{ from: [{ source: { remoteIpBlocks: ['nope'] } }] }] }, rules: [], reason: 'InvalidField', status: 'False' },
+  { name: 'serviceAccount without namespace', spec: { rules: [{ from: [{ source: { serviceAccounts: ['sleep'] } }] }] }, rules: [], reason: 'InvalidField', status: 'False' },
+  { name: 'serviceAccounts with principals', spec: { rules: [{ from: [{ source: { serviceAccounts: ['a/b'], principals: ['x'] } }] }] }, rules: [], reason: 'InvalidField', status: 'False' },
+  { name: 'empty source', spec: { rules: [{ from: [{ source: {} }] }] }, rules: [], reason: 'InvalidField', status: 'False' },
+  { name: 'unknown when key', spec: { rules: [{ when: [{ key: 'source.color', values: ['red'] }] }] }, rules: [], reason: 'InvalidField', status: 'False' },
+  { name: 'when without values', spec: { rules: [{ when: [{ key: 'source.ip' }] }] }, rules: [], reason: 'InvalidField', status: 'False' },
+  {
+    name: 'DENY with a bad port loses the operations (denies on any port)',
+    spec: { action: 'DENY', rules: [{ from: [{ source: { namespaces: ['a'] } }], to: [{ operation: { ports: ['80'] } }, { operation: { ports: ['http'] } }] }] },
+    rules: [rule([m({ namespaces: [{ exact: 'a' }] })])], action: 'DENY', reason: 'InvalidField', status: 'False',
+  },
+  {
+    name: 'DENY with an empty source and an unknown when key: both dropped, deny-all',
+    spec: { action: 'DENY', rules: [{ from: [{ source: {} }], when: [{ key: 'source.color', values: ['red'] }] }] },
+    rules: [{ clauses: [] }], action: 'DENY', reason: 'InvalidField', status: 'False',
+  },
+  // Fields the parser could not use: the policy it hands over is the fail-safe reading.
+  { name: 'ALLOW with the from typo allows nobody through that rule', spec: { rules: [{ form: [{ source: { namespaces: ['a'] } }] }] }, rules: [], reason: 'InvalidField', status: 'False' },
+  {
+    name: 'ALLOW with the from typo keeps its other rules',
+    spec: { rules: [{ form: [{ source: { namespaces: ['a'] } }] }, { from: [{ source: { namespaces: ['b'] } }] }] },
+    rules: [rule([m({ namespaces: [{ exact: 'b' }] })])], reason: 'InvalidField', status: 'False',
+  },
+  {
+    name: 'DENY with the from typo denies from every source',
+    spec: { action: 'DENY', rules: [{ form: [{ source: { namespaces: ['a'] } }], to: [{ operation: { ports: ['22'] } }] }] },
+    rules: [rule([m({ destinationPorts: [22] })])], action: 'DENY', reason: 'InvalidField', status: 'False',
+  },
+  { name: 'ALLOW with an unknown spec field allows nothing', spec: { bogusTopLevel: 1, rules: [{}] }, rules: [], reason: 'InvalidField', status: 'False' },
+  { name: 'DENY with an unknown spec field denies everything', spec: { action: 'DENY', bogusTopLevel: 1, rules: [{ from: [{ source: { namespaces: ['a'] } }] }] }, rules: [{ clauses: [] }], action: 'DENY', reason: 'InvalidField', status: 'False' },
+  { name: 'an unreadable action denies everything', spec: { action: 'Allow', rules: [{ from: [{ source: { namespaces: ['a'] } }] }] }, rules: [{ clauses: [] }], action: 'DENY', reason: 'InvalidField', status: 'False' },
+  { name: 'a waypoint policy with an unknown field is not accepted as written', spec: { targetRefs: [{ kind: 'Service', name: 's' }], rules: [{ spooky: 1 }] }, reason: 'InvalidField', status: 'False' },
 ];
 
 for (const c of cases) {
@@ -149,4 +177,29 @@ test('AuthorizationPolicy: the L7 condition names the fields and the effect', ()
   assert.match(msg, /operation\.methods/);
   assert.match(msg, /operation\.paths/);
   assert.match(msg, /never match/);
+});
+
+test('AuthorizationPolicy: the from typo is named, with its effect, and nothing else is allowed', () => {
+  const out = convertAuthorizationPolicy(policy('app', { rules: [{ form: [{ source: { namespaces: ['a'] } }], spooky: 1 }] }), 'istio-system');
+  const cond = out.conditions[0];
+  assert.equal(cond?.status, 'False');
+  assert.match(cond.message, /spec\.rules\[0\]\.form: unknown field \(did you mean "from"\?\)/);
+  assert.match(cond.message, /spec\.rules\[0\]\.spooky: unknown field/);
+  assert.match(cond.message, /ALLOW rule\(s\) 0 never match/);
+  assert.deepEqual(out.authorization?.rules, []);
+});
+
+test('AuthorizationPolicy: invalid values are named by the manifest path of their rule', () => {
+  const out = convertAuthorizationPolicy(policy('app', { rules: [{ form: [] }, { from: [{ source: { namespaces: ['a'] } }] }, { to: [{ operation: { ports: ['http'] } }] }] }), 'istio-system');
+  const msg = out.conditions[0]?.message ?? '';
+  assert.match(msg, /spec\.rules\[2\]\.to\[0\]\.operation\.ports\[0\]: "http" is not a port number/);
+  assert.match(msg, /ALLOW rule\(s\) 0, 2 never match/);
+  assert.deepEqual(out.authorization?.rules, [rule([m({ namespaces: [{ exact: 'a' }] })])]);
+});
+
+test('AuthorizationPolicy: outside-the-rules problems say what is enforced instead', () => {
+  const allow = convertAuthorizationPolicy(policy('app', { bogusTopLevel: 1, rules: [{}] }), 'istio-system');
+  assert.match(allow.conditions[0]?.message ?? '', /spec\.bogusTopLevel: unknown field; fail-safe: none of its rules are used, so the policy allows nothing/);
+  const deny = convertAuthorizationPolicy(policy('app', { action: 'DENY', bogusTopLevel: 1 }), 'istio-system');
+  assert.match(deny.conditions[0]?.message ?? '', /fail-safe: the DENY policy matches all traffic it applies to/);
 });

@@ -1,6 +1,9 @@
 // AuthorizationPolicy → the L4 Authorization ztunnel enforces, with Istio's rules for what
 // ztunnel cannot see: L7 attributes make an ALLOW rule match nothing and are dropped from
-// a DENY rule, so an unsupported policy is always stricter, never looser.
+// a DENY rule, so an unsupported policy is always stricter, never looser. Values that turn
+// out invalid here (a bad CIDR, port, service account) follow the same rule, as do the
+// fields the parser could not use (already applied to the policy it hands over); the
+// Accepted condition then says False and names every such field.
 import type {
   Authorization,
   AuthorizationClause,
@@ -11,6 +14,7 @@ import type {
 } from '#core/config/model.ts';
 import type { AuthorizationCondition, AuthorizationPolicy, AuthorizationPolicyRule } from '#controller/source/types.ts';
 import type { ResourceCondition } from '#controller/model/types.ts';
+import { formatFieldProblems } from '#controller/source/fields.ts';
 import { Annotations } from '#controller/model/labels.ts';
 import {
   InvalidPolicyField,
@@ -46,35 +50,48 @@ export function scopeFor(policyNamespace: string, hasSelector: boolean, rootName
   return policyNamespace === rootNamespace ? 'GLOBAL' : 'NAMESPACE';
 }
 
+/** `spec.rules[3].from[0]` → 3: parse.ts names every problem inside a rule this way. */
+const RULE_PATH = /^spec\.rules\[(\d+)\]/;
+
 export function convertAuthorizationPolicy(policy: AuthorizationPolicy, rootNamespace: string): ConvertedPolicy {
   const { namespace, name } = policy.metadata;
   const spec = policy.spec;
+  const fieldProblems = policy.fieldProblems ?? [];
+  /** Invalid values found while converting, as `path: message`. */
+  const invalid: string[] = [];
   const accepted = (status: 'True' | 'False', reason: string, message: string): ResourceCondition => ({
     kind: 'AuthorizationPolicy', namespace, name, type: 'Accepted', status, reason, message,
   });
+  /** With field problems the policy is not accepted as written, whatever else holds. */
+  const reported = (status: 'True' | 'False', reason: string, message: string, effect?: string): ResourceCondition => {
+    if (fieldProblems.length === 0 && invalid.length === 0) return accepted(status, reason, message);
+    const listed = [formatFieldProblems(fieldProblems), ...invalid].filter((x) => x !== '').join('; ');
+    const parts = [`fields weft cannot use: ${listed}`, effect === undefined ? undefined : `fail-safe: ${effect}`, message];
+    return accepted('False', 'InvalidField', parts.filter((x) => x !== undefined).join('; '));
+  };
   const targets = spec.targetRef === undefined ? spec.targetRefs : [spec.targetRef, ...spec.targetRefs];
-  if (targets.length > 0) {
-    if (spec.selector !== undefined) return { conditions: [accepted('False', 'InvalidSpec', 'selector and targetRef(s) cannot be used together')] };
+  // With a selector as well (invalid, reported by the parser) ztunnel still enforces on the
+  // selected workloads, while the waypoint takes the targets: that covers both readings.
+  if (targets.length > 0 && spec.selector === undefined) {
     const names = targets.map((t) => `${t.kind}/${t.name}`).join(', ');
-    return { conditions: [accepted('True', 'WaypointPolicy', `targets ${names}: enforced by the waypoint, not by ztunnel`)] };
+    return { conditions: [reported('True', 'WaypointPolicy', `targets ${names}: enforced by the waypoint, not by ztunnel`, failSafeEffect(policy, new Set()))] };
   }
   if (spec.action === 'AUDIT' || spec.action === 'CUSTOM') {
-    return { conditions: [accepted('False', 'UnsupportedValue', `action ${spec.action} is not supported by ztunnel; the policy is not enforced`)] };
+    return { conditions: [reported('False', 'UnsupportedValue', `action ${spec.action} is not supported by ztunnel; the policy is not enforced`)] };
   }
   const action = spec.action;
   const l7 = new Set<string>();
   const rules: AuthorizationRule[] = [];
   let dropped = 0;
-  try {
-    spec.rules.forEach((rule, i) => {
-      const converted = convertRule(rule, `spec.rules[${i}]`, action, l7);
-      if (converted === undefined) dropped++;
-      else rules.push(converted);
-    });
-  } catch (err) {
-    if (err instanceof InvalidPolicyField) return { conditions: [accepted('False', 'InvalidSpec', `${err.message}; the policy is not enforced`)] };
-    throw err;
-  }
+  const invalidRules = new Set<number>();
+  spec.rules.forEach((rule, i) => {
+    const at = rule.index ?? i;
+    const before = invalid.length;
+    const converted = convertRule(rule, `spec.rules[${at}]`, action, l7, invalid);
+    if (invalid.length > before) invalidRules.add(at);
+    else if (converted === undefined) dropped++;
+    if (converted !== undefined) rules.push(converted);
+  });
   const authorization: Authorization = {
     name,
     namespace,
@@ -84,13 +101,14 @@ export function convertAuthorizationPolicy(policy: AuthorizationPolicy, rootName
     dryRun: policy.metadata.annotations[Annotations.dryRun] === 'true',
   };
   const conditions: ResourceCondition[] = [];
-  if (l7.size === 0) conditions.push(accepted('True', 'Accepted', `enforced by ztunnel (${authorization.scope})`));
+  const effect = failSafeEffect(policy, invalidRules);
+  if (l7.size === 0) conditions.push(reported('True', 'Accepted', `enforced by ztunnel (${authorization.scope})`, effect));
   else {
     const fields = [...l7].sort().join(', ');
-    const effect = action === 'ALLOW'
+    const l7Effect = action === 'ALLOW'
       ? `${dropped} ALLOW rule(s) using them never match, so less traffic is allowed than written`
       : 'they were removed from the DENY rules, so more traffic is denied than written';
-    conditions.push(accepted('True', 'UnsupportedValue', `ztunnel cannot see HTTP attributes (${fields}): ${effect}; attach the policy to a waypoint (targetRefs) to enforce them`));
+    conditions.push(reported('True', 'UnsupportedValue', `ztunnel cannot see HTTP attributes (${fields}): ${l7Effect}; attach the policy to a waypoint (targetRefs) to enforce them`, effect));
   }
   const out: ConvertedPolicy = { authorization, conditions };
   if (spec.selector !== undefined) out.selector = spec.selector.matchLabels;
@@ -98,26 +116,66 @@ export function convertAuthorizationPolicy(policy: AuthorizationPolicy, rootName
 }
 
 /**
- * One Istio rule → one rule of clauses: sources (any of), operations (any of), then one
- * clause per condition (all of). Returns undefined when an ALLOW rule needs L7 fields.
+ * What weft enforces instead of the fields it could not use (parse.ts applied it to the
+ * policy; `invalidRules` are the rules whose values failed here). Undefined when nothing
+ * was wrong.
  */
-function convertRule(rule: AuthorizationPolicyRule, path: string, action: 'ALLOW' | 'DENY', l7: Set<string>): AuthorizationRule | undefined {
+function failSafeEffect(policy: AuthorizationPolicy, invalidRules: ReadonlySet<number>): string | undefined {
+  const ruleProblems = new Set(invalidRules);
+  let outsideRules = false;
+  for (const p of policy.fieldProblems ?? []) {
+    const m = RULE_PATH.exec(p.path);
+    if (m === null) outsideRules = true;
+    else ruleProblems.add(Number(m[1]));
+  }
+  if (!outsideRules && ruleProblems.size === 0) return undefined;
+  const { action, rules } = policy.spec;
+  if (outsideRules && action === 'ALLOW') {
+    return 'none of its rules are used, so the policy allows nothing (traffic it applies to needs another ALLOW policy to get through)';
+  }
+  if (outsideRules && rules.length === 1 && Object.keys(rules[0] ?? {}).length === 0) return `the ${action} policy matches all traffic it applies to`;
+  if (ruleProblems.size === 0) return `the ${action} policy keeps its rules and applies at least where written`;
+  const list = [...ruleProblems].sort((a, b) => a - b).join(', ');
+  return action === 'ALLOW'
+    ? `ALLOW rule(s) ${list} never match, so less traffic is allowed than written`
+    : `${action} rule(s) ${list} are enforced without those parts, so more traffic is ${action === 'DENY' ? 'denied' : 'matched'} than written`;
+}
+
+/**
+ * One Istio rule → one rule of clauses: sources (any of), operations (any of), then one
+ * clause per condition (all of). Returns undefined when an ALLOW rule needs L7 fields or
+ * holds an invalid value; a DENY rule instead loses the clause holding it, matching more.
+ */
+function convertRule(rule: AuthorizationPolicyRule, path: string, action: 'ALLOW' | 'DENY', l7: Set<string>, invalid: string[]): AuthorizationRule | undefined {
   const usedL7 = new Set<string>();
   const clauses: AuthorizationClause[] = [];
+  let broken = false;
+  const attempt = <T>(convert: () => T): T | undefined => {
+    try {
+      return convert();
+    } catch (err) {
+      if (!(err instanceof InvalidPolicyField)) throw err;
+      invalid.push(err.message);
+      broken = true;
+      return undefined;
+    }
+  };
   if (rule.from !== undefined && rule.from.length > 0) {
-    const matches = rule.from.map((f, i) => convertSource(f.source, `${path}.from[${i}].source`, usedL7));
-    clauses.push({ matches });
+    const from = rule.from;
+    const matches = attempt(() => from.map((f, i) => convertSource(f.source, `${path}.from[${i}].source`, usedL7)));
+    if (matches !== undefined) clauses.push({ matches });
   }
   if (rule.to !== undefined && rule.to.length > 0) {
-    const matches = rule.to.map((t, i) => convertOperation(t.operation, `${path}.to[${i}].operation`, usedL7));
-    clauses.push({ matches });
+    const to = rule.to;
+    const matches = attempt(() => to.map((t, i) => convertOperation(t.operation, `${path}.to[${i}].operation`, usedL7)));
+    if (matches !== undefined) clauses.push({ matches });
   }
   for (const [i, cond] of (rule.when ?? []).entries()) {
-    const match = convertCondition(cond, `${path}.when[${i}]`, usedL7);
+    const match = attempt(() => convertCondition(cond, `${path}.when[${i}]`, usedL7));
     if (match !== undefined) clauses.push({ matches: [match] });
   }
   for (const f of usedL7) l7.add(f);
-  if (usedL7.size > 0 && action === 'ALLOW') return undefined;
+  if (action === 'ALLOW' && (broken || usedL7.size > 0)) return undefined;
   return { clauses };
 }
 

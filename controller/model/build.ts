@@ -9,13 +9,17 @@ import { spiffeIdFor } from '#core/identity/spiffe.ts';
 import type { AuthorizationPolicy, ClusterObjects, EndpointSlice, Pod, Service } from '#controller/source/types.ts';
 import { modelKey, type MeshModel, type ModelOptions, type ResourceCondition } from '#controller/model/types.ts';
 import { convertAuthorizationPolicy, type ConvertedPolicy } from '#controller/model/authorization.ts';
+import { convertL7AuthorizationPolicy } from '#controller/model/l7-authorization.ts';
+import { compileRoutes } from '#controller/model/routes.ts';
+import { objectKey } from '#controller/source/types.ts';
+import { fieldConditions } from '#controller/status/field-conditions.ts';
 import { sameContext, snapshotContext, type BuildContext } from '#controller/model/build-context.ts';
 import { podIsLive, podIsRunning, podWantsMesh, serviceAccountOf } from '#controller/model/enrollment.ts';
 import { ObjectMemo } from '#controller/model/object-memo.ts';
 import { convertPeerAuthentications, type MeshWorkloadRef } from '#controller/model/peer-authentication.ts';
 import { SelectorPolicyIndex } from '#controller/model/policy-index.ts';
 import { ServiceIndex } from '#controller/model/service-index.ts';
-import { hasNamedTargetPort, toMeshService } from '#controller/model/services.ts';
+import { hasNamedTargetPort, serviceHostname, toMeshService } from '#controller/model/services.ts';
 import { defaultWaypointAddress, indexWaypoints, resolveWaypoint, type Waypoint, type WaypointAddressLookup } from '#controller/model/waypoints.ts';
 import { sameAddress, sameItems, sameWorkloadInputs, ServicePortShapes, toWorkload, workloadUid, type WorkloadInputs } from '#controller/model/workload.ts';
 
@@ -97,9 +101,14 @@ export class ModelBuilder {
     const serviceIndex = new ServiceIndex(objects);
     // Slices matter only to named target ports; other services ignore slice changes.
     const serviceSlices = new Map<Service, readonly EndpointSlice[] | undefined>();
+    const waypointKeyByIdentity = new Map([...waypoints].map(([k, wp]) => [wp.identity, k]));
+    /** `<namespace>/<name>` of a Service → `<namespace>/<gateway>` of the waypoint it uses. */
+    const serviceWaypoint = new Map<string, string>();
     for (const [key, svc] of serviceIndex.meshServices) {
       const res = resolveWaypoint({ kind: 'Service', metadata: svc.metadata }, nsLabels(svc.metadata.namespace), waypoints);
       if (res.condition !== undefined) conditions.push(res.condition);
+      const wpKey = res.waypoint === undefined ? undefined : waypointKeyByIdentity.get(res.waypoint.identity);
+      if (wpKey !== undefined) serviceWaypoint.set(objectKey(svc.metadata), wpKey);
       const inputs = { slices: hasNamedTargetPort(svc) ? serviceIndex.slicesOf(svc) : undefined, waypoint: res.waypoint };
       serviceSlices.set(svc, inputs.slices);
       add(this.#services.get(key, svc, inputs, undefined));
@@ -115,6 +124,29 @@ export class ModelBuilder {
       if (converted.selector !== undefined) {
         selectorPolicies.add(resourceKey.authorization(converted.authorization), policy.metadata.namespace, converted.selector);
       }
+    }
+
+    // What waypoints enforce: route tables per Service and L7 policies per waypoint.
+    const compiled = compileRoutes(objects, { trustDomain: options.trustDomain, waypointOfService: (k) => serviceWaypoint.get(k) });
+    for (const table of compiled.routes) add(keyed({ kind: 'routes', key: resourceKey.routes(table), value: table }));
+    conditions.push(...compiled.conditions);
+    // Gateways and routes with fields weft does not know say so in their own condition.
+    conditions.push(...fieldConditions(objects));
+    const l7Context = {
+      rootNamespace: options.rootNamespace,
+      waypointOfGateway: (k: string) => waypoints.has(k),
+      waypointOfService: (k: string) => serviceWaypoint.get(k),
+      serviceHostname: (k: string) => {
+        const svc = objects.services.get(k);
+        return svc === undefined ? undefined : serviceHostname(svc);
+      },
+      waypoints: () => waypoints.keys(),
+    };
+    for (const policy of objects.authorizationPolicies.values()) {
+      if (policy.spec.targetRef === undefined && policy.spec.targetRefs.length === 0) continue;
+      const l7 = convertL7AuthorizationPolicy(policy, l7Context);
+      for (const a of l7.authorizations) add(keyed({ kind: 'l7authorization', key: resourceKey.l7authorization(a), value: a }));
+      conditions.push(...l7.conditions);
     }
 
     // PeerAuthentications need every meshed workload first; pods are walked for them only if there are any.

@@ -97,3 +97,30 @@ test('conflicts and invalid port-level settings are reported', () => {
   assert.equal(byName.get('ports')?.reason, 'InvalidSpec');
   assert.deepEqual(summary(out.authorizations), ['a/converted_peer_authentication_one NAMESPACE']);
 });
+
+test('fields weft cannot use: enforced at the strictest reading, reported False by path', () => {
+  const out = convertPeerAuthentications([
+    pa('a', 'typo', { mtls: { mode: 'strict' } }),
+    pa('b', 'web', { selector: { matchLabels: { app: 'web' } }, mtls: { mode: 'PERMISSIVE' }, portLevelMtls: { '8080': { mode: 'PERMISSIVE' } }, mtsl: {} }),
+  ], [...workloads, W('b2', 'b', { app: 'web' })], 'istio-system');
+  // The lowercase mode denies plaintext like STRICT would, instead of inheriting PERMISSIVE.
+  assert.deepEqual(summary(out.authorizations), ['a/converted_peer_authentication_typo NAMESPACE', 'b/converted_peer_authentication_web WORKLOAD_SELECTOR']);
+  const web = out.authorizations.find((a) => a.name === 'converted_peer_authentication_web');
+  assert.deepEqual(web?.rules, [{ clauses: [{ matches: [noPrincipal] }] }]);
+  assert.deepEqual(out.attach.get('b2'), ['b/converted_peer_authentication_web']);
+  const byName = new Map(out.conditions.map((c) => [c.name, c]));
+  const typo = byName.get('typo');
+  assert.equal(typo?.status, 'False');
+  assert.equal(typo.reason, 'InvalidField');
+  assert.match(typo.message, /spec\.mtls\.mode: expected one of UNSET, DISABLE, PERMISSIVE, STRICT, got "strict"; fail-safe: the modes weft could not read are STRICT/);
+  assert.match(byName.get('web')?.message ?? '', /spec\.mtsl: unknown field \(did you mean "mtls"\?\); fail-safe: every mode of the policy is read as STRICT/);
+});
+
+test('a port mode weft cannot read makes only that port STRICT', () => {
+  const out = convertPeerAuthentications([
+    pa('a', 'web', { selector: { matchLabels: { app: 'web' } }, portLevelMtls: { '8080': { mode: 'Strict' }, '9090': { mode: 'PERMISSIVE' } } }),
+  ], workloads, 'istio-system');
+  assert.deepEqual(out.authorizations[0]?.rules, [{ clauses: [{ matches: [{ ...noPrincipal, destinationPorts: [8080] }] }] }]);
+  assert.equal(out.conditions[0]?.status, 'False');
+  assert.match(out.conditions[0]?.message ?? '', /spec\.portLevelMtls\.8080\.mode/);
+});

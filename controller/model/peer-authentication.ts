@@ -1,10 +1,13 @@
 // PeerAuthentication → ztunnel DENY policies. ztunnel always speaks mTLS between meshed
 // pods; STRICT only adds "refuse connections that carry no mesh identity". Precedence is
 // Istio's: a workload policy over its namespace's over the mesh-wide (root namespace) one,
-// and a port-level mode over the policy's own.
+// and a port-level mode over the policy's own. A policy with fields weft could not use
+// arrives already read at its strictest (parse.ts); its Accepted condition is False and
+// names them.
 import type { Authorization, AuthorizationMatch, PolicyScope } from '#core/config/model.ts';
 import type { MtlsMode, PeerAuthentication } from '#controller/source/types.ts';
 import type { ResourceCondition } from '#controller/model/types.ts';
+import { formatFieldProblems } from '#controller/source/fields.ts';
 import { emptyMatch } from '#controller/model/authorization.ts';
 import { selects } from '#controller/model/labels.ts';
 
@@ -22,6 +25,9 @@ export interface ConvertedPeerAuthentications {
 }
 
 export const CONVERTED_PREFIX = 'converted_peer_authentication_';
+
+/** A problem inside one mode (parse.ts reads only that mode as STRICT); any other makes the whole policy STRICT. */
+const MODE_PATH = /^spec\.(mtls|portLevelMtls\.\d+)(\.|$)/;
 
 type Strictness = 'STRICT' | 'PERMISSIVE';
 
@@ -60,6 +66,13 @@ export function convertPeerAuthentications(
 ): ConvertedPeerAuthentications {
   const conditions: ResourceCondition[] = [];
   const accepted = (pa: PeerAuthentication, status: 'True' | 'False', reason: string, message: string): void => {
+    const problems = pa.fieldProblems ?? [];
+    if (problems.length > 0) {
+      const effect = problems.every((p) => MODE_PATH.test(p.path)) ? 'the modes weft could not read are STRICT' : 'every mode of the policy is read as STRICT';
+      const full = `fields weft cannot use: ${formatFieldProblems(problems)}; fail-safe: ${effect}; ${message}`;
+      conditions.push({ ...ref(pa), type: 'Accepted', status: 'False', reason: 'InvalidField', message: full });
+      return;
+    }
     conditions.push({ ...ref(pa), type: 'Accepted', status, reason, message });
   };
   // Istio picks the oldest of competing policies; manifests carry no age, so the name decides.

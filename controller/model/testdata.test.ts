@@ -25,6 +25,10 @@ test('controller/testdata: shop (ambient) and legacy (plain)', async () => {
           return `service ${r.key} ${r.value.addresses.join(',')} ${r.value.ports.map((p) => `${p.servicePort}->${p.targetPort}`).join(',')}`;
         case 'authorization':
           return `authorization ${r.key} ${r.value.scope} ${r.value.action} ${JSON.stringify(r.value.rules)}`;
+        case 'routes':
+          return `routes ${r.key} ${r.value.entries.length}`;
+        case 'l7authorization':
+          return `l7authorization ${r.key} ${r.value.action}`;
       }
     }).sort();
     assert.deepEqual(summary, [

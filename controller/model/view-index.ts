@@ -6,9 +6,15 @@
 import type { Resource } from '#core/config/model.ts';
 import type { ViewClient } from '#controller/model/view-client.ts';
 
-/** Whether a resource is in every client's view (everything but L4 policy). */
+/** Whether a resource is in every client's view (everything but policy and route tables). */
 export function inSharedView(r: Resource): boolean {
-  return r.kind !== 'authorization';
+  return r.kind === 'workload' || r.kind === 'service';
+}
+
+/** The waypoint (`<namespace>/<name>`) a waypoint identity serves: its service account is the Gateway's name. */
+function waypointKeyOf(identity: string): string | undefined {
+  const m = /^spiffe:\/\/[^/]+\/ns\/([^/]+)\/sa\/([^/]+)$/.exec(identity);
+  return m === null ? undefined : `${m[1] ?? ''}/${m[2] ?? ''}`;
 }
 
 export interface Overlay {
@@ -35,6 +41,8 @@ export class ViewIndex {
   /** How many resources the shared part holds. */
   readonly sharedSize: number;
   readonly #policies: [string, Resource & { kind: 'authorization' }][] = [];
+  /** waypoint key → its route tables and L7 policies. */
+  readonly #waypointConfig = new Map<string, Map<string, Resource>>();
   readonly #nodes = new Map<string, NodeFacts>();
   readonly #overlays = new Map<string, Overlay>();
   readonly #bySignature = new Map<string, Overlay>();
@@ -45,6 +53,12 @@ export class ViewIndex {
     for (const [key, r] of resources) {
       if (r.kind === 'authorization') {
         this.#policies.push([key, r]);
+        continue;
+      }
+      if (r.kind === 'routes' || r.kind === 'l7authorization') {
+        let m = this.#waypointConfig.get(r.value.waypoint);
+        if (m === undefined) this.#waypointConfig.set(r.value.waypoint, (m = new Map<string, Resource>()));
+        m.set(key, r);
         continue;
       }
       shared++;
@@ -62,7 +76,12 @@ export class ViewIndex {
 
   /** The part of `client`'s view beyond the shared one; computed once per node and generation. */
   overlay(client: ViewClient): Overlay {
-    if (client.kind === 'waypoint') return EMPTY;
+    if (client.kind === 'waypoint') {
+      const wp = waypointKeyOf(client.identity);
+      const resources = wp === undefined ? undefined : this.#waypointConfig.get(wp);
+      if (resources === undefined || resources.size === 0) return EMPTY;
+      return { resources, signature: `waypoint ${wp ?? ''}\n${[...resources.keys()].join('\n')}` };
+    }
     const cached = this.#overlays.get(client.node);
     if (cached !== undefined) return cached;
     const facts = this.#nodes.get(client.node);

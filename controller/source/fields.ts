@@ -1,10 +1,19 @@
 // Small readers that check one JSON field each and name its path when it is wrong, so a
-// rejected manifest says exactly which field to fix.
+// rejected manifest says exactly which field to fix; and a collector for the readers that
+// keep going past a bad field (user-authored kinds), so every problem is reported at once.
+import type { FieldProblem } from '#controller/source/types.ts';
 
 export class FieldError extends Error {
+  readonly path: string;
+  /** The message without the path, e.g. `expected a list, got string "x"`. */
+  readonly problem: string;
+
   constructor(path: string, expected: string, got: unknown) {
-    super(`${path}: expected ${expected}, got ${describe(got)}`);
+    const problem = `expected ${expected}, got ${describe(got)}`;
+    super(`${path}: ${problem}`);
     this.name = 'FieldError';
+    this.path = path;
+    this.problem = problem;
   }
 }
 
@@ -90,4 +99,99 @@ export function defined<T extends Record<string, unknown>>(fields: T): Defined<T
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(fields)) if (v !== undefined) out[k] = v;
   return out as Defined<T>;
+}
+
+/** `parent.key`, or `parent["odd key"]` when the key would not read as one path step. */
+export function fieldPath(parent: string, key: string): string {
+  if (!/^[A-Za-z0-9_-]+$/.test(key)) return `${parent}[${JSON.stringify(key)}]`;
+  return parent === '' ? key : `${parent}.${key}`;
+}
+
+/** One problem per line of text: `path: message; path: message`. */
+export function formatFieldProblems(problems: readonly FieldProblem[]): string {
+  return problems.map((p) => `${p.path}: ${p.message}`).join('; ');
+}
+
+/**
+ * The problems found while reading one object, in the order they were met. Readers call
+ * `attempt` where a bad value should be recorded and skipped instead of rejecting the object.
+ */
+export class FieldProblems {
+  readonly #list: FieldProblem[] = [];
+
+  get size(): number {
+    return this.#list.length;
+  }
+
+  list(): FieldProblem[] {
+    return [...this.#list];
+  }
+
+  add(path: string, message: string): void {
+    this.#list.push({ path, message });
+  }
+
+  /** `read()`, or `fallback` with the FieldError recorded. */
+  attempt<T, F>(read: () => T, fallback: F): T | F {
+    try {
+      return read();
+    } catch (err) {
+      if (!(err instanceof FieldError)) throw err;
+      this.add(err.path, err.problem);
+      return fallback;
+    }
+  }
+
+  /**
+   * Records every key of `obj` that is not in `known`. `unsupported` names fields the API has
+   * but weft does not implement: they are just as unusable, and said so differently.
+   */
+  unknownKeys(obj: JsonObject, path: string, known: readonly string[], unsupported: readonly string[] = []): void {
+    for (const key of Object.keys(obj)) {
+      if (known.includes(key)) continue;
+      if (unsupported.includes(key)) {
+        this.add(fieldPath(path, key), 'not supported by weft');
+        continue;
+      }
+      const near = closest(key, [...known, ...unsupported]);
+      this.add(fieldPath(path, key), near === undefined ? 'unknown field' : `unknown field (did you mean "${near}"?)`);
+    }
+  }
+
+  /** `{ fieldProblems }` to spread into an object, or nothing when there are none. */
+  field(): { fieldProblems?: FieldProblem[] } {
+    return this.#list.length === 0 ? {} : { fieldProblems: this.list() };
+  }
+}
+
+/** The known name a typo most likely meant: same letters in another case, or one or two edits away. */
+function closest(key: string, known: readonly string[]): string | undefined {
+  const lower = key.toLowerCase();
+  let best: { name: string; distance: number } | undefined;
+  for (const name of known) {
+    const d = name.toLowerCase() === lower ? 0 : editDistance(lower, name.toLowerCase());
+    if (d <= (Math.min(key.length, name.length) <= 4 ? 1 : 2) && (best === undefined || d < best.distance)) best = { name, distance: d };
+  }
+  return best?.name;
+}
+
+/** Edit distance where swapping two neighbouring letters is one edit (`form` → `from`). */
+function editDistance(a: string, b: string): number {
+  const rows: number[][] = [];
+  for (let i = 0; i <= a.length; i++) {
+    const row: number[] = [];
+    for (let j = 0; j <= b.length; j++) {
+      if (i === 0 || j === 0) {
+        row.push(i + j);
+        continue;
+      }
+      const above = rows[i - 1] ?? [];
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let d = Math.min((above[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, (above[j - 1] ?? 0) + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d = Math.min(d, (rows[i - 2]?.[j - 2] ?? 0) + 1);
+      row.push(d);
+    }
+    rows.push(row);
+  }
+  return rows[a.length]?.[b.length] ?? 0;
 }

@@ -1,9 +1,12 @@
 // Turns one decoded manifest (or API object) into a typed cluster object, or says why not.
 // Shared by every source so local manifests and the Kubernetes API are read the same way.
 import type {
+  AuthorizationCondition,
+  AuthorizationOperation,
   AuthorizationPolicy,
   AuthorizationPolicyAction,
   AuthorizationPolicyRule,
+  AuthorizationSource,
   ClusterObject,
   EndpointSlice,
   Gateway,
@@ -34,6 +37,7 @@ import {
   port,
   string,
   stringMap,
+  FieldProblems,
   type JsonObject,
 } from '#controller/source/fields.ts';
 
@@ -113,6 +117,11 @@ function readMeta(value: unknown, namespaced: boolean): ObjectMeta {
     generation: optInteger(m['generation'], 'metadata.generation'),
   });
 }
+
+// Kubernetes-owned kinds (Namespace, Node, Pod, Service, EndpointSlice) read only the fields
+// weft uses and ignore the rest on purpose: the API server validated these objects against
+// their built-in schemas, and they carry many fields (and gain new ones) weft has no use for.
+// The user-authored kinds below instead name every field they do not know.
 
 function readNamespace(_doc: JsonObject, metadata: ObjectMeta): Namespace {
   return { apiVersion: 'v1', kind: 'Namespace', metadata };
@@ -232,8 +241,22 @@ function readEndpointSlice(doc: JsonObject, metadata: ObjectMeta): EndpointSlice
   };
 }
 
+// What a user-authored manifest may hold besides its spec; anything else at the top level
+// (often a `spec` field indented one level too little) is named as unknown.
+const DOCUMENT_FIELDS = ['apiVersion', 'kind', 'metadata', 'spec', 'status'];
+
+// Gateway API v1 field names (gateway-api apis/v1 gateway_types.go, shared_types.go). Fields
+// weft does not read but the API has (addresses, tls, ...) are known, not reported.
+const GATEWAY_SPEC_FIELDS = ['gatewayClassName', 'listeners', 'addresses', 'infrastructure', 'allowedListeners', 'tls', 'defaultScope'];
+const LISTENER_FIELDS = ['name', 'hostname', 'port', 'protocol', 'tls', 'allowedRoutes'];
+const ROUTE_SPEC_FIELDS = ['parentRefs', 'useDefaultGateways', 'hostnames', 'rules'];
+const PARENT_REF_FIELDS = ['group', 'kind', 'namespace', 'name', 'sectionName', 'port'];
+
 function readGateway(doc: JsonObject, metadata: ObjectMeta): Gateway {
+  const problems = new FieldProblems();
+  problems.unknownKeys(doc, '', DOCUMENT_FIELDS);
   const spec = object(doc['spec'], 'spec');
+  problems.unknownKeys(spec, 'spec', GATEWAY_SPEC_FIELDS);
   const status = optObject(doc['status'], 'status') ?? {};
   return {
     apiVersion: 'gateway.networking.k8s.io/v1',
@@ -243,6 +266,7 @@ function readGateway(doc: JsonObject, metadata: ObjectMeta): Gateway {
       gatewayClassName: string(spec['gatewayClassName'], 'spec.gatewayClassName'),
       listeners: list(spec['listeners'], 'spec.listeners', (v, p) => {
         const l = object(v, p);
+        problems.unknownKeys(l, p, LISTENER_FIELDS);
         return defined({
           name: string(l['name'], `${p}.name`),
           port: port(l['port'], `${p}.port`),
@@ -257,14 +281,19 @@ function readGateway(doc: JsonObject, metadata: ObjectMeta): Gateway {
         return defined({ type: optString(a['type'], `${p}.type`), value: string(a['value'], `${p}.value`) });
       }),
     },
+    ...problems.field(),
   };
 }
 
-function readRouteSpec(doc: JsonObject): RouteSpec {
+/** The route's top level; what is inside each rule is the waypoint model's to check. */
+function readRouteSpec(doc: JsonObject, problems: FieldProblems): RouteSpec {
+  problems.unknownKeys(doc, '', DOCUMENT_FIELDS);
   const spec = object(doc['spec'], 'spec');
+  problems.unknownKeys(spec, 'spec', ROUTE_SPEC_FIELDS);
   return {
     parentRefs: list(spec['parentRefs'], 'spec.parentRefs', (v, p) => {
       const r = object(v, p);
+      problems.unknownKeys(r, p, PARENT_REF_FIELDS);
       return defined({
         group: optString(r['group'], `${p}.group`),
         kind: optString(r['kind'], `${p}.kind`),
@@ -280,86 +309,40 @@ function readRouteSpec(doc: JsonObject): RouteSpec {
 }
 
 function readHttpRoute(doc: JsonObject, metadata: ObjectMeta): HTTPRoute {
-  return { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata, spec: readRouteSpec(doc) };
+  const problems = new FieldProblems();
+  const spec = readRouteSpec(doc, problems);
+  return { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata, spec, ...problems.field() };
 }
 
 function readGrpcRoute(doc: JsonObject, metadata: ObjectMeta): GRPCRoute {
-  return { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'GRPCRoute', metadata, spec: readRouteSpec(doc) };
+  const problems = new FieldProblems();
+  const spec = readRouteSpec(doc, problems);
+  return { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'GRPCRoute', metadata, spec, ...problems.field() };
 }
 
-function readSelector(value: unknown, path: string): LabelSelector | undefined {
-  const s = optObject(value, path);
-  if (s === undefined) return undefined;
-  return { matchLabels: stringMap(s['matchLabels'], `${path}.matchLabels`) };
-}
-
-function readTargetRef(value: unknown, path: string): PolicyTargetRef {
-  const r = object(value, path);
-  return defined({
-    group: optString(r['group'], `${path}.group`),
-    kind: string(r['kind'], `${path}.kind`),
-    name: string(r['name'], `${path}.name`),
-    namespace: optString(r['namespace'], `${path}.namespace`),
-  });
-}
+// Istio's security API field names (istio/api security/v1beta1/*.proto, type/v1beta1/selector.proto),
+// in the camelCase its CRDs use.
+const SELECTOR_FIELDS = ['matchLabels'];
+const TARGET_REF_FIELDS = ['group', 'kind', 'name', 'namespace'];
+const AUTHZ_SPEC_FIELDS = ['selector', 'targetRef', 'targetRefs', 'rules', 'action', 'provider'];
+const PROVIDER_FIELDS = ['name'];
+const RULE_FIELDS = ['from', 'to', 'when'];
+const SOURCE_FIELDS = [
+  'principals', 'notPrincipals', 'requestPrincipals', 'notRequestPrincipals', 'namespaces', 'notNamespaces',
+  'ipBlocks', 'notIpBlocks', 'remoteIpBlocks', 'notRemoteIpBlocks', 'serviceAccounts', 'notServiceAccounts',
+] as const satisfies readonly (keyof AuthorizationSource)[];
+/** In Istio's API, but weft does not match on trust domains. */
+const SOURCE_UNSUPPORTED = ['trustDomains', 'notTrustDomains'];
+const OPERATION_FIELDS = ['hosts', 'notHosts', 'methods', 'notMethods', 'paths', 'notPaths'] as const satisfies readonly (keyof AuthorizationOperation)[];
+const OPERATION_PORT_FIELDS = ['ports', 'notPorts'] as const satisfies readonly (keyof AuthorizationOperation)[];
+const CONDITION_FIELDS = ['key', 'values', 'notValues'];
+const PEER_AUTHN_SPEC_FIELDS = ['selector', 'mtls', 'portLevelMtls'];
+const MTLS_FIELDS = ['mode'];
 
 const ACTIONS: readonly AuthorizationPolicyAction[] = ['ALLOW', 'DENY', 'AUDIT', 'CUSTOM'];
 
 function strings(value: unknown, path: string): string[] | undefined {
   return optList(value, path, string);
-}
-
-function readRule(value: unknown, path: string): AuthorizationPolicyRule {
-  const r = object(value, path);
-  const from = optList(r['from'], `${path}.from`, (v, p) => {
-    const f = object(v, p);
-    const s = optObject(f['source'], `${p}.source`);
-    if (s === undefined) return {};
-    const sp = `${p}.source`;
-    return {
-      source: defined({
-        principals: strings(s['principals'], `${sp}.principals`),
-        notPrincipals: strings(s['notPrincipals'], `${sp}.notPrincipals`),
-        requestPrincipals: strings(s['requestPrincipals'], `${sp}.requestPrincipals`),
-        notRequestPrincipals: strings(s['notRequestPrincipals'], `${sp}.notRequestPrincipals`),
-        namespaces: strings(s['namespaces'], `${sp}.namespaces`),
-        notNamespaces: strings(s['notNamespaces'], `${sp}.notNamespaces`),
-        ipBlocks: strings(s['ipBlocks'], `${sp}.ipBlocks`),
-        notIpBlocks: strings(s['notIpBlocks'], `${sp}.notIpBlocks`),
-        remoteIpBlocks: strings(s['remoteIpBlocks'], `${sp}.remoteIpBlocks`),
-        notRemoteIpBlocks: strings(s['notRemoteIpBlocks'], `${sp}.notRemoteIpBlocks`),
-        serviceAccounts: strings(s['serviceAccounts'], `${sp}.serviceAccounts`),
-        notServiceAccounts: strings(s['notServiceAccounts'], `${sp}.notServiceAccounts`),
-      }),
-    };
-  });
-  const to = optList(r['to'], `${path}.to`, (v, p) => {
-    const t = object(v, p);
-    const o = optObject(t['operation'], `${p}.operation`);
-    if (o === undefined) return {};
-    const op = `${p}.operation`;
-    return {
-      operation: defined({
-        hosts: strings(o['hosts'], `${op}.hosts`),
-        notHosts: strings(o['notHosts'], `${op}.notHosts`),
-        ports: optList(o['ports'], `${op}.ports`, portString),
-        notPorts: optList(o['notPorts'], `${op}.notPorts`, portString),
-        methods: strings(o['methods'], `${op}.methods`),
-        notMethods: strings(o['notMethods'], `${op}.notMethods`),
-        paths: strings(o['paths'], `${op}.paths`),
-        notPaths: strings(o['notPaths'], `${op}.notPaths`),
-      }),
-    };
-  });
-  const when = optList(r['when'], `${path}.when`, (v, p) => {
-    const w = object(v, p);
-    return defined({
-      key: string(w['key'], `${p}.key`),
-      values: strings(w['values'], `${p}.values`),
-      notValues: strings(w['notValues'], `${p}.notValues`),
-    });
-  });
-  return defined({ from, to, when });
 }
 
 /** Istio writes ports as strings; a bare YAML number is accepted too. */
@@ -368,59 +351,280 @@ function portString(value: unknown, path: string): string {
   return string(value, path);
 }
 
+/**
+ * A workload selector read so that it selects at least the workloads written: unknown keys
+ * (say `matchExpressions`) are ignored, which can only select more, and labels that cannot
+ * be read select every workload in the namespace.
+ */
+function readSelector(value: unknown, path: string, problems: FieldProblems): LabelSelector | undefined {
+  if (value === undefined || value === null) return undefined;
+  const s = problems.attempt(() => object(value, path), undefined);
+  if (s === undefined) return { matchLabels: {} };
+  problems.unknownKeys(s, path, SELECTOR_FIELDS);
+  return { matchLabels: problems.attempt(() => stringMap(s['matchLabels'], `${path}.matchLabels`), {}) };
+}
+
+/** undefined when the reference cannot be read (the problem is recorded). */
+function readTargetRef(value: unknown, path: string, problems: FieldProblems): PolicyTargetRef | undefined {
+  const r = problems.attempt(() => object(value, path), undefined);
+  if (r === undefined) return undefined;
+  problems.unknownKeys(r, path, TARGET_REF_FIELDS);
+  return problems.attempt(() => defined({
+    group: optString(r['group'], `${path}.group`),
+    kind: string(r['kind'], `${path}.kind`),
+    name: string(r['name'], `${path}.name`),
+    namespace: optString(r['namespace'], `${path}.namespace`),
+  }), undefined);
+}
+
+function readAction(value: unknown): AuthorizationPolicyAction {
+  const raw = optString(value, 'spec.action') ?? 'ALLOW';
+  const action = ACTIONS.find((a) => a === raw);
+  if (action === undefined) throw new FieldError('spec.action', `one of ${ACTIONS.join(', ')}`, raw);
+  return action;
+}
+
+/*
+ * AuthorizationPolicy is read fail-safe, as Istio treats what ztunnel cannot enforce: the
+ * typed policy never allows more, nor denies less, than the manifest says, whatever a
+ * consumer (ztunnel's conversion, the waypoint's) makes of it.
+ * - A rule with a part weft cannot use (unknown, unsupported or unreadable): in an ALLOW
+ *   policy the rule is left out, so it allows nobody; in a DENY (AUDIT, CUSTOM) policy the
+ *   part is dropped, so the rule matches more. Dropping a part must widen the match, so a
+ *   `from`/`to` entry left with nothing drops the whole list (any source / operation) and a
+ *   `when` condition is dropped whole (conditions are ANDed).
+ * - A problem outside the rules (an unknown top-level or spec field, an unreadable spec,
+ *   action or rule list, a bad selector, targetRef or provider): the fields it hides could
+ *   have said anything, so an ALLOW policy keeps no rules. It still applies, so it means
+ *   "deny what no other ALLOW policy allows", which is the safe direction. A DENY policy
+ *   with a field that could hide rules or change the action denies everything it applies to
+ *   (`rules: [{}]`): its rules might have been broader than those read, and deny-all is never
+ *   looser. A DENY policy whose only problems are in where it applies (selector,
+ *   targetRefs) or in its provider keeps its rules, since those are read to apply at least
+ *   as widely as written.
+ *   An action that cannot be read is taken as DENY with `rules: [{}]`, the one reading that
+ *   is safe whether ALLOW or DENY was meant.
+ * - A targetRef that cannot be read drops every target: the policy then falls to ztunnel on
+ *   the policy's namespace (or selector), which covers the targets' workloads there.
+ * Only metadata problems still reject the object: without a name there is nothing to report on.
+ */
 function readAuthorizationPolicy(doc: JsonObject, metadata: ObjectMeta): AuthorizationPolicy {
-  const spec = optObject(doc['spec'], 'spec') ?? {};
-  const actionRaw = optString(spec['action'], 'spec.action') ?? 'ALLOW';
-  const action = ACTIONS.find((a) => a === actionRaw);
-  if (action === undefined) throw new FieldError('spec.action', `one of ${ACTIONS.join(', ')}`, actionRaw);
-  const providerRaw = optObject(spec['provider'], 'spec.provider');
+  const problems = new FieldProblems();
+  problems.unknownKeys(doc, '', DOCUMENT_FIELDS);
+  const specRaw = problems.attempt(() => optObject(doc['spec'], 'spec') ?? {}, undefined);
+  const spec = specRaw ?? {};
+  problems.unknownKeys(spec, 'spec', AUTHZ_SPEC_FIELDS);
+  const readAs = specRaw === undefined ? undefined : problems.attempt(() => readAction(spec['action']), undefined);
+  const rulesRaw = problems.attempt(() => list(spec['rules'], 'spec.rules', (v) => v), []);
+  /** Problems that could hide rules or change the action. */
+  const contentProblems = problems.size;
+
+  const selector = readSelector(spec['selector'], 'spec.selector', problems);
+  let unreadableTarget = false;
+  const target = (v: unknown, p: string): PolicyTargetRef | undefined => {
+    const ref = readTargetRef(v, p, problems);
+    if (ref === undefined) unreadableTarget = true;
+    return ref;
+  };
+  const targetRef = spec['targetRef'] === undefined || spec['targetRef'] === null ? undefined : target(spec['targetRef'], 'spec.targetRef');
+  const targetRefs = problems.attempt(() => list(spec['targetRefs'], 'spec.targetRefs', (v, p) => target(v, p)), undefined);
+  if (targetRefs === undefined) unreadableTarget = true;
+  if (selector !== undefined && (targetRef !== undefined || (targetRefs?.length ?? 0) > 0)) {
+    // Istio rejects this; both are kept, so ztunnel enforces on the selected workloads and
+    // the waypoint on the targets, which covers whichever the author meant.
+    problems.add(targetRef !== undefined ? 'spec.targetRef' : 'spec.targetRefs', 'cannot be used together with spec.selector');
+  }
+  let provider: { name: string } | undefined;
+  const providerRaw = problems.attempt(() => optObject(spec['provider'], 'spec.provider'), undefined);
+  if (providerRaw !== undefined) {
+    problems.unknownKeys(providerRaw, 'spec.provider', PROVIDER_FIELDS);
+    const providerName = problems.attempt(() => string(providerRaw['name'], 'spec.provider.name'), undefined);
+    if (providerName !== undefined) provider = { name: providerName };
+  }
+  const policyProblems = problems.size;
+
+  const action = readAs ?? 'DENY';
+  let rules: AuthorizationPolicyRule[] = [];
+  rulesRaw.forEach((raw, i) => {
+    const before = problems.size;
+    const rule = readRule(raw, `spec.rules[${i}]`, problems);
+    if (problems.size > before && action === 'ALLOW') return;
+    rules.push(i === rules.length ? rule : { ...rule, index: i });
+  });
+  if (contentProblems > 0) rules = action === 'ALLOW' ? [] : [{}];
+  else if (policyProblems > 0 && action === 'ALLOW') rules = [];
+
+  const targets = unreadableTarget ? {} : defined({ targetRef });
   return {
     apiVersion: 'security.istio.io/v1',
     kind: 'AuthorizationPolicy',
     metadata,
     spec: {
-      ...defined({
-        selector: readSelector(spec['selector'], 'spec.selector'),
-        targetRef: spec['targetRef'] === undefined || spec['targetRef'] === null ? undefined : readTargetRef(spec['targetRef'], 'spec.targetRef'),
-        provider: providerRaw === undefined ? undefined : { name: string(providerRaw['name'], 'spec.provider.name') },
-      }),
-      targetRefs: list(spec['targetRefs'], 'spec.targetRefs', readTargetRef),
+      ...defined({ selector, provider }),
+      ...targets,
+      targetRefs: unreadableTarget ? [] : (targetRefs ?? []).filter((r) => r !== undefined),
       action,
-      rules: list(spec['rules'], 'spec.rules', readRule),
+      rules,
     },
+    ...problems.field(),
   };
+}
+
+/**
+ * One rule, field by field: what cannot be read is recorded and left out so the rule
+ * matches at least what was written (the reading a DENY rule needs; an ALLOW rule with any
+ * problem is not kept at all).
+ */
+function readRule(value: unknown, path: string, problems: FieldProblems): AuthorizationPolicyRule {
+  const r = problems.attempt(() => object(value, path), undefined);
+  if (r === undefined) return {};
+  problems.unknownKeys(r, path, RULE_FIELDS);
+  const from = readAlternatives(r['from'], `${path}.from`, 'source', readSource, problems);
+  const to = readAlternatives(r['to'], `${path}.to`, 'operation', readOperation, problems);
+  const when = readConditions(r['when'], `${path}.when`, problems);
+  return defined({ from, to, when });
+}
+
+/**
+ * A `from` or `to` list: entries are alternatives, so an entry that lost every field to a
+ * problem would match anything, and the list as a whole is then left out (undefined).
+ */
+function readAlternatives<K extends string, T extends object>(
+  value: unknown,
+  path: string,
+  key: K,
+  readInner: (obj: JsonObject, path: string, problems: FieldProblems) => T,
+  problems: FieldProblems,
+): Partial<Record<K, T>>[] | undefined {
+  if (value === undefined || value === null) return undefined;
+  const items = problems.attempt(() => list(value, path, (v) => v), undefined);
+  if (items === undefined) return undefined;
+  const out: Partial<Record<K, T>>[] = [];
+  let matchesAnything = false;
+  items.forEach((v, j) => {
+    const p = `${path}[${j}]`;
+    const before = problems.size;
+    const entry = problems.attempt(() => object(v, p), undefined);
+    if (entry === undefined) {
+      matchesAnything = true;
+      return;
+    }
+    problems.unknownKeys(entry, p, [key]);
+    const innerRaw = problems.attempt(() => optObject(entry[key], `${p}.${key}`), undefined);
+    const inner = innerRaw === undefined ? undefined : readInner(innerRaw, `${p}.${key}`, problems);
+    if (problems.size > before && (inner === undefined || Object.keys(inner).length === 0)) {
+      matchesAnything = true;
+      return;
+    }
+    const e: Partial<Record<K, T>> = {};
+    if (inner !== undefined) e[key] = inner;
+    out.push(e);
+  });
+  return matchesAnything ? undefined : out;
+}
+
+function readSource(s: JsonObject, path: string, problems: FieldProblems): AuthorizationSource {
+  problems.unknownKeys(s, path, SOURCE_FIELDS, SOURCE_UNSUPPORTED);
+  const out: { -readonly [K in keyof AuthorizationSource]: AuthorizationSource[K] } = {};
+  for (const f of SOURCE_FIELDS) {
+    const v = problems.attempt(() => strings(s[f], `${path}.${f}`), undefined);
+    if (v !== undefined) out[f] = v;
+  }
+  return out;
+}
+
+function readOperation(o: JsonObject, path: string, problems: FieldProblems): AuthorizationOperation {
+  problems.unknownKeys(o, path, [...OPERATION_FIELDS, ...OPERATION_PORT_FIELDS]);
+  const out: { -readonly [K in keyof AuthorizationOperation]: AuthorizationOperation[K] } = {};
+  for (const f of OPERATION_FIELDS) {
+    const v = problems.attempt(() => strings(o[f], `${path}.${f}`), undefined);
+    if (v !== undefined) out[f] = v;
+  }
+  for (const f of OPERATION_PORT_FIELDS) {
+    const v = problems.attempt(() => optList(o[f], `${path}.${f}`, portString), undefined);
+    if (v !== undefined) out[f] = v;
+  }
+  return out;
+}
+
+/** Conditions are ANDed: one that cannot be read whole is left out, which matches more. */
+function readConditions(value: unknown, path: string, problems: FieldProblems): AuthorizationCondition[] | undefined {
+  if (value === undefined || value === null) return undefined;
+  const items = problems.attempt(() => list(value, path, (v) => v), undefined);
+  if (items === undefined) return undefined;
+  const out: AuthorizationCondition[] = [];
+  items.forEach((v, k) => {
+    const p = `${path}[${k}]`;
+    const before = problems.size;
+    const w = problems.attempt(() => object(v, p), undefined);
+    if (w === undefined) return;
+    problems.unknownKeys(w, p, CONDITION_FIELDS);
+    const key = problems.attempt(() => string(w['key'], `${p}.key`), undefined);
+    const values = problems.attempt(() => strings(w['values'], `${p}.values`), undefined);
+    const notValues = problems.attempt(() => strings(w['notValues'], `${p}.notValues`), undefined);
+    if (problems.size > before || key === undefined) return;
+    out.push(defined({ key, values, notValues }));
+  });
+  return out;
 }
 
 const MODES: readonly MtlsMode[] = ['UNSET', 'DISABLE', 'PERMISSIVE', 'STRICT'];
 
-function readMtls(value: unknown, path: string): { mode: MtlsMode } {
-  const m = object(value, path);
-  const raw = optString(m['mode'], `${path}.mode`) ?? 'UNSET';
-  const mode = MODES.find((x) => x === raw);
-  if (mode === undefined) throw new FieldError(`${path}.mode`, `one of ${MODES.join(', ')}`, raw);
-  return { mode };
+/** A mode weft cannot read, or one next to fields it does not know, is STRICT. */
+function readMtls(value: unknown, path: string, problems: FieldProblems): { mode: MtlsMode } {
+  const before = problems.size;
+  const m = problems.attempt(() => object(value, path), undefined);
+  let mode: MtlsMode | undefined;
+  if (m !== undefined) {
+    problems.unknownKeys(m, path, MTLS_FIELDS);
+    const raw = problems.attempt(() => optString(m['mode'], `${path}.mode`) ?? 'UNSET', undefined);
+    if (raw !== undefined) {
+      mode = MODES.find((x) => x === raw);
+      if (mode === undefined) problems.add(`${path}.mode`, `expected one of ${MODES.join(', ')}, got ${JSON.stringify(raw)}`);
+    }
+  }
+  return { mode: problems.size > before || mode === undefined ? 'STRICT' : mode };
 }
 
+/*
+ * PeerAuthentication is read at its strictest where weft cannot read it: a mode it cannot
+ * read is STRICT, and a problem anywhere else (an unknown field, the selector, a port key
+ * that is not a port) makes every mode of the policy STRICT, since the hidden part could
+ * have been a stricter mode. Istio never gets this far (its CRD schema refuses unknown
+ * modes and drops unknown fields; `istioctl validate` refuses both), and when its runtime
+ * meets a mode it does not know it reads it as UNSET, inheriting a mode that may be
+ * PERMISSIVE. A manifest folder has no admission step, so weft does not follow that
+ * runtime reading: refusing plaintext is the safe failure, and the status says why.
+ */
 function readPeerAuthentication(doc: JsonObject, metadata: ObjectMeta): PeerAuthentication {
-  const spec = optObject(doc['spec'], 'spec') ?? {};
-  const portLevel: Record<string, { mode: MtlsMode }> = {};
-  const plRaw = optObject(spec['portLevelMtls'], 'spec.portLevelMtls') ?? {};
-  for (const [k, v] of Object.entries(plRaw)) {
-    const p = `spec.portLevelMtls.${k}`;
+  const problems = new FieldProblems();
+  problems.unknownKeys(doc, '', DOCUMENT_FIELDS);
+  const spec = problems.attempt(() => optObject(doc['spec'], 'spec'), undefined) ?? {};
+  problems.unknownKeys(spec, 'spec', PEER_AUTHN_SPEC_FIELDS);
+  const selector = readSelector(spec['selector'], 'spec.selector', problems);
+  const plRaw = problems.attempt(() => optObject(spec['portLevelMtls'], 'spec.portLevelMtls'), undefined) ?? {};
+  const ports = Object.entries(plRaw).flatMap(([k, v]) => {
     const n = Number(k);
-    if (!Number.isInteger(n) || n < 1 || n > 65535) throw new FieldError(p, 'a port number key', k);
-    portLevel[String(n)] = readMtls(v, p);
+    if (/^\d+$/.test(k) && n >= 1 && n <= 65535) return [{ port: String(n), value: v }];
+    problems.add('spec.portLevelMtls', `key ${JSON.stringify(k)} is not a port number (1-65535)`);
+    return [];
+  });
+  const whole = problems.size;
+  let mtls = spec['mtls'] === undefined || spec['mtls'] === null ? undefined : readMtls(spec['mtls'], 'spec.mtls', problems);
+  const portLevel: Record<string, { mode: MtlsMode }> = {};
+  for (const { port: p, value } of ports) portLevel[p] = readMtls(value, `spec.portLevelMtls.${p}`, problems);
+  if (whole > 0) {
+    mtls = { mode: 'STRICT' };
+    for (const p of Object.keys(portLevel)) portLevel[p] = { mode: 'STRICT' };
   }
   return {
     apiVersion: 'security.istio.io/v1',
     kind: 'PeerAuthentication',
     metadata,
     spec: {
-      ...defined({
-        selector: readSelector(spec['selector'], 'spec.selector'),
-        mtls: spec['mtls'] === undefined || spec['mtls'] === null ? undefined : readMtls(spec['mtls'], 'spec.mtls'),
-      }),
+      ...defined({ selector, mtls }),
       portLevelMtls: portLevel,
     },
+    ...problems.field(),
   };
 }

@@ -1,7 +1,18 @@
 // The Kubernetes objects the controller reads, reduced to the fields weft uses, and the
 // contract every cluster source (local manifests, Kubernetes API) fulfils.
 // Objects here have been checked by `parse.ts`: absent lists and maps are normalised to
-// empty ones, so consumers never test for undefined collections.
+// empty ones, so consumers never test for undefined collections. The user-authored kinds
+// (Gateway, routes, AuthorizationPolicy, PeerAuthentication) also list the fields weft could
+// not use in `fieldProblems`; the two policy kinds are already their fail-safe reading (see
+// parse.ts), so a consumer that enforces them as given is never looser than the author wrote.
+
+/** A field weft could not use: unknown to the API, unsupported, or holding a value it cannot read. */
+export interface FieldProblem {
+  /** Where in the manifest, e.g. `spec.rules[0].form`. */
+  path: string;
+  /** e.g. `unknown field (did you mean "from"?)`, `expected a list, got string "x"`. */
+  message: string;
+}
 
 export interface ObjectMeta {
   name: string;
@@ -116,6 +127,8 @@ export interface Gateway {
   status: {
     addresses: ReadonlyArray<{ type?: string; value: string }>;
   };
+  /** Fields of the manifest weft does not know; they are ignored. */
+  fieldProblems?: ReadonlyArray<FieldProblem>;
 }
 
 export interface ParentReference {
@@ -140,6 +153,8 @@ export interface HTTPRoute {
   kind: 'HTTPRoute';
   metadata: ObjectMeta;
   spec: RouteSpec;
+  /** Unknown fields outside `spec.rules[]` (which the waypoint model checks); they are ignored. */
+  fieldProblems?: ReadonlyArray<FieldProblem>;
 }
 
 export interface GRPCRoute {
@@ -147,6 +162,8 @@ export interface GRPCRoute {
   kind: 'GRPCRoute';
   metadata: ObjectMeta;
   spec: RouteSpec;
+  /** Unknown fields outside `spec.rules[]` (which the waypoint model checks); they are ignored. */
+  fieldProblems?: ReadonlyArray<FieldProblem>;
 }
 
 export interface LabelSelector {
@@ -199,6 +216,11 @@ export interface AuthorizationPolicyRule {
   from?: ReadonlyArray<{ source?: AuthorizationSource }>;
   to?: ReadonlyArray<{ operation?: AuthorizationOperation }>;
   when?: ReadonlyArray<AuthorizationCondition>;
+  /**
+   * The rule's position in the manifest's `spec.rules`, set only when it differs from its
+   * position here (rules weft could not read were left out of an ALLOW policy).
+   */
+  index?: number;
 }
 
 export const AuthorizationPolicyAction = { ALLOW: 'ALLOW', DENY: 'DENY', AUDIT: 'AUDIT', CUSTOM: 'CUSTOM' } as const;
@@ -218,6 +240,13 @@ export interface AuthorizationPolicy {
     /** Absent and empty are the same: an ALLOW policy without rules matches nothing. */
     rules: ReadonlyArray<AuthorizationPolicyRule>;
   };
+  /**
+   * What weft could not use. The spec above is then the fail-safe reading, never looser than
+   * written: ALLOW rules with such a part are left out (they never match); DENY, AUDIT and
+   * CUSTOM rules lose the part (they match more); a problem outside the rules turns an ALLOW
+   * policy into one without rules and any other into `rules: [{}]` (see parse.ts for the details).
+   */
+  fieldProblems?: ReadonlyArray<FieldProblem>;
 }
 
 export const MtlsMode = { UNSET: 'UNSET', DISABLE: 'DISABLE', PERMISSIVE: 'PERMISSIVE', STRICT: 'STRICT' } as const;
@@ -233,6 +262,11 @@ export interface PeerAuthentication {
     /** Keyed by port number (as a string). */
     portLevelMtls: Readonly<Record<string, { mode: MtlsMode }>>;
   };
+  /**
+   * What weft could not use. The spec above is then the strictest reading: a mode weft could
+   * not read is STRICT, and a problem outside the modes makes every mode of the policy STRICT.
+   */
+  fieldProblems?: ReadonlyArray<FieldProblem>;
 }
 
 export type ClusterObject =

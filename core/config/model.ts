@@ -1,6 +1,8 @@
 // The configuration the controller computes and pushes to proxies. Field names follow
 // Istio's workload discovery (WDS) where one exists, in JSON camelCase. Plain data only:
 // everything here crosses the push stream as JSON.
+import type { ServiceRoutes } from './routes.ts';
+import type { L7Authorization } from './l7-authorization.ts';
 
 export const TunnelProtocol = { NONE: 'NONE', HBONE: 'HBONE' } as const;
 export type TunnelProtocol = (typeof TunnelProtocol)[keyof typeof TunnelProtocol];
@@ -116,13 +118,21 @@ export interface Authorization {
   dryRun: boolean;
 }
 
-export const ResourceKind = { workload: 'workload', service: 'service', authorization: 'authorization' } as const;
+export const ResourceKind = {
+  workload: 'workload', service: 'service', authorization: 'authorization',
+  /** A waypoint's route table for one Service (core/config/routes.ts). */
+  routes: 'routes',
+  /** An L7 policy a waypoint enforces (core/config/l7-authorization.ts). */
+  l7authorization: 'l7authorization',
+} as const;
 export type ResourceKind = (typeof ResourceKind)[keyof typeof ResourceKind];
 
 export type Resource =
   | { kind: 'workload'; key: string; value: Workload }
   | { kind: 'service'; key: string; value: Service }
-  | { kind: 'authorization'; key: string; value: Authorization };
+  | { kind: 'authorization'; key: string; value: Authorization }
+  | { kind: 'routes'; key: string; value: ServiceRoutes }
+  | { kind: 'l7authorization'; key: string; value: L7Authorization };
 
 export interface ResourceRef {
   kind: ResourceKind;
@@ -134,6 +144,9 @@ export const resourceKey = {
   workload: (w: Pick<Workload, 'uid'>): string => w.uid,
   service: (s: Pick<Service, 'namespace' | 'hostname'>): string => `${s.namespace}/${s.hostname}`,
   authorization: (a: Pick<Authorization, 'namespace' | 'name'>): string => `${a.namespace}/${a.name}`,
+  routes: (r: Pick<ServiceRoutes, 'service'>): string => r.service,
+  /** One policy may target several waypoints: each gets its own copy. */
+  l7authorization: (a: Pick<L7Authorization, 'waypoint' | 'namespace' | 'name'>): string => `${a.waypoint}/${a.namespace}/${a.name}`,
 } as const;
 
 export const DEFAULT_TRUST_DOMAIN = 'cluster.local';

@@ -5,12 +5,15 @@ import {
   FieldError, arr, bool, isObj, item, obj, oneOf, optStr, port, record, str,
 } from './fields.ts';
 import type { Obj } from './fields.ts';
+import { parseL7Authorization } from './l7-authorization.ts';
+import { parseServiceRoutes } from './routes.ts';
+import { parseStringMatch } from './string-match.ts';
 import {
   PolicyAction, PolicyScope, ResourceKind, TunnelProtocol, WorkloadStatus, resourceKey,
 } from './model.ts';
 import type {
   Authorization, AuthorizationClause, AuthorizationMatch, AuthorizationRule, GatewayAddress, PortMap,
-  Resource, ResourceRef, Service, ServicePort, StringMatch, Workload,
+  Resource, ResourceRef, Service, ServicePort, Workload,
 } from './model.ts';
 
 /** A resource a proxy refused, and why: one entry of a NACK. */
@@ -86,29 +89,15 @@ export function parseService(v: unknown, path = 'service'): Service {
   return s;
 }
 
-function stringMatch(v: unknown, path: string): StringMatch {
-  const o = obj(v, path);
-  const keys = Object.keys(o);
-  if (keys.length !== 1) throw new FieldError(path, 'must have exactly one of exact, prefix, suffix, presence');
-  if ('exact' in o) return { exact: str(o, 'exact', path, { empty: true }) };
-  if ('prefix' in o) return { prefix: str(o, 'prefix', path, { empty: true }) };
-  if ('suffix' in o) return { suffix: str(o, 'suffix', path, { empty: true }) };
-  if ('presence' in o) {
-    if (o['presence'] !== true) throw new FieldError(`${path}.presence`, 'must be true');
-    return { presence: true };
-  }
-  throw new FieldError(path, 'must have exactly one of exact, prefix, suffix, presence');
-}
-
 function authorizationMatch(v: unknown, path: string): AuthorizationMatch {
   const o = obj(v, path);
   return {
-    namespaces: arr(o, 'namespaces', path, stringMatch),
-    notNamespaces: arr(o, 'notNamespaces', path, stringMatch),
-    principals: arr(o, 'principals', path, stringMatch),
-    notPrincipals: arr(o, 'notPrincipals', path, stringMatch),
-    serviceAccounts: arr(o, 'serviceAccounts', path, stringMatch),
-    notServiceAccounts: arr(o, 'notServiceAccounts', path, stringMatch),
+    namespaces: arr(o, 'namespaces', path, parseStringMatch),
+    notNamespaces: arr(o, 'notNamespaces', path, parseStringMatch),
+    principals: arr(o, 'principals', path, parseStringMatch),
+    notPrincipals: arr(o, 'notPrincipals', path, parseStringMatch),
+    serviceAccounts: arr(o, 'serviceAccounts', path, parseStringMatch),
+    notServiceAccounts: arr(o, 'notServiceAccounts', path, parseStringMatch),
     sourceIps: arr(o, 'sourceIps', path, item.cidr),
     notSourceIps: arr(o, 'notSourceIps', path, item.cidr),
     destinationIps: arr(o, 'destinationIps', path, item.cidr),
@@ -157,6 +146,16 @@ export function parseResource(v: unknown): Resource {
     case 'authorization': {
       const value = parseAuthorization(o['value'], 'value');
       if (resourceKey.authorization(value) !== key) throw new FieldError('key', 'must equal <namespace>/<name>');
+      return { kind, key, value };
+    }
+    case 'routes': {
+      const value = parseServiceRoutes(o['value'], 'value');
+      if (resourceKey.routes(value) !== key) throw new FieldError('key', 'must equal value.service');
+      return { kind, key, value };
+    }
+    case 'l7authorization': {
+      const value = parseL7Authorization(o['value'], 'value');
+      if (resourceKey.l7authorization(value) !== key) throw new FieldError('key', 'must equal <waypoint>/<namespace>/<name>');
       return { kind, key, value };
     }
   }

@@ -6,7 +6,7 @@ import type { HbonePool } from '#core/hbone/pool.ts';
 import type { Logger } from '#core/log.ts';
 import type { EndpointPicker } from '#ztunnel/proxy/pick.ts';
 import type { ProxyState } from '#ztunnel/state/proxy-state.ts';
-import type { AccessLog } from '#ztunnel/telemetry/access-log.ts';
+import type { AccessLog } from '#core/telemetry/access-log.ts';
 import type { ZtunnelMetrics } from '#ztunnel/telemetry/metrics.ts';
 import type { InboundConnections } from '#ztunnel/proxy/inbound-connections.ts';
 

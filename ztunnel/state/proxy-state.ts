@@ -97,6 +97,8 @@ export class ProxyState implements StateView {
       case 'workload': return [...this.#workloads.keys()];
       case 'service': return [...this.#services.keys()];
       case 'authorization': return [...this.#authorizations.keys()];
+      // Waypoint config never reaches a ztunnel's view; nothing is kept of it.
+      case 'routes': case 'l7authorization': return [];
     }
   }
 
@@ -105,6 +107,7 @@ export class ProxyState implements StateView {
       case 'workload': return this.#workloads.has(ref.key);
       case 'service': return this.#services.has(ref.key);
       case 'authorization': return this.#authorizations.has(ref.key);
+      case 'routes': case 'l7authorization': return false;
     }
   }
 
@@ -128,6 +131,8 @@ export class ProxyState implements StateView {
         return;
       case 'authorization':
         this.#authorizations.set(r.key, r.value);
+        return;
+      case 'routes': case 'l7authorization':
         return;
     }
   }
@@ -156,6 +161,8 @@ export class ProxyState implements StateView {
       }
       case 'authorization':
         this.#authorizations.delete(ref.key);
+        return;
+      case 'routes': case 'l7authorization':
         return;
     }
   }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AccessLog } from '#ztunnel/telemetry/access-log.ts';
+import { AccessLog } from '#core/telemetry/access-log.ts';
 import { sourceBaggage } from '#ztunnel/telemetry/baggage.ts';
 import { serviceOfWorkload, tcpLabels } from '#core/telemetry/labels.ts';
 import { ZtunnelMetrics } from '#ztunnel/telemetry/metrics.ts';

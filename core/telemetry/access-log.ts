@@ -1,4 +1,4 @@
-// Access log: one JSON line per finished connection. Lines are queued and written in
+// Access log: one JSON line per finished connection or request. Lines are queued and written in
 // batches from a timer, so a connection's close path only pushes onto an array.
 import type { Writable } from 'node:stream';
 
@@ -18,7 +18,8 @@ export interface AccessLogSink {
   write(chunk: string): unknown;
 }
 
-export class AccessLog {
+/** Lines are any JSON object; ztunnel writes AccessLogEntry, the waypoint one line per request. */
+export class AccessLog<E extends object = AccessLogEntry> {
   readonly #sink: AccessLogSink | Writable;
   readonly #queue: string[] = [];
   readonly #maxQueue: number;
@@ -35,7 +36,7 @@ export class AccessLog {
   /** Lines lost because the queue was full. */
   get dropped(): number { return this.#dropped; }
 
-  log(entry: AccessLogEntry): void {
+  log(entry: E): void {
     if (this.#queue.length >= this.#maxQueue) {
       this.#dropped += 1;
       return;

@@ -1,0 +1,63 @@
+// Builds a running waypoint from its start-up config: its certificate from the controller's
+// CA, its config from the push stream (as a waypoint client, by identity), and the proxy.
+import { readFile } from 'node:fs/promises';
+import { httpsFetcher } from '#core/certs/fetch-https.ts';
+import { CertificateManager } from '#core/certs/manager.ts';
+import { ConfigClient } from '#core/config/client.ts';
+import { WeftError, errorMessage } from '#core/errors.ts';
+import type { Logger } from '#core/log.ts';
+import type { WaypointConfig } from '#waypoint/config.ts';
+import { Waypoint, type WaypointOptions } from '#waypoint/waypoint.ts';
+
+export interface RunningWaypoint {
+  waypoint: Waypoint;
+  close(): Promise<void>;
+}
+
+async function readText(path: string, what: string): Promise<string> {
+  try {
+    return (await readFile(path, 'utf8')).trim();
+  } catch (err) {
+    throw new WeftError('WEFT_ERR_WAYPOINT_CONFIG', `cannot read ${what} ${path}: ${errorMessage(err)}`, { cause: err });
+  }
+}
+
+export async function startWaypoint(cfg: WaypointConfig, logger: Logger, o: Partial<Pick<WaypointOptions, 'onQuit' | 'admin' | 'hbonePort'>> = {}): Promise<RunningWaypoint> {
+  const rootsPem = [await readText(cfg.rootCertFile, 'root certificate')];
+  const token = await readText(cfg.tokenFile, 'token file');
+  const certificates = new CertificateManager({
+    fetch: httpsFetcher({
+      url: cfg.caUrl, rootsPem,
+      token: () => readText(cfg.tokenFile, 'token file'),
+      ...(cfg.controllerIdentity === undefined ? {} : { serverIdentity: cfg.controllerIdentity }),
+    }),
+    logger: logger.child({ component: 'certificates' }),
+  });
+  const waypoint = await Waypoint.start({
+    namespace: cfg.namespace, name: cfg.name, identity: cfg.identity, trustDomain: cfg.trustDomain,
+    certificates, certificateStatus: () => certificates.state(), logger,
+    listenHost: cfg.listenHost, connectTimeoutMs: cfg.connectTimeoutMs,
+    admin: o.admin ?? { host: cfg.adminHost },
+    ...(o.hbonePort === undefined ? {} : { hbonePort: o.hbonePort }),
+    ...(o.onQuit === undefined ? {} : { onQuit: o.onQuit }),
+  });
+  // The certificate is fetched now, so the first request does not wait for the CA.
+  certificates.get(cfg.identity).catch((err: unknown) => logger.warn('first certificate fetch failed; retrying', { err: errorMessage(err) }));
+  const client = new ConfigClient({
+    url: cfg.pushUrl,
+    client: { kind: 'waypoint', identity: cfg.identity },
+    token, rootsPem,
+    apply: (u) => waypoint.apply(u),
+    logger,
+  });
+  client.on('disconnected', (reason) => waypoint.metrics.xdsTerminations.inc({ reason }));
+  client.start();
+  return {
+    waypoint,
+    close: async () => {
+      await client.close();
+      await waypoint.close();
+      certificates.close();
+    },
+  };
+}

@@ -1,0 +1,767 @@
+// One waypoint wired from its inputs: config state, certificate, the HBONE inbound with its
+// in-process HTTP/1.1 and HTTP/2 servers, the upstream pools, telemetry and the admin
+// servers. Each request is planned (authorization, routes) by pure code, then carried out
+// here: the only place where requests meet sockets besides inbound/ and endpoint/.
+import http from 'node:http';
+import http2 from 'node:http2';
+import { randomUUID } from 'node:crypto';
+import { pipeline, type Duplex, type Readable } from 'node:stream';
+import { startAdmin, type ListenFactory, type RunningAdmin } from '#core/admin/server.ts';
+import type { CertificateStatus } from '#core/certs/manager.ts';
+import type { CertificateProvider } from '#core/certs/types.ts';
+import type { ApplyResult, ConfigUpdate } from '#core/config/client.ts';
+import { resourceKey, type Service, type Workload } from '#core/config/model.ts';
+import { errorMessage } from '#core/errors.ts';
+import type { HostPort } from '#core/hbone/authority.ts';
+import type { Logger } from '#core/log.ts';
+import { Ports } from '#core/ports.ts';
+import { serviceOfWorkload, tcpLabels } from '#core/telemetry/labels.ts';
+import { EndpointPicker, endpointOf, type ChosenEndpoint } from '#waypoint/backend/endpoints.ts';
+import { Upstreams, type Origin } from '#waypoint/endpoint/upstreams.ts';
+import { Inbound, type Downstream } from '#waypoint/inbound/server.ts';
+import { Protocol, declaredProtocol } from '#waypoint/inbound/protocol.ts';
+import {
+  MAX_BUFFERED_BODY, attempt, bufferBody, classify, rejoin, requestHeaders, responseHeaders, type AttemptFailure, type Forwarded,
+} from '#waypoint/request/forward-http1.ts';
+import { planRequest } from '#waypoint/request/plan.ts';
+import type { Backend, HeaderMap, Plan, RequestFacts } from '#waypoint/request/plan-types.ts';
+import { WaypointState } from '#waypoint/state/waypoint-state.ts';
+import { AccessLog, type AccessLogSink } from '#core/telemetry/access-log.ts';
+import { WaypointMetrics, type RequestLabels } from '#waypoint/telemetry/metrics.ts';
+
+export interface WaypointOptions {
+  namespace: string;
+  name: string;
+  identity: string;
+  trustDomain: string;
+  certificates: CertificateProvider;
+  certificateStatus?: () => CertificateStatus[];
+  logger: Logger;
+  listenHost: string;
+  /** 15008 unless given (0 picks a free port, for tests). */
+  hbonePort?: number;
+  admin?: { host: string; ports?: { admin: number; metrics: number; readiness: number }; listen?: ListenFactory } | false;
+  connectTimeoutMs: number;
+  accessLog?: AccessLogSink;
+  random?: () => number;
+  onQuit?: () => void;
+  version?: string;
+}
+
+/** Largest request head accepted (Envoy's default is 60 KiB; 431 beyond). */
+const MAX_HEADER_BYTES = 60 * 1024;
+
+interface RequestRecord {
+  started: number;
+  down: Downstream;
+  facts: RequestFacts;
+  protocol: 'http' | 'grpc';
+  requestBytes: number;
+  responseBytes: number;
+  endpoint?: ChosenEndpoint;
+  service?: Service;
+  flags: string;
+  route?: string;
+  grpcStatus?: string;
+}
+
+export class Waypoint {
+  readonly state = new WaypointState();
+  readonly metrics: WaypointMetrics;
+  readonly #o: WaypointOptions;
+  readonly #log: Logger;
+  readonly #inbound: Inbound;
+  readonly #upstreams: Upstreams;
+  readonly #picker = new EndpointPicker();
+  readonly #h1: http.Server;
+  readonly #h2: http2.Http2Server;
+  readonly #accessLog: AccessLog<Record<string, unknown>>;
+  readonly #random: () => number;
+  #active = 0;
+  #admin: RunningAdmin | undefined;
+  #hbonePort = 0;
+
+  private constructor(o: WaypointOptions) {
+    this.#o = o;
+    this.#log = o.logger.child({ component: 'waypoint', waypoint: `${o.namespace}/${o.name}` });
+    this.#random = o.random ?? Math.random;
+    this.metrics = new WaypointMetrics(o.version === undefined ? {} : { tag: o.version });
+    this.#accessLog = new AccessLog<Record<string, unknown>>({ sink: o.accessLog ?? process.stdout });
+    this.#upstreams = new Upstreams({ certificates: o.certificates, identity: o.identity, logger: this.#log, connectTimeoutMs: o.connectTimeoutMs });
+    this.metrics.readFrom({ hbonePool: () => this.#upstreams.stats(), activeRequests: () => this.#active });
+    this.#h1 = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: 0, keepAliveTimeout: 60_000 }, (req, res) => {
+      void this.#onHttp1(req, res).catch((err: unknown) => this.#internalError(res, err));
+    });
+    this.#h1.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.#onClientError(err, socket));
+    this.#h1.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+      void this.#onUpgrade(req, socket, head).catch((err: unknown) => {
+        this.#log.debug('upgrade failed', { err: errorMessage(err) });
+        socket.destroy();
+      });
+    });
+    this.#h2 = http2.createServer({ maxSessionMemory: 32, maxHeaderListPairs: 256, maxSendHeaderBlockLength: MAX_HEADER_BYTES });
+    this.#h2.on('stream', (stream, headers) => {
+      void this.#onHttp2(stream, headers).catch((err: unknown) => {
+        this.#log.warn('HTTP/2 request failed', { err: errorMessage(err) });
+        if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+      });
+    });
+    this.#h2.on('sessionError', (err) => this.#log.debug('downstream HTTP/2 session error', { err: errorMessage(err) }));
+    this.#inbound = new Inbound({
+      identity: o.identity, trustDomain: o.trustDomain, certificates: o.certificates, logger: this.#log,
+      handlers: {
+        appProtocolOf: (t) => this.#appProtocolOf(t),
+        http1: this.#h1, http2: this.#h2,
+        tcp: (socket, down) => this.#onTcp(socket, down),
+      },
+    });
+  }
+
+  static async start(o: WaypointOptions): Promise<Waypoint> {
+    const wp = new Waypoint(o);
+    try {
+      const addr = await wp.#inbound.listen(o.hbonePort ?? Ports.hbone, o.listenHost);
+      wp.#hbonePort = addr.port;
+      if (o.admin !== false && o.admin !== undefined) {
+        const ports = o.admin.ports ?? { admin: Ports.admin, metrics: Ports.metrics, readiness: Ports.readiness };
+        wp.#admin = await startAdmin({
+          configDump: () => wp.configDump(),
+          certificates: () => o.certificateStatus?.() ?? [],
+          readiness: () => wp.readiness(),
+          registry: wp.metrics.registry,
+          logger: o.logger,
+          quit: () => o.onQuit?.(),
+        }, {
+          admin: { host: '127.0.0.1', port: ports.admin },
+          metrics: { host: o.admin.host, port: ports.metrics },
+          readiness: { host: o.admin.host, port: ports.readiness },
+          ...(o.admin.listen === undefined ? {} : { listen: o.admin.listen }),
+        });
+      }
+    } catch (err) {
+      await wp.close();
+      throw err;
+    }
+    return wp;
+  }
+
+  get hbonePort(): number { return this.#hbonePort; }
+  get adminPorts(): RunningAdmin['ports'] | undefined { return this.#admin?.ports; }
+
+  /** The one mutator: the config client hands every update here. */
+  apply(update: ConfigUpdate): ApplyResult {
+    const result = this.state.applyUpdate(update);
+    for (const r of result.rejected) {
+      this.metrics.configRejections.inc({ kind: r.kind });
+      this.#log.warn('config resource rejected', { kind: r.kind, key: r.key, reason: r.reason });
+    }
+    return result;
+  }
+
+  readiness(): { ready: boolean; reasons: string[] } {
+    const reasons: string[] = [];
+    if (!this.state.hasConfig) reasons.push('no config from the controller yet');
+    return { ready: reasons.length === 0, reasons };
+  }
+
+  configDump(): unknown {
+    return {
+      waypoint: { namespace: this.#o.namespace, name: this.#o.name, identity: this.#o.identity },
+      version: this.state.version,
+      services: this.state.services().map((s) => ({ key: resourceKey.service(s), addresses: s.addresses, ports: s.ports })),
+      routes: this.state.allRoutes(),
+      policies: this.state.policies(),
+      hbonePool: this.#upstreams.stats(),
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.#inbound.close(500);
+    this.#h1.closeAllConnections();
+    this.#h1.close();
+    this.#h2.close();
+    await this.#upstreams.close();
+    await this.#admin?.close();
+  }
+
+  // --- what a destination is ---------------------------------------------------------
+
+  #resolve(target: HostPort): { service?: Service; workload?: Workload } {
+    const service = this.state.serviceByVip(target.host);
+    if (service !== undefined) return { service };
+    const workload = this.state.workloadByAddress(target.host);
+    if (workload === undefined) return {};
+    const svc = serviceOfWorkload(workload, target.port, (k) => this.state.service(k));
+    return svc === undefined ? { workload } : { workload, service: svc };
+  }
+
+  #appProtocolOf(target: HostPort): string | undefined {
+    const { service } = this.#resolve(target);
+    return service?.ports.find((p) => p.servicePort === target.port)?.appProtocol;
+  }
+
+  #facts(down: Downstream, method: string, path: string, authority: string, header: (n: string) => string | undefined): RequestFacts {
+    const { service, workload } = this.#resolve(down.target);
+    return {
+      method, path, authority, header, port: down.target.port, scheme: 'http',
+      ...(service === undefined ? {} : { service }),
+      ...(workload === undefined ? {} : { workload }),
+    };
+  }
+
+  #plan(down: Downstream, facts: RequestFacts): Plan {
+    return planRequest({
+      state: this.state,
+      facts,
+      source: {
+        ip: down.source.host,
+        principal: down.ctx.peerIdentity,
+        ...(this.state.workloadByAddress(down.source.host) === undefined ? {} : { workload: this.state.workloadByAddress(down.source.host) }),
+      },
+      destinationIp: down.target.host,
+      random: this.#random,
+    });
+  }
+
+  #pickEndpoint(backend: Backend, tried?: ReadonlySet<string>): ChosenEndpoint | undefined {
+    if (backend.kind === 'workload') return endpointOf(backend.workload, backend.port);
+    return this.#picker.pick(this.state, backend.serviceKey, backend.port, tried);
+  }
+
+  #origin(down: Downstream, service: Service | undefined): Origin {
+    return { source: down.source, ...(service === undefined ? {} : { serviceHostname: service.hostname }) };
+  }
+
+  // --- HTTP/1.1 ------------------------------------------------------------------------
+
+  async #onHttp1(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const down = this.#inbound.downstreamOf(req.socket);
+    if (down === undefined) {
+      res.destroy();
+      return;
+    }
+    const header = headerReader(req.headers);
+    const facts = this.#facts(down, req.method ?? 'GET', req.url ?? '/', req.headers.host ?? '', header);
+    const rec = this.#begin(down, facts, 'http');
+    const headBytes = (req.method?.length ?? 0) + (req.url?.length ?? 0) + req.rawHeaders.reduce((n, h) => n + h.length + 2, 12);
+    rec.requestBytes = headBytes;
+    req.on('data', (c: Buffer) => { rec.requestBytes += c.length; });
+    // Counting must not start the flow before the body has somewhere to go.
+    req.pause();
+    const plan = this.#plan(down, facts);
+    if (plan.route !== undefined) rec.route = plan.route;
+    if (plan.kind === 'respond') {
+      rec.flags = plan.flags;
+      req.resume();
+      this.#respond1(res, rec, plan.status, plan.body, plan.headers);
+      return;
+    }
+    await this.#forward1(req, res, rec, plan);
+  }
+
+  #respond1(res: http.ServerResponse, rec: RequestRecord, status: number, body: string, headers: Record<string, string> = {}): void {
+    if (res.headersSent) {
+      res.destroy();
+    } else {
+      res.writeHead(status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body), ...headers });
+      res.end(body);
+      rec.responseBytes += Buffer.byteLength(body);
+    }
+    this.#finish(rec, status);
+  }
+
+  async #forward1(req: http.IncomingMessage, res: http.ServerResponse, rec: RequestRecord, plan: Forwarded): Promise<void> {
+    const headers = requestHeaders(req);
+    this.#addProxyHeaders(headers, rec);
+    plan.editRequest(headers);
+    if (plan.authority !== undefined) headers['host'] = plan.authority;
+    const hasBody = req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0' || req.headers['transfer-encoding'] !== undefined;
+    let body: Buffer | Readable | null = hasBody ? req : null;
+    const replays = (plan.retry?.attempts ?? 0) > 0 || plan.mirrors.length > 0;
+    let canReplay = !hasBody;
+    if (hasBody && replays) {
+      const read = await bufferBody(req, MAX_BUFFERED_BODY);
+      if ('body' in read) {
+        body = read.body;
+        canReplay = true;
+      } else {
+        body = rejoin(read.prefix, req);
+      }
+    }
+    if (canReplay) this.#mirror(plan, rec, headers, body as Buffer | null);
+
+    const overall = new AbortController();
+    let overallTimedOut = false;
+    const overallTimer = plan.timeoutMs === undefined ? undefined : setTimeout(() => {
+      overallTimedOut = true;
+      overall.abort();
+    }, plan.timeoutMs);
+    res.once('close', () => {
+      if (!res.writableFinished) overall.abort();
+    });
+    const tried = new Set<string>();
+    const attempts = 1 + (canReplay ? plan.retry?.attempts ?? 0 : 0);
+    let failure: AttemptFailure | undefined;
+    try {
+      for (let i = 0; i < attempts; i++) {
+        if (i > 0 && plan.retry !== undefined && plan.retry.backoffMs > 0) await delay(plan.retry.backoffMs * 2 ** (i - 1), overall.signal);
+        if (overall.signal.aborted) break;
+        const ep = this.#pickEndpoint(plan.backend, tried);
+        if (ep === undefined) {
+          failure = { status: 503, flags: 'UH', retriable: false, message: 'no healthy upstream' };
+          break;
+        }
+        tried.add(ep.workload.uid);
+        rec.endpoint = ep;
+        const service = plan.backend.kind === 'service' ? this.state.service(plan.backend.serviceKey) : rec.facts.service;
+        if (service !== undefined) rec.service = service;
+        const one = new AbortController();
+        let attemptTimedOut = false;
+        const attemptTimer = plan.attemptTimeoutMs === undefined ? undefined : setTimeout(() => {
+          attemptTimedOut = true;
+          one.abort();
+        }, plan.attemptTimeoutMs);
+        const onOverall = (): void => one.abort();
+        overall.signal.addEventListener('abort', onOverall, { once: true });
+        try {
+          const r = await attempt({
+            dispatcher: this.#upstreams.http1(ep, this.#origin(rec.down, service)),
+            method: rec.facts.method, path: plan.path, headers: { ...headers, 'x-envoy-attempt-count': String(i + 1) }, body, signal: one.signal,
+          });
+          const last = i === attempts - 1;
+          if (!last && plan.retry?.codes.has(r.statusCode) === true) {
+            r.body.resume();
+            failure = { status: r.statusCode, flags: 'URX', retriable: true, message: `retried on ${r.statusCode}` };
+            continue;
+          }
+          const out = responseHeaders(r.headers);
+          plan.editResponse(out);
+          res.writeHead(r.statusCode, out);
+          r.body.on('data', (c: Buffer) => { rec.responseBytes += c.length; });
+          await new Promise<void>((resolve) => {
+            pipeline(r.body, res, (err) => {
+              if (err !== undefined && err !== null) {
+                rec.flags = overallTimedOut || attemptTimedOut ? 'UT' : res.destroyed && !res.writableFinished && req.destroyed ? 'DC' : 'UR';
+                res.destroy();
+              }
+              resolve();
+            });
+          });
+          this.#finish(rec, r.statusCode);
+          return;
+        } catch (err) {
+          failure = classify(err, attemptTimedOut || overallTimedOut);
+          if (!failure.retriable || overallTimedOut) break;
+        } finally {
+          clearTimeout(attemptTimer);
+          overall.signal.removeEventListener('abort', onOverall);
+        }
+      }
+    } finally {
+      clearTimeout(overallTimer);
+    }
+    if (res.destroyed && !overallTimedOut) {
+      rec.flags = 'DC';
+      this.#finish(rec, 0);
+      return;
+    }
+    const f = overallTimedOut ? classify(undefined, true) : failure ?? { status: 503, flags: 'UF', retriable: false, message: 'no attempt made' };
+    rec.flags = attempts > 1 && f.flags !== 'UT' && f.flags !== 'UH' ? 'URX' : f.flags;
+    if (f.flags === 'URX') {
+      // Retries ran out on a retriable status: the last response's code stands, Envoy-style.
+      this.#respond1(res, rec, f.status, '');
+      return;
+    }
+    this.#respond1(res, rec, f.status, f.message);
+  }
+
+  #mirror(plan: Forwarded, rec: RequestRecord, headers: HeaderMap, body: Buffer | null): void {
+    for (const m of plan.mirrors) {
+      const ep = this.#pickEndpoint(m.backend);
+      if (ep === undefined) continue;
+      const service = m.backend.kind === 'service' ? this.state.service(m.backend.serviceKey) : undefined;
+      const host = typeof headers['host'] === 'string' ? headers['host'] : rec.facts.authority;
+      // Envoy marks shadowed requests by suffixing the host with -shadow.
+      const shadowHost = host.includes(':') ? host.replace(/(:\d+)$/, '-shadow$1') : `${host}-shadow`;
+      attempt({
+        dispatcher: this.#upstreams.http1(ep, this.#origin(rec.down, service)),
+        method: rec.facts.method, path: plan.path, headers: { ...headers, host: shadowHost }, body, signal: AbortSignal.timeout(30_000),
+      }).then((r) => r.body.resume(), (err: unknown) => this.#log.debug('mirror failed', { err: errorMessage(err) }));
+    }
+  }
+
+  #addProxyHeaders(headers: HeaderMap, rec: RequestRecord): void {
+    if (headers['x-request-id'] === undefined) headers['x-request-id'] = randomUUID();
+    headers['x-forwarded-proto'] ??= rec.facts.scheme;
+    const xff = headers['x-forwarded-for'];
+    const prior = Array.isArray(xff) ? xff.join(', ') : xff;
+    headers['x-forwarded-for'] = prior === undefined || prior === '' ? rec.down.source.host : `${prior}, ${rec.down.source.host}`;
+  }
+
+  /** WebSocket and other Upgrade requests: planned like any request, then spliced as bytes. */
+  async #onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const down = this.#inbound.downstreamOf(socket);
+    if (down === undefined) {
+      socket.destroy();
+      return;
+    }
+    const header = headerReader(req.headers);
+    const facts = this.#facts(down, req.method ?? 'GET', req.url ?? '/', req.headers.host ?? '', header);
+    const rec = this.#begin(down, facts, 'http');
+    const plan = this.#plan(down, facts);
+    const reply = (status: number, body: string): void => {
+      socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ''}\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+      this.#finish(rec, status);
+    };
+    if (plan.kind === 'respond') {
+      rec.flags = plan.flags;
+      reply(plan.status, plan.body);
+      return;
+    }
+    const ep = this.#pickEndpoint(plan.backend);
+    if (ep === undefined) {
+      rec.flags = 'UH';
+      reply(503, 'no healthy upstream');
+      return;
+    }
+    rec.endpoint = ep;
+    let upstream: Duplex;
+    try {
+      upstream = await this.#upstreams.connect(ep, this.#origin(down, facts.service));
+    } catch (err) {
+      rec.flags = 'UF';
+      reply(503, `upstream connect error: ${errorMessage(err)}`);
+      return;
+    }
+    // The request head is re-sent as received (hop-by-hop headers included: they ARE the upgrade).
+    const lines = [`${req.method ?? 'GET'} ${plan.path} HTTP/1.1`];
+    for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) lines.push(`${req.rawHeaders[i] ?? ''}: ${req.rawHeaders[i + 1] ?? ''}`);
+    upstream.write(`${lines.join('\r\n')}\r\n\r\n`);
+    if (head.length > 0) upstream.write(head);
+    let status = 101;
+    upstream.once('data', (c: Buffer) => {
+      const m = /^HTTP\/1\.[01] (\d{3})/.exec(c.subarray(0, 16).toString('latin1'));
+      if (m?.[1] !== undefined) status = Number(m[1]);
+    });
+    socket.pipe(upstream);
+    upstream.pipe(socket);
+    const done = (): void => {
+      socket.destroy();
+      upstream.destroy();
+    };
+    socket.once('close', done);
+    upstream.once('close', done);
+    upstream.once('error', done);
+    socket.once('error', done);
+    await new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    this.#finish(rec, status);
+  }
+
+  #onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+    const code = err.code ?? 'HPE_UNKNOWN';
+    const status = code === 'HPE_HEADER_OVERFLOW' ? 431 : code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW' ? 413 : 400;
+    this.metrics.badRequests.inc({ reason: code });
+    this.#log.info('malformed request refused', { code, status });
+    if ((socket as Duplex & { writable: boolean }).writable && !socket.destroyed) {
+      const body = status === 431 ? 'request header fields too large' : 'bad request';
+      socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ''}\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`);
+    } else {
+      socket.destroy();
+    }
+  }
+
+  #internalError(res: http.ServerResponse, err: unknown): void {
+    this.#log.error('request handling failed', { err: errorMessage(err) });
+    if (!res.headersSent) {
+      res.writeHead(500, { 'content-type': 'text/plain' });
+      res.end('internal error\n');
+    } else {
+      res.destroy();
+    }
+  }
+
+  // --- HTTP/2 and gRPC -----------------------------------------------------------------
+
+  async #onHttp2(stream: http2.ServerHttp2Stream, h: http2.IncomingHttpHeaders): Promise<void> {
+    stream.on('error', (err) => this.#log.debug('downstream stream error', { err: errorMessage(err) }));
+    const down = this.#inbound.downstreamOf(stream.session as object);
+    if (down === undefined) {
+      stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+      return;
+    }
+    const header = headerReader(h);
+    const method = header(':method') ?? 'GET';
+    const path = header(':path') ?? '/';
+    const grpc = (header('content-type') ?? '').startsWith('application/grpc');
+    const facts = this.#facts(down, method, path, header(':authority') ?? header('host') ?? '', header);
+    const rec = this.#begin(down, facts, grpc ? 'grpc' : 'http');
+    stream.on('data', (c: Buffer) => { rec.requestBytes += c.length; });
+    stream.pause();
+    const plan = this.#plan(down, facts);
+    if (plan.route !== undefined) rec.route = plan.route;
+    const respond = (status: number, body: string, extra: Record<string, string> = {}): void => {
+      if (!stream.destroyed && !stream.headersSent) {
+        if (grpc) {
+          // gRPC clients read the status from grpc-status; HTTP errors map per the gRPC spec.
+          const code = grpcCodeFor(status);
+          rec.grpcStatus = String(code);
+          stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(code), 'grpc-message': encodeURIComponent(body), ...extra }, { endStream: true });
+        } else {
+          stream.respond({ ':status': status, 'content-type': 'text/plain', ...extra });
+          stream.end(body);
+          rec.responseBytes += Buffer.byteLength(body);
+        }
+      } else if (!stream.destroyed) {
+        stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+      }
+      this.#finish(rec, status);
+    };
+    if (plan.kind === 'respond') {
+      rec.flags = plan.flags;
+      respond(plan.status, plan.body, plan.headers);
+      return;
+    }
+    const ep = this.#pickEndpoint(plan.backend);
+    if (ep === undefined) {
+      rec.flags = 'UH';
+      respond(503, 'no healthy upstream');
+      return;
+    }
+    rec.endpoint = ep;
+    const service = plan.backend.kind === 'service' ? this.state.service(plan.backend.serviceKey) : facts.service;
+    if (service !== undefined) rec.service = service;
+    if (!grpc && !this.#speaksHttp2(plan.backend)) {
+      await this.#forward2to1(stream, h, rec, plan, ep, service);
+      return;
+    }
+    let session: http2.ClientHttp2Session;
+    try {
+      session = await this.#upstreams.http2(ep, this.#origin(down, service));
+    } catch (err) {
+      rec.flags = 'UF';
+      respond(503, `upstream connect error: ${errorMessage(err)}`);
+      return;
+    }
+    const out: HeaderMap = {};
+    for (const [k, v] of Object.entries(h)) {
+      if (v === undefined || k.startsWith(':') || k === 'connection' || k === 'keep-alive' || k === 'transfer-encoding' || k === 'upgrade') continue;
+      out[k] = v;
+    }
+    this.#addProxyHeaders(out, rec);
+    plan.editRequest(out);
+    const authority = plan.authority ?? facts.authority;
+    const upReq = session.request({ ...out, ':method': method, ':path': plan.path, ':authority': authority, ':scheme': 'http' });
+    upReq.on('error', () => undefined);
+    let timedOut = false;
+    const limit = plan.attemptTimeoutMs ?? plan.timeoutMs;
+    const timer = limit === undefined ? undefined : setTimeout(() => {
+      timedOut = true;
+      upReq.close(http2.constants.NGHTTP2_CANCEL);
+    }, limit);
+    stream.pipe(upReq);
+    stream.once('close', () => {
+      if (!upReq.closed) upReq.close(http2.constants.NGHTTP2_CANCEL);
+    });
+    let trailers: http2.IncomingHttpHeaders | undefined;
+    upReq.on('trailers', (t: http2.IncomingHttpHeaders) => {
+      trailers = t;
+      const gs = t['grpc-status'];
+      if (typeof gs === 'string') rec.grpcStatus = gs;
+    });
+    await new Promise<void>((resolve) => {
+      upReq.once('response', (rh, flags) => {
+        clearTimeout(timer);
+        const status = Number(rh[':status'] ?? 502);
+        const resp: HeaderMap = {};
+        for (const [k, v] of Object.entries(rh)) if (v !== undefined && !k.startsWith(':')) resp[k] = v;
+        plan.editResponse(resp);
+        const gs = rh['grpc-status'];
+        if (typeof gs === 'string') rec.grpcStatus = gs;
+        const endStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
+        if (stream.destroyed) {
+          resolve();
+          return;
+        }
+        stream.respond({ ...resp, ':status': status }, endStream ? { endStream: true } : { waitForTrailers: true });
+        stream.once('wantTrailers', () => {
+          const t: HeaderMap = {};
+          for (const [k, v] of Object.entries(trailers ?? {})) if (v !== undefined && !k.startsWith(':')) t[k] = v;
+          stream.sendTrailers(t);
+        });
+        upReq.on('data', (c: Buffer) => { rec.responseBytes += c.length; });
+        if (endStream) {
+          this.#finish(rec, status);
+          resolve();
+          return;
+        }
+        upReq.pipe(stream);
+        upReq.once('close', () => {
+          if (upReq.rstCode !== undefined && upReq.rstCode !== http2.constants.NGHTTP2_NO_ERROR && !stream.destroyed) {
+            rec.flags = 'UR';
+            stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+          }
+          this.#finish(rec, status);
+          resolve();
+        });
+      });
+      upReq.once('close', () => {
+        clearTimeout(timer);
+        if (stream.headersSent || stream.destroyed) {
+          resolve();
+          return;
+        }
+        rec.flags = timedOut ? 'UT' : 'UC';
+        respond(timedOut ? 504 : 502, timedOut ? 'upstream request timeout' : 'upstream reset before response');
+        resolve();
+      });
+    });
+  }
+
+  /** Whether a backend's port is declared HTTP/2 (appProtocol http2, h2c, grpc): else it gets HTTP/1.1. */
+  #speaksHttp2(backend: Backend): boolean {
+    const svc = backend.kind === 'service' ? this.state.service(backend.serviceKey) : undefined;
+    return declaredProtocol(svc?.ports.find((p) => p.servicePort === backend.port)?.appProtocol) === Protocol.http2;
+  }
+
+  /** An HTTP/2 request to an HTTP/1.1 backend, through the same undici pool as HTTP/1.1 clients. */
+  async #forward2to1(stream: http2.ServerHttp2Stream, h: http2.IncomingHttpHeaders, rec: RequestRecord, plan: Forwarded, ep: ChosenEndpoint, service: Service | undefined): Promise<void> {
+    const headers: HeaderMap = {};
+    for (const [k, v] of Object.entries(h)) {
+      if (v === undefined || k.startsWith(':') || k === 'connection' || k === 'keep-alive' || k === 'transfer-encoding' || k === 'upgrade' || k === 'te') continue;
+      headers[k] = v;
+    }
+    headers['host'] = plan.authority ?? rec.facts.authority;
+    this.#addProxyHeaders(headers, rec);
+    plan.editRequest(headers);
+    const method = rec.facts.method;
+    const hasBody = !(stream.readableEnded || method === 'GET' || method === 'HEAD') || h['content-length'] !== undefined;
+    const signal = AbortSignal.timeout(plan.attemptTimeoutMs ?? plan.timeoutMs ?? 2_147_483_647);
+    try {
+      const r = await attempt({
+        dispatcher: this.#upstreams.http1(ep, this.#origin(rec.down, service)), method, path: plan.path,
+        headers: { ...headers, 'x-envoy-attempt-count': '1' }, body: hasBody ? stream : null, signal,
+      });
+      const out = responseHeaders(r.headers);
+      plan.editResponse(out);
+      delete out['connection'];
+      if (stream.destroyed) {
+        r.body.destroy();
+        rec.flags = 'DC';
+        this.#finish(rec, 0);
+        return;
+      }
+      stream.respond({ ...out, ':status': r.statusCode });
+      r.body.on('data', (c: Buffer) => { rec.responseBytes += c.length; });
+      await new Promise<void>((resolve) => {
+        pipeline(r.body, stream, (err) => {
+          if (err !== undefined && err !== null) rec.flags = 'UR';
+          resolve();
+        });
+      });
+      this.#finish(rec, r.statusCode);
+    } catch (err) {
+      const f = classify(err, signal.aborted);
+      rec.flags = f.flags;
+      if (!stream.destroyed && !stream.headersSent) {
+        stream.respond({ ':status': f.status, 'content-type': 'text/plain' });
+        stream.end(f.message);
+      }
+      this.#finish(rec, f.status);
+    }
+  }
+
+  // --- TCP -----------------------------------------------------------------------------
+
+  #onTcp(socket: Duplex, down: Downstream): void {
+    const { service, workload } = this.#resolve(down.target);
+    const backend: Backend | undefined = service !== undefined
+      ? { kind: 'service', serviceKey: resourceKey.service(service), port: down.target.port }
+      : workload !== undefined ? { kind: 'workload', workload, port: down.target.port } : undefined;
+    const ep = backend === undefined ? undefined : this.#pickEndpoint(backend);
+    const labels = tcpLabels({
+      reporter: 'waypoint', source: this.state.workloadByAddress(down.source.host), sourcePrincipal: down.ctx.peerIdentity,
+      destination: ep?.workload, destinationPrincipal: ep?.identity, service, mtls: true,
+    });
+    if (ep === undefined) {
+      this.#log.info('TCP connection with no endpoint', { target: `${down.target.host}:${down.target.port}` });
+      socket.destroy();
+      return;
+    }
+    this.metrics.tcpOpened.inc(labels);
+    this.#upstreams.connect(ep, this.#origin(down, service)).then((up) => {
+      pipeline(socket, up, socket, () => {
+        this.metrics.tcpClosed.inc(labels);
+      });
+    }, (err: unknown) => {
+      this.#log.info('TCP upstream connect failed', { err: errorMessage(err) });
+      this.metrics.tcpClosed.inc({ ...labels, response_flags: 'UF' });
+      socket.destroy();
+    });
+  }
+
+  // --- telemetry -----------------------------------------------------------------------
+
+  #begin(down: Downstream, facts: RequestFacts, protocol: 'http' | 'grpc'): RequestRecord {
+    this.#active++;
+    const rec: RequestRecord = { started: performance.now(), down, facts, protocol, requestBytes: 0, responseBytes: 0, flags: '-' };
+    if (facts.service !== undefined) rec.service = facts.service;
+    return rec;
+  }
+
+  #finish(rec: RequestRecord, status: number): void {
+    this.#active--;
+    const durationMs = performance.now() - rec.started;
+    const source = this.state.workloadByAddress(rec.down.source.host);
+    const labels: RequestLabels = {
+      ...tcpLabels({
+        reporter: 'waypoint', source, sourcePrincipal: rec.down.ctx.peerIdentity,
+        destination: rec.endpoint?.workload, destinationPrincipal: rec.endpoint?.identity,
+        service: rec.service, responseFlags: rec.flags, mtls: true, protocol: rec.protocol,
+      }),
+      response_code: String(status),
+      grpc_response_status: rec.grpcStatus ?? '',
+    };
+    this.metrics.record(labels, durationMs, rec.requestBytes, rec.responseBytes);
+    this.#accessLog.log({
+      start: new Date(Date.now() - durationMs).toISOString(),
+      method: rec.facts.method, path: rec.facts.path, authority: rec.facts.authority, protocol: rec.protocol,
+      status, flags: rec.flags, durationMs: Math.round(durationMs * 1000) / 1000,
+      bytesReceived: rec.requestBytes, bytesSent: rec.responseBytes,
+      src: { addr: rec.down.source.host, identity: rec.down.ctx.peerIdentity },
+      dst: { service: rec.service?.hostname, addr: rec.endpoint === undefined ? undefined : `${rec.endpoint.address}:${rec.endpoint.port}`, identity: rec.endpoint?.identity },
+      route: rec.route, requestId: rec.facts.header('x-request-id'), grpcStatus: rec.grpcStatus,
+    });
+  }
+}
+
+/** Lower-case header lookup; repeated headers joined with ",", as matching expects. */
+function headerReader(headers: Readonly<Record<string, string | string[] | undefined>>): (name: string) => string | undefined {
+  return (n) => {
+    const v = headers[n];
+    return Array.isArray(v) ? v.join(',') : v;
+  };
+}
+
+/** HTTP status → gRPC code (grpc/doc/http-grpc-status-mapping.md). */
+function grpcCodeFor(status: number): number {
+  switch (status) {
+    case 400: return 13;
+    case 401: return 16;
+    case 403: return 7;
+    case 404: return 12;
+    case 429: case 502: case 503: case 504: return 14;
+    default: return 2;
+  }
+}
+
+function delay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => {
+      clearTimeout(t);
+      resolve();
+    }, { once: true });
+  });
+}
+
+export { Protocol };
