@@ -1,7 +1,8 @@
 // `npm run demo`: a short guided tour of weft on the embedded cluster. Two nodes, a shop
 // namespace enrolled by label while its pods run, encrypted cross-node traffic shown on the
 // wire, an authorization policy denying a call, STRICT mTLS refusing a client outside the
-// mesh, and the metrics. With a terminal attached the mesh stays up until Ctrl-C.
+// mesh, the metrics, then a waypoint for shop: a 90/10 canary, a header match and an L7
+// policy. With a terminal attached the mesh stays up until Ctrl-C.
 import { randomBytes } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -63,6 +64,90 @@ function metricLines(text: string, name: string, filter: (line: string) => boole
     const pick = (k: string): string => new RegExp(`${k}="([^"]*)"`).exec(labels)?.[1] ?? '';
     return `${name.replace('istio_tcp_', '')}{reporter=${pick('reporter')}, source=${pick('source_workload')}, destination=${pick('destination_service')}, flags=${pick('response_flags')}, security=${pick('connection_security_policy')}} ${l.split(' ').pop() ?? ''}`;
   });
+}
+
+/** n GETs on one curl connection; how many each pod answered. */
+async function answeredBy(from: LocalPod, url: string, n: number, header?: string): Promise<Map<string, number>> {
+  const r = await from.exec(['curl', '-sS', '--max-time', '60', ...(header === undefined ? [] : ['-H', header]), ...Array.from({ length: n }, () => url)]);
+  const counts = new Map<string, number>();
+  for (const line of r.stdout.trim().split('\n')) {
+    try {
+      const pod = (JSON.parse(line) as { pod?: string }).pod ?? '?';
+      counts.set(pod, (counts.get(pod) ?? 0) + 1);
+    } catch {
+      counts.set('error', (counts.get('error') ?? 0) + 1);
+    }
+  }
+  return counts;
+}
+
+const tally = (m: Map<string, number>): string => [...m].sort().map(([k, v]) => `${k} ${v}`).join(', ');
+
+async function waypointAct(mesh: LocalMesh, frontend: LocalPod, backend: LocalPod): Promise<void> {
+  const c = mesh.cluster;
+  step('A waypoint for shop: L7 routing and policy (Gateway of class istio-waypoint)');
+  const v2 = await c.addPod({ namespace: 'shop', name: 'backend-v2', node: 'node2', serviceAccount: 'backend', labels: { app: 'backend', version: 'v2' } });
+  await startEcho(v2);
+  const ports = [{ port: 80, targetPort: 8080, name: 'http' }];
+  await c.addService({ namespace: 'shop', name: 'backend-v1', selector: { app: 'backend', version: 'v1' }, ports });
+  await c.addService({ namespace: 'shop', name: 'backend-v2', selector: { app: 'backend', version: 'v2' }, ports });
+  const url = `http://${c.service('shop', 'backend')?.vip ?? ''}/hello`;
+  cmd('kubectl apply -f waypoint.yaml && kubectl label namespace shop istio.io/use-waypoint=waypoint');
+  const t0 = Date.now();
+  await mesh.apply('waypoint.yaml', {
+    apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway',
+    metadata: { name: 'waypoint', namespace: 'shop', labels: { 'istio.io/waypoint-for': 'service' } },
+    spec: { gatewayClassName: 'istio-waypoint', listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }] },
+  });
+  await c.setNamespaceLabels('shop', { 'istio.io/dataplane-mode': 'ambient', 'istio.io/use-waypoint': 'waypoint' });
+  let via = '';
+  await waitUntil(async () => {
+    const r = await frontend.exec(['curl', '-sS', '--max-time', '2', url]);
+    const headers = r.code === 0 ? (JSON.parse(r.stdout) as { headers?: Record<string, string> }).headers : undefined;
+    via = headers?.['x-envoy-attempt-count'] === undefined ? '' : headers['x-request-id'] ?? '';
+    return via !== '';
+  }, 30_000, () => 'traffic never went through the waypoint');
+  const wp = mesh.waypoints.running.get('shop/waypoint');
+  say(`waypoint pod ${wp?.pod.name ?? '?'} (${wp?.pod.ip ?? '?'}, ${wp?.pod.node ?? '?'}) serving after ${Date.now() - t0} ms; calls now carry x-request-id ${via}`);
+  say(`${backend.name} and ${v2.name} both back shop/backend; without a route the waypoint balances across them`);
+
+  cmd('kubectl apply -f canary.yaml   (HTTPRoute: x-user: tester → v2; everyone else 90/10 v1/v2)');
+  await mesh.apply('canary.yaml', {
+    apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name: 'backend-canary', namespace: 'shop' },
+    spec: {
+      parentRefs: [{ group: '', kind: 'Service', name: 'backend', port: 80 }],
+      rules: [
+        { matches: [{ headers: [{ name: 'x-user', value: 'tester' }] }], backendRefs: [{ name: 'backend-v2', port: 80 }] },
+        { backendRefs: [{ name: 'backend-v1', port: 80, weight: 90 }, { name: 'backend-v2', port: 80, weight: 10 }] },
+      ],
+    },
+  });
+  await waitUntil(async () => (await answeredBy(frontend, url, 5, 'x-user: tester')).get('backend-v2') === 5, 10_000, () => 'the route never applied');
+  say(`200 calls from frontend: ${tally(await answeredBy(frontend, url, 200))}`);
+  say(`20 calls with x-user: tester: ${tally(await answeredBy(frontend, url, 20, 'x-user: tester'))}`);
+
+  cmd('kubectl apply -f get-only.yaml   (AuthorizationPolicy on the waypoint: ALLOW GET)');
+  await mesh.apply('get-only.yaml', {
+    apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'get-only', namespace: 'shop' },
+    spec: { targetRefs: [{ group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'waypoint' }], action: 'ALLOW', rules: [{ to: [{ operation: { methods: ['GET'] } }] }] },
+  });
+  const post = async (): Promise<string> => (await frontend.exec(['curl', '-sS', '--max-time', '2', '-X', 'POST', '-d', 'order=1', '-w', ' %{http_code}', url])).stdout.trim();
+  let posted = '';
+  await waitUntil(async () => (posted = await post()).endsWith(' 403'), 10_000, () => `POST was not denied: ${posted}`);
+  const got = await call(frontend, url);
+  say(`GET → ${got.ok ? `ok (${got.pod ?? '?'})` : got.detail}; POST → ${posted}`);
+
+  if (wp !== undefined) {
+    const text = await (await fetch(`http://${wp.pod.ip}:${Ports.metrics}/metrics`)).text();
+    const lines = text.split('\n').filter((l) => l.startsWith('istio_requests_total{') && l.includes('source_workload="frontend"'));
+    for (const l of lines.slice(0, 4)) {
+      const pick = (k: string): string => new RegExp(`${k}="([^"]*)"`).exec(l)?.[1] ?? '';
+      say(`requests_total{reporter=${pick('reporter')}, destination=${pick('destination_workload')}, code=${pick('response_code')}, flags=${pick('response_flags')}} ${l.split(' ').pop() ?? ''}`);
+    }
+    cmd(`curl http://${wp.pod.ip}:${Ports.metrics}/metrics`);
+  }
+  await mesh.delete('get-only.yaml');
+  await mesh.delete('canary.yaml');
 }
 
 async function main(): Promise<void> {
@@ -138,6 +223,8 @@ async function main(): Promise<void> {
     const still = await call(frontend, url);
     say(`shop/frontend, with a mesh identity, still gets through: ${still.ok ? 'ok' : still.detail}`);
     await mesh.delete('strict.yaml');
+
+    await waypointAct(mesh, frontend, backend);
 
     step('Where to look');
     const n1 = c.node('node1');

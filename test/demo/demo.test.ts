@@ -29,6 +29,17 @@ test('npm run demo tours the mesh and cleans up', { skip, timeout: 120_000 }, as
   assert.match(stdout, /legacy\/client \(not enrolled\) → backend: allowed/);
   assert.match(stdout, /STRICT applied: legacy\/client refused/);
   assert.match(stdout, /still gets through: ok/);
+  // The waypoint act: deployed from a Gateway, a 90/10 canary, a header match, an L7 policy.
+  assert.match(stdout, /waypoint pod \S+ \([\d.]+, node\d\) serving after \d+ ms; calls now carry x-request-id [0-9a-f-]{36}/);
+  const split = /200 calls from frontend: backend (\d+), backend-v2 (\d+)/.exec(stdout);
+  assert.ok(split, 'the canary split is printed');
+  const [v1, v2] = [Number(split[1]), Number(split[2])];
+  assert.equal(v1 + v2, 200);
+  // Binomial(200, 0.1): mean 20, sd 4.2; five sd either side.
+  assert.ok(v2 >= 1 && v2 <= 41, `v2 answered ${v2} of 200`);
+  assert.match(stdout, /20 calls with x-user: tester: backend-v2 20\n/);
+  assert.match(stdout, /GET → ok \([^)]+\); POST → RBAC: access denied 403/);
+  assert.match(stdout, /requests_total\{reporter=waypoint, destination=backend(-v2)?, code=200, flags=-\} [1-9]/);
   assert.match(stdout, /Stopped; no namespaces/);
   assert.deepEqual(await netnsNames(), [], 'no demo namespaces after');
   const { stdout: links } = await run('ip', ['-br', 'link']);
