@@ -69,7 +69,17 @@ interface Entry {
   maxStreams: number;
   dead: boolean;
   idleTimer: NodeJS.Timeout | undefined;
+  /** When the peer last refused a stream here; new streams go elsewhere for a moment. */
+  refusedAt: number;
 }
+
+/** A stream the peer refused before processing it (RST_STREAM REFUSED_STREAM or ENHANCE_YOUR_CALM): safe to retry. */
+class RefusedStream extends WeftError {}
+
+/** How long a session that refused a stream gets no new ones. */
+const REFUSED_COOLDOWN_MS = 50;
+/** Attempts for one CONNECT whose stream keeps being refused unprocessed. */
+const REFUSED_ATTEMPTS = 4;
 
 const { HTTP2_HEADER_METHOD, HTTP2_HEADER_AUTHORITY, HTTP2_HEADER_STATUS } = http2.constants;
 
@@ -95,8 +105,25 @@ export class HbonePool {
     this.#tuning = { ...defaultTuning, ...options.tuning };
   }
 
-  /** Opens a CONNECT stream to `authority` through the HBONE endpoint; rejects on any non-200. */
+  /**
+   * Opens a CONNECT stream to `authority` through the HBONE endpoint; rejects on any non-200.
+   * A stream the server refused unprocessed (its JS side frees streams later than the client
+   * sees them close, so a busy server briefly counts more than the pool has open) is retried,
+   * on another session when there is one: nothing reached the destination yet.
+   */
   async connect(req: HboneConnectRequest): Promise<HboneStream> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#connectOnce(req);
+      } catch (err) {
+        if (!(err instanceof RefusedStream) || attempt >= REFUSED_ATTEMPTS || this.#closed) throw err;
+        this.#log.debug('HBONE stream refused unprocessed; retrying', { authority: req.authority, attempt });
+        await new Promise((r) => setTimeout(r, 2 * attempt));
+      }
+    }
+  }
+
+  async #connectOnce(req: HboneConnectRequest): Promise<HboneStream> {
     if (this.#closed) throw new WeftError(HboneErrorCode.closed, 'HBONE pool is closed');
     const entry = this.#reserve(req);
     let session: http2.ClientHttp2Session;
@@ -168,7 +195,8 @@ export class HbonePool {
       list = [];
       this.#entries.set(key, list);
     }
-    let entry = list.find((e) => !e.dead && e.streams < e.maxStreams);
+    const now = Date.now();
+    let entry = list.find((e) => !e.dead && e.streams < e.maxStreams && now - e.refusedAt > REFUSED_COOLDOWN_MS);
     if (entry === undefined) {
       entry = this.#open(key, identity, req);
       list.push(entry);
@@ -184,7 +212,7 @@ export class HbonePool {
   #open(key: string, identity: string, req: HboneConnectRequest): Entry {
     const entry: Entry = {
       key, identity, host: req.address.host, port: req.address.port, session: undefined,
-      ready: Promise.resolve(undefined as never), streams: 0, maxStreams: this.#maxStreams, dead: false, idleTimer: undefined,
+      ready: Promise.resolve(undefined as never), streams: 0, maxStreams: this.#maxStreams, dead: false, idleTimer: undefined, refusedAt: 0,
     };
     entry.ready = this.#establish(entry, req);
     // Failures surface to every waiting connect(); this only keeps the rejection handled.
@@ -274,6 +302,12 @@ export class HbonePool {
       };
       const onFail = (err?: unknown): void => {
         cleanup();
+        const code = stream.rstCode;
+        if (code === http2.constants.NGHTTP2_REFUSED_STREAM || code === http2.constants.NGHTTP2_ENHANCE_YOUR_CALM) {
+          entry.refusedAt = Date.now();
+          reject(new RefusedStream(HboneErrorCode.session, `HBONE CONNECT ${req.authority} via ${endpoint}: stream refused by the peer (code ${code})`));
+          return;
+        }
         reject(new WeftError(HboneErrorCode.session, `HBONE CONNECT ${req.authority} via ${endpoint} failed before a response: ${err === undefined ? `stream closed (code ${stream.rstCode ?? '?'})` : errorMessage(err)}`, { cause: err }));
       };
       const onClose = (): void => onFail();

@@ -18,13 +18,13 @@ import { pickHboneHeaders } from '#core/hbone/headers.ts';
 import { spiffeIdFromSan } from '#core/hbone/peer-identity.ts';
 import { relay } from '#core/hbone/relay.ts';
 import { emptyServerStats, type HboneServerStats } from '#core/hbone/server-stats.ts';
-import { DEFAULT_MAX_STREAMS, defaultTuning, type HboneTuning } from '#core/hbone/settings.ts';
+import { DEFAULT_MAX_STREAMS, SERVER_STREAM_HEADROOM, defaultTuning, type HboneTuning } from '#core/hbone/settings.ts';
 import { HBONE_ALPN, hboneTlsOptions } from '#core/hbone/tls-context.ts';
 
 export type { AuthorizeResult, HboneConnectionInfo, HboneRequestContext, HboneServerEvent } from '#core/hbone/context.ts';
 
 export interface HboneServerLimits {
-  /** SETTINGS_MAX_CONCURRENT_STREAMS per connection (100). */
+  /** SETTINGS_MAX_CONCURRENT_STREAMS per connection (200: a pool's 100 plus headroom). */
   maxConcurrentStreams?: number;
   /** A TLS handshake must finish within this (10 s). */
   handshakeTimeoutMs?: number;
@@ -86,7 +86,7 @@ export class HboneServer {
     this.#connectTimeoutMs = options.limits?.connectTimeoutMs ?? 10_000;
     this.#h2 = http2.createServer({
       settings: {
-        maxConcurrentStreams: options.limits?.maxConcurrentStreams ?? DEFAULT_MAX_STREAMS,
+        maxConcurrentStreams: options.limits?.maxConcurrentStreams ?? DEFAULT_MAX_STREAMS + SERVER_STREAM_HEADROOM,
         initialWindowSize: this.#tuning.streamWindow,
         maxFrameSize: this.#tuning.maxFrameSize,
         enableConnectProtocol: false,

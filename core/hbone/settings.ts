@@ -26,3 +26,11 @@ export const defaultTuning: HboneTuning = {
 };
 
 export const DEFAULT_MAX_STREAMS = 100;
+
+/**
+ * What a server allows beyond what a pool places on one session. A client counts a stream as
+ * gone when it has sent its last frame; the server frees it only once that frame arrives, so
+ * a pool at its limit would otherwise open stream 101 while the server still counts 100 and
+ * is refused (Node's nghttp2 then closes the session after enough refusals).
+ */
+export const SERVER_STREAM_HEADROOM = 100;
