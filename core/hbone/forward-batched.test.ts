@@ -55,3 +55,36 @@ test('the source pauses once the destination queues past the limit, and resumes 
   assert.equal(calls.flat().reduce((a, b) => a + b, 0), 8 * 16 * 1024);
   assert.ok(calls.length >= 2, 'written in more than one batch');
 });
+
+test("a source that reports 'aborted' (an HTTP/2 stream reset) resets the destination instead of ending it", async () => {
+  const src = new PassThrough();
+  const { sink, ended } = recordingSink();
+  let finalCalled = false;
+  void ended.then(() => { finalCalled = true; });
+  forwardBatched(src, sink, () => undefined);
+  src.write(Buffer.alloc(10));
+  src.emit('aborted');
+  // The 'end' that Node emits after an abort must not be passed on either.
+  src.end();
+  await new Promise((r) => setImmediate(r));
+  assert.equal(sink.destroyed, true);
+  assert.equal(finalCalled, false);
+});
+
+test('onBreak takes over from the reset, and a clean end still ends the destination', async () => {
+  const broken = new PassThrough();
+  const a = recordingSink();
+  let breaks = 0;
+  forwardBatched(broken, a.sink, () => undefined, { onBreak: () => { breaks++; } });
+  broken.emit('aborted');
+  broken.emit('aborted');
+  assert.equal(breaks, 1);
+  assert.equal(a.sink.destroyed, false);
+
+  const clean = new PassThrough();
+  const b = recordingSink();
+  forwardBatched(clean, b.sink, () => undefined, { onBreak: () => assert.fail('a clean end is no break') });
+  clean.end(Buffer.alloc(3));
+  await b.ended;
+  assert.deepEqual(b.calls.flat(), [3]);
+});

@@ -4,12 +4,51 @@
 // network path. Corking until the loop's check phase turns them into one writev. Towards an
 // HTTP/2 stream, the larger queue budget (than pipe's pause at the high-water mark) lets a
 // socket be read several times per loop turn, so the session frames and encrypts bigger batches.
+//
+// Only a clean end of the source (a TCP FIN, an HTTP/2 END_STREAM) is passed on as an end of
+// the destination. A source that stops any other way broke, and the destination is reset:
+// a FIN there would pass a truncated transfer off as a complete one (see onReadEnd).
 import type { Duplex } from 'node:stream';
+import { abort } from '#core/net/abort.ts';
 
 /** Bytes queued on the destination above which the source is paused until 'drain'. */
 export const BATCH_QUEUE_LIMIT = 256 * 1024;
 
-export function forwardBatched(src: Duplex, dst: Duplex, count: (n: number) => void, queueLimit = BATCH_QUEUE_LIMIT): void {
+export interface ForwardOptions {
+  /** Bytes queued on the destination above which the source is paused (BATCH_QUEUE_LIMIT). */
+  queueLimit?: number;
+  /** The source broke (see onReadEnd); absent, the destination is reset. */
+  onBreak?: () => void;
+}
+
+/**
+ * Tells, once, how the reading side of `src` finished: `clean` for an end of stream the peer
+ * sent, false when it broke. An HTTP/2 stream that is reset (RST_STREAM), or whose session
+ * closes or errors under it, emits 'aborted' when its writing side was still open; either way
+ * Node then ends its reading side too, so an 'end' follows that looks like END_STREAM. What
+ * tells them apart is that the broken stream is already destroyed when that 'end' is emitted,
+ * whereas after a real END_STREAM it is destroyed only by an 'end' listener of Node's own,
+ * which this one is put in front of. Errors are not reported here (the caller's 'error'
+ * handler has them, and no 'end' follows an error).
+ * A peer's RST_STREAM(NO_ERROR) after this side finished writing reads as clean: HTTP/2
+ * allows it there ("stop sending"), and Node reports it exactly like END_STREAM.
+ */
+export function onReadEnd(src: Duplex, handler: (clean: boolean) => void): void {
+  let done = false;
+  const settle = (clean: boolean): void => {
+    if (done) return;
+    done = true;
+    src.off('aborted', onAborted);
+    handler(clean);
+  };
+  const onAborted = (): void => settle(false);
+  src.once('aborted', onAborted);
+  src.prependOnceListener('end', () => settle(!src.destroyed && Reflect.get(src, 'aborted') !== true));
+}
+
+export function forwardBatched(src: Duplex, dst: Duplex, count: (n: number) => void, options: number | ForwardOptions = {}): void {
+  const opts: ForwardOptions = typeof options === 'number' ? { queueLimit: options } : options;
+  const queueLimit = opts.queueLimit ?? BATCH_QUEUE_LIMIT;
   let corked = false;
   const flush = (): void => {
     corked = false;
@@ -34,6 +73,10 @@ export function forwardBatched(src: Duplex, dst: Duplex, count: (n: number) => v
       dst.once('drain', resume);
     }
   });
-  // end() uncorks and flushes what is still gathered before the FIN.
-  src.once('end', () => dst.end());
+  onReadEnd(src, (clean) => {
+    // end() uncorks and flushes what is still gathered before the FIN.
+    if (clean) dst.end();
+    else if (opts.onBreak !== undefined) opts.onBreak();
+    else abort(dst);
+  });
 }

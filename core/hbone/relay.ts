@@ -1,9 +1,11 @@
 // Copies bytes both ways between a CONNECT stream and the upstream socket, with half-close
-// carried across in each direction (end of one side's reads ends the other side's writes),
-// and an error on either side tearing down both. A tunnel that breaks resets the upstream,
-// so the application sees a failure rather than a clean end of a truncated request.
+// carried across in each direction (a clean end of one side's reads ends the other side's
+// writes), and an error on either side tearing down both. A tunnel that breaks (RST_STREAM,
+// its session closing or erroring, any end without END_STREAM) resets the upstream, so the
+// application sees a failure rather than a clean end of a truncated transfer; an upstream
+// that breaks resets the tunnel (RST_STREAM, never END_STREAM) before onUpstreamError runs.
 import type { Duplex } from 'node:stream';
-import { forwardBatched } from '#core/hbone/forward-batched.ts';
+import { forwardBatched, onReadEnd } from '#core/hbone/forward-batched.ts';
 import { abort } from '#core/net/abort.ts';
 
 export interface RelayResult {
@@ -20,18 +22,32 @@ export interface RelayResult {
 export type RelayStrategy = 'pipe' | 'manual' | 'batched';
 
 /** Moves bytes one way with backpressure: a full destination pauses the source until 'drain'. */
-function forward(src: Duplex, dst: Duplex, count: (n: number) => void): void {
+function forward(src: Duplex, dst: Duplex, count: (n: number) => void, onBreak: () => void): void {
   const resume = (): void => {
     src.resume();
   };
   src.on('data', (c: Buffer) => {
     count(c.length);
+    if (dst.destroyed) return;
     if (!dst.write(c)) {
       src.pause();
       dst.once('drain', resume);
     }
   });
-  src.once('end', () => dst.end());
+  onReadEnd(src, (clean) => {
+    if (clean) dst.end();
+    else onBreak();
+  });
+}
+
+/** pipe() with the end of the source judged here: a broken source must not end the destination. */
+function pipeOneWay(src: Duplex, dst: Duplex, count: (n: number) => void, onBreak: () => void): void {
+  src.on('data', (c: Buffer) => { count(c.length); });
+  src.pipe(dst, { end: false });
+  onReadEnd(src, (clean) => {
+    if (clean) dst.end();
+    else onBreak();
+  });
 }
 
 export function relay(tunnel: Duplex, upstream: Duplex, onUpstreamError: (err: Error) => void, strategy: RelayStrategy = 'pipe'): Promise<RelayResult> {
@@ -47,24 +63,39 @@ export function relay(tunnel: Duplex, upstream: Duplex, onUpstreamError: (err: E
     const closed = (): void => {
       if (--pending === 0) finish();
     };
+    const tunnelBroke = (): void => {
+      result.broken ??= 'tunnel';
+      abort(upstream);
+    };
+    // The tunnel is reset here, before the caller hears of it: Node's stream.close(code) on a
+    // stream with nothing queued sends END_STREAM ahead of the RST_STREAM, which the peer
+    // would pass on as a clean end; destroy(err) sends the RST alone.
+    const upstreamFailed = (err: Error): void => {
+      abort(tunnel);
+      onUpstreamError(err);
+    };
+    const upstreamBroke = (): void => {
+      result.broken ??= 'upstream';
+      upstreamFailed(new Error('upstream closed'));
+    };
+    const toUpstream = (n: number): void => { result.toUpstream += n; };
+    const toTunnel = (n: number): void => { result.toTunnel += n; };
     if (strategy === 'batched') {
-      forwardBatched(tunnel, upstream, (n) => { result.toUpstream += n; });
-      forward(upstream, tunnel, (n) => { result.toTunnel += n; });
+      forwardBatched(tunnel, upstream, toUpstream, { onBreak: tunnelBroke });
+      forward(upstream, tunnel, toTunnel, upstreamBroke);
     } else if (strategy === 'manual') {
-      forward(tunnel, upstream, (n) => { result.toUpstream += n; });
-      forward(upstream, tunnel, (n) => { result.toTunnel += n; });
+      forward(tunnel, upstream, toUpstream, tunnelBroke);
+      forward(upstream, tunnel, toTunnel, upstreamBroke);
     } else {
-      tunnel.on('data', (c: Buffer) => { result.toUpstream += c.length; });
-      upstream.on('data', (c: Buffer) => { result.toTunnel += c.length; });
-      tunnel.pipe(upstream);
-      upstream.pipe(tunnel);
+      pipeOneWay(tunnel, upstream, toUpstream, tunnelBroke);
+      pipeOneWay(upstream, tunnel, toTunnel, upstreamBroke);
     }
     tunnel.once('close', closed);
     upstream.once('close', closed);
     upstream.once('error', (err: Error) => {
       result.error ??= err;
       result.broken ??= 'upstream';
-      onUpstreamError(err);
+      upstreamFailed(err);
     });
     tunnel.once('error', (err: Error) => {
       result.error ??= err;
@@ -73,16 +104,10 @@ export function relay(tunnel: Duplex, upstream: Duplex, onUpstreamError: (err: E
     });
     // A stream closed without both halves ended (RST, session gone) takes the upstream with it.
     tunnel.once('close', () => {
-      if (!upstream.destroyed && !(upstream.writableEnded && upstream.readableEnded)) {
-        result.broken ??= 'tunnel';
-        abort(upstream);
-      }
+      if (!upstream.destroyed && !(upstream.writableEnded && upstream.readableEnded)) tunnelBroke();
     });
     upstream.once('close', () => {
-      if (!tunnel.destroyed && !(tunnel.writableEnded && tunnel.readableEnded)) {
-        result.broken ??= 'upstream';
-        onUpstreamError(new Error('upstream closed'));
-      }
+      if (!tunnel.destroyed && !(tunnel.writableEnded && tunnel.readableEnded)) upstreamBroke();
     });
   });
 }

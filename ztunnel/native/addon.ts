@@ -13,7 +13,10 @@ export interface Endpoint {
 export interface OpenSocketOptions {
   /** bind + listen (a listener); exclusive with bind. */
   listen?: { address: string; port: number; backlog?: number };
-  /** bind only (a client socket with a chosen source); port 0 or absent lets the kernel pick. */
+  /**
+   * bind only (a client socket with a chosen source); port 0 or absent lets the kernel pick,
+   * at connect() (IP_BIND_ADDRESS_NO_PORT), so that a busy source address costs no port search.
+   */
   bind?: { address: string; port?: number };
   /** SO_MARK, so the capture rules skip the socket's packets. */
   mark?: number;
@@ -33,10 +36,12 @@ export interface NativeBinding {
   setMark(fd: number, mark: number): void;
   getMark(fd: number): number;
   setTransparent(fd: number): void;
+  /** Whether IP_BIND_ADDRESS_NO_PORT is set; throws ENOPROTOOPT where the kernel lacks it. */
+  getBindAddressNoPort(fd: number): boolean;
 }
 
 const ADDON_PATH = './build/Release/weft_native.node';
-const FUNCTIONS = ['openSocketInNetns', 'getOriginalDst', 'setMark', 'getMark', 'setTransparent'] as const;
+const FUNCTIONS = ['openSocketInNetns', 'getOriginalDst', 'setMark', 'getMark', 'setTransparent', 'getBindAddressNoPort'] as const;
 
 function isNativeBinding(value: unknown): value is NativeBinding {
   if (typeof value !== 'object' || value === null) return false;

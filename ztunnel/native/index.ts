@@ -29,3 +29,8 @@ export function getMark(fd: number): number {
 export function setTransparent(fd: number): void {
   nativeBinding().setTransparent(fd);
 }
+
+/** IP_BIND_ADDRESS_NO_PORT of an fd (set on sockets bound to a source address with port 0). */
+export function getBindAddressNoPort(fd: number): boolean {
+  return nativeBinding().getBindAddressNoPort(fd);
+}

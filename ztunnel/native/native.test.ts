@@ -1,13 +1,14 @@
 // Root-only tests of the native socket layer against real network namespaces: listeners and
 // connections inside a namespace, marks, SO_ORIGINAL_DST after REDIRECT, transparent connects
-// from a foreign source, clean errors, and a main thread that always comes home.
+// from a foreign source, ports of bound client sockets chosen at connect(), clean errors, and
+// a main thread that always comes home.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import {
-  connectInNetns, getMark, getOriginalDst, listenInNetns, openSocketInNetns, originalDst, setMark, setTransparent, socketFd,
+  connectInNetns, getBindAddressNoPort, getMark, getOriginalDst, listenInNetns, openSocketInNetns, originalDst, setMark, setTransparent, socketFd,
 } from './index.ts';
 import { NetnsFixture, inNetns, isRoot, readAll, sh, threadNetnsInode } from './netns-fixture.ts';
 
@@ -183,6 +184,41 @@ describe('native sockets in network namespaces', { skip }, () => {
     const socket = await connectInNetns(pod.path, opts);
     assert.equal(socket.localAddress, CALLER_IP);
     assert.equal(await readAll(socket), `hello ${CALLER_IP}`, 'the app sees the caller address and its reply arrives');
+  });
+
+  test('a socket bound to a source address with port 0 gets its port at connect() (IP_BIND_ADDRESS_NO_PORT)', async (t) => {
+    const { closeSync } = await import('node:fs');
+    const optionOf = (opts: Parameters<typeof openSocketInNetns>[1]): boolean => {
+      const fd = openSocketInNetns(pod.path, opts);
+      try {
+        return getBindAddressNoPort(fd);
+      } finally {
+        closeSync(fd);
+      }
+    };
+    try {
+      optionOf({});
+    } catch (err) {
+      if (!isErrno(err, 'ENOPROTOOPT')) throw err;
+      t.skip('this kernel has no IP_BIND_ADDRESS_NO_PORT (Linux before 4.2): binds search for a port as before');
+      return;
+    }
+    assert.equal(optionOf({ bind: { address: POD_IP } }), true, 'no port given');
+    assert.equal(optionOf({ bind: { address: POD_IP, port: 0 } }), true, 'port 0');
+    assert.equal(optionOf({ bind: { address: CALLER_IP }, transparent: true, freebind: true }), true, 'a foreign (transparent) source');
+    assert.equal(optionOf({ bind: { address: POD_IP, port: 40123 } }), false, 'a port of its own: nothing to defer');
+    assert.equal(optionOf({ listen: { address: POD_IP, port: 0 } }), false, 'a listener');
+    assert.equal(optionOf({}), false, 'no bind');
+
+    // The deferred port is still a real one once connected, and the connection works.
+    const app = await listenInNetns(pod.path, { address: POD_IP, port: 0 });
+    servers.push(app);
+    greet(app);
+    const socket = await connectInNetns(pod.path, { host: POD_IP, port: port(app), localAddress: POD_IP });
+    assert.equal(getBindAddressNoPort(socketFd(socket)), true);
+    assert.equal(socket.localAddress, POD_IP);
+    assert.ok((socket.localPort ?? 0) > 0, `a port was chosen at connect: ${String(socket.localPort)}`);
+    assert.equal(await readAll(socket), `hello ${POD_IP}`);
   });
 
   test('the main thread stays in its own namespace after all of the above', () => {

@@ -2,9 +2,10 @@
 // FIN that would pass a truncated transfer off as complete), and the result says which side broke.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
+import { EventEmitter, once } from 'node:events';
 import http2 from 'node:http2';
 import net from 'node:net';
+import { readAll } from '#core/hbone/testing/harness.ts';
 import { abort } from '#core/net/abort.ts';
 import { splice, type SpliceResult } from '#ztunnel/proxy/splice.ts';
 
@@ -114,5 +115,127 @@ test('abort on an HTTP/2 stream resets it: the peer sees an error, never a clean
   } finally {
     session.destroy();
     server.close();
+  }
+});
+
+// The HBONE side breaking under a spliced client: its connection lost (the far ztunnel
+// killed, its kernel sending a FIN), or the stream reset with CANCEL, both of which Node
+// reports as 'aborted' and an 'end' without error. The client must see a reset.
+
+interface SplicedClient {
+  /** The app's socket; the other end of its TCP pair is spliced to a CONNECT stream. */
+  app: net.Socket;
+  /** The server's side of the CONNECT stream. */
+  serverStream: http2.ServerHttp2Stream;
+  /** Every TCP connection the HTTP/2 server accepted (destroy() = FIN, as from a killed peer). */
+  serverSockets: Set<net.Socket>;
+  result: Promise<SpliceResult>;
+  close(): void;
+}
+
+async function splicedToH2(): Promise<SplicedClient> {
+  const serverSockets = new Set<net.Socket>();
+  const server = http2.createServer();
+  server.on('connection', (s: net.Socket) => serverSockets.add(s));
+  const streams: http2.ServerHttp2Stream[] = [];
+  server.on('stream', (s) => {
+    s.on('error', () => undefined);
+    s.respond({ ':status': 200 }, { endStream: false });
+    streams.push(s);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const session = http2.connect(`http://127.0.0.1:${(server.address() as net.AddressInfo).port}`);
+  session.on('error', () => undefined);
+  const st = session.request({ ':method': 'CONNECT', ':authority': '127.0.0.1:1' }, { endStream: false });
+  st.on('error', () => undefined);
+  await once(st, 'response');
+  // The app's connection to ztunnel: a loopback pair, ztunnel's end spliced to the stream.
+  const listener = net.createServer({ allowHalfOpen: true });
+  listener.listen(0, '127.0.0.1');
+  await once(listener, 'listening');
+  const accepted = once(listener, 'connection') as Promise<[net.Socket]>;
+  const app = net.connect({ port: (listener.address() as net.AddressInfo).port, host: '127.0.0.1', allowHalfOpen: true });
+  const [down] = await accepted;
+  listener.close();
+  await until(() => streams.length > 0);
+  return {
+    app, serverStream: streams[0]!, serverSockets, result: splice(down, st),
+    close: () => { app.destroy(); session.destroy(); server.close(); },
+  };
+}
+
+/** How a socket's reading side ended: its error code, or FIN. */
+function readEnd(s: net.Socket): Promise<string> {
+  return new Promise((resolve) => {
+    s.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+    s.once('end', () => resolve('FIN'));
+  });
+}
+
+test('the HBONE connection lost mid-download resets the client; broken = b', async () => {
+  const t = await splicedToH2();
+  try {
+    const ended = readEnd(t.app);
+    let got = 0;
+    t.app.on('data', (b: Buffer) => { got += b.length; });
+    t.serverStream.write(Buffer.alloc(64 * 1024, 3));
+    await until(() => got === 64 * 1024);
+    for (const s of t.serverSockets) s.destroy();
+    assert.equal(await ended, 'ECONNRESET');
+    assert.equal((await t.result).broken, 'b');
+  } finally {
+    t.close();
+  }
+});
+
+test('the HBONE connection lost after the client half-closed (no \'aborted\' then) still resets it', async () => {
+  const t = await splicedToH2();
+  try {
+    const ended = readEnd(t.app);
+    let got = 0;
+    t.app.on('data', (b: Buffer) => { got += b.length; });
+    const request = readAll(t.serverStream);
+    t.app.end('request');
+    assert.equal((await request).toString(), 'request');
+    t.serverStream.write(Buffer.alloc(64 * 1024, 3));
+    await until(() => got === 64 * 1024);
+    for (const s of t.serverSockets) s.destroy();
+    assert.equal(await ended, 'ECONNRESET');
+    assert.equal((await t.result).broken, 'b');
+  } finally {
+    t.close();
+  }
+});
+
+test('RST_STREAM(CANCEL) from the HBONE peer resets the client', async () => {
+  const t = await splicedToH2();
+  try {
+    const ended = readEnd(t.app);
+    let got = 0;
+    t.app.on('data', (b: Buffer) => { got += b.length; });
+    t.serverStream.write('partial');
+    await until(() => got === 7);
+    let cancel: Error | undefined;
+    await once(new EventEmitter(), 'never', { signal: AbortSignal.abort() }).catch((err: unknown) => { cancel = err as Error; });
+    // Destroyed with an AbortError, Node's HTTP/2 sends RST_STREAM(CANCEL) and nothing before it.
+    t.serverStream.destroy(cancel);
+    assert.equal(await ended, 'ECONNRESET');
+    assert.equal((await t.result).broken, 'b');
+  } finally {
+    t.close();
+  }
+});
+
+test('a clean END_STREAM from the HBONE peer reaches the client as a FIN after every byte', async () => {
+  const t = await splicedToH2();
+  try {
+    const all = readAll(t.app);
+    t.serverStream.end(Buffer.alloc(300 * 1024, 4));
+    assert.equal((await all).length, 300 * 1024);
+    t.app.end();
+    assert.equal((await t.result).broken, undefined);
+  } finally {
+    t.close();
   }
 });

@@ -17,6 +17,9 @@
 #ifndef IP_FREEBIND
 #define IP_FREEBIND 15
 #endif
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24
+#endif
 
 typedef struct {
   bool has_listen;
@@ -65,6 +68,16 @@ static int set_int(int fd, int level, int name, int value) {
   return setsockopt(fd, level, name, &value, sizeof value);
 }
 
+/* A client socket bound to a source address with port 0 (the caller's address, for the app)
+ * gets its port at connect(), chosen by the whole 4-tuple, instead of at bind(): bind() must
+ * find a port no other socket on that address holds, TIME_WAIT ones included, and that search
+ * grows with every short connection the caller closed in the last minute. A kernel without
+ * the option (before Linux 4.2) binds the old way; only a real failure is reported. */
+static bool set_bind_no_port(int fd) {
+  if (set_int(fd, SOL_IP, IP_BIND_ADDRESS_NO_PORT, 1) == 0) return true;
+  return errno == ENOPROTOOPT;
+}
+
 /* Creates the socket in the current namespace. Returns the fd, or -1 with *err and *call set. */
 static int create_socket(const socket_plan *plan, int *err, const char **call) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -84,6 +97,8 @@ static int create_socket(const socket_plan *plan, int *err, const char **call) {
     failed = "setsockopt(SO_REUSEADDR)";
   } else if (plan->reuse_port && set_int(fd, SOL_SOCKET, SO_REUSEPORT, 1) != 0) {
     failed = "setsockopt(SO_REUSEPORT)";
+  } else if (plan->has_bind && plan->addr.sin_port == 0 && !set_bind_no_port(fd)) {
+    failed = "setsockopt(IP_BIND_ADDRESS_NO_PORT)";
   } else if ((plan->has_bind || plan->has_listen) &&
              bind(fd, (const struct sockaddr *)&plan->addr, sizeof plan->addr) != 0) {
     failed = "bind";

@@ -1,5 +1,5 @@
 /* Per-socket calls on fds Node.js already owns: the NAT original destination of a
- * redirected connection, and the mark / transparency options of ztunnel's own sockets. */
+ * redirected connection, and the mark / transparency / bind options of ztunnel's own sockets. */
 #include "weft_native.h"
 
 #include <arpa/inet.h>
@@ -12,6 +12,9 @@
 #endif
 #ifndef IP_TRANSPARENT
 #define IP_TRANSPARENT 19
+#endif
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24
 #endif
 
 static bool fd_args(napi_env env, napi_callback_info info, size_t want, int *fd, napi_value *second) {
@@ -80,4 +83,18 @@ napi_value weft_set_transparent(napi_env env, napi_callback_info info) {
     weft_throw_errno(env, "setsockopt(IP_TRANSPARENT)", errno, NULL);
   }
   return NULL;
+}
+
+napi_value weft_get_bind_address_no_port(napi_env env, napi_callback_info info) {
+  int fd;
+  if (!fd_args(env, info, 1, &fd, NULL)) return NULL;
+  int on = 0;
+  socklen_t len = sizeof on;
+  if (getsockopt(fd, SOL_IP, IP_BIND_ADDRESS_NO_PORT, &on, &len) != 0) {
+    weft_throw_errno(env, "getsockopt(IP_BIND_ADDRESS_NO_PORT)", errno, NULL);
+    return NULL;
+  }
+  napi_value result;
+  napi_get_boolean(env, on != 0, &result);
+  return result;
 }

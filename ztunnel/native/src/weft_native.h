@@ -42,5 +42,6 @@ napi_value weft_get_original_dst(napi_env env, napi_callback_info info);
 napi_value weft_set_mark(napi_env env, napi_callback_info info);
 napi_value weft_get_mark(napi_env env, napi_callback_info info);
 napi_value weft_set_transparent(napi_env env, napi_callback_info info);
+napi_value weft_get_bind_address_no_port(napi_env env, napi_callback_info info);
 
 #endif
