@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { once } from 'node:events';
 import { isWeftError } from '#core/errors.ts';
-import { forwardedSource } from '#core/hbone/forwarded.ts';
+import { forwardedSource, forwardedSourcePort } from '#core/hbone/forwarded.ts';
 import { InboundConnections } from '#ztunnel/proxy/inbound-connections.ts';
 import { splice } from '#ztunnel/proxy/splice.ts';
 import { waitForState } from '#ztunnel/proxy/wait.ts';
@@ -22,6 +22,22 @@ test('forwarded: the first for= address', () => {
     [undefined, undefined],
   ];
   for (const [h, want] of rows) assert.equal(forwardedSource(h), want, String(h));
+});
+
+test('forwarded: the first for= port, when there is one', () => {
+  const rows: [string | undefined, number | undefined][] = [
+    ['for="10.0.1.2:4321"', 4321],
+    ['for="10.0.1.2:4321";host=echo.default.svc.cluster.local', 4321],
+    ['for=10.0.1.3', undefined],
+    ['for="10.0.1.2:1", for="10.9.9.9:2"', 1],
+    ['for="[fd00::1]:80"', 80],
+    ['for="[fd00::1]"', undefined],
+    ['for="10.0.1.2:0"', undefined],
+    ['for="10.0.1.2:70000"', undefined],
+    ['for="10.0.1.2:12a"', undefined],
+    [undefined, undefined],
+  ];
+  for (const [h, want] of rows) assert.equal(forwardedSourcePort(h), want, String(h));
 });
 
 test('waitForState resolves on a later change and times out with a hint', async () => {

@@ -6,9 +6,9 @@ import { abort } from '#core/net/abort.ts';
 import { WeftError } from '#core/errors.ts';
 import { HboneServer, type HboneRequestContext, type HboneServerEvent } from '#core/hbone/server.ts';
 import { ZTUNNEL_MARK } from '#core/ports.ts';
-import { connectInNetns } from '#ztunnel/native/index.ts';
 import { selfCallReason } from '#ztunnel/proxy/illegal-port.ts';
-import { forwardedSource } from '#core/hbone/forwarded.ts';
+import { forwardedSource, forwardedSourcePort } from '#core/hbone/forwarded.ts';
+import { connectAsCaller } from '#ztunnel/proxy/connect-as-caller.ts';
 import type { ProxyInputs } from '#ztunnel/proxy/inputs.ts';
 import { workloadIdentity } from '#ztunnel/proxy/route.ts';
 import { waitForState } from '#ztunnel/proxy/wait.ts';
@@ -131,8 +131,10 @@ export function createInboundHbone(inputs: ProxyInputs, trustDomain: string): Hb
       const selfCall = selfCallReason({ address: target.host, port: target.port });
       if (selfCall !== undefined) throw new WeftError('WEFT_ERR_SELF_CALL', selfCall, { hint: 'ztunnel never forwards to its own ports (15001, 15006, 15008)' });
       const conn = facts(ctx, waypoints);
-      const upstream = await connectInNetns(pod.netnsPath, {
-        host: target.host, port: target.port, localAddress: conn.sourceIp, transparent: true, mark: ZTUNNEL_MARK, timeoutMs: inputs.connectTimeoutMs,
+      // The caller's port is used only with the address it came with (the one believed).
+      const callerPort = forwardedSource(ctx.headers.forwarded) === conn.sourceIp ? forwardedSourcePort(ctx.headers.forwarded) : undefined;
+      const upstream = await connectAsCaller(pod.netnsPath, {
+        host: target.host, port: target.port, localAddress: conn.sourceIp, callerPort, transparent: true, mark: ZTUNNEL_MARK, timeoutMs: inputs.connectTimeoutMs,
       });
       const untrack = inputs.inbound.add({
         conn, workloadUid: pod.uid,

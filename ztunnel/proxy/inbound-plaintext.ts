@@ -75,6 +75,7 @@ export async function handleInboundPlaintext(client: net.Socket, pod: EnrolledPo
   }
   let upstream: net.Socket;
   try {
+    // Not from the caller's port: the captured connection holds that very 4-tuple in this netns.
     upstream = await connectInNetns(pod.netnsPath, {
       host: dst.address, port: dst.port, localAddress: srcIp, transparent: true, mark: ZTUNNEL_MARK, timeoutMs: inputs.connectTimeoutMs,
     });
