@@ -1,11 +1,17 @@
 // `weft analyze`: runs the controller's own parser and model over folders of manifests,
 // offline, and lists what would be rejected, which fields weft cannot use, and which objects
-// would carry a failing condition.
+// would carry a failing condition — policies, waypoints, and routes for each of their parents.
+// A waypoint Gateway is judged as if the controller had deployed it (it does, once applied),
+// so what depends on it (routes, L7 policies, bindings) is judged on its own merits.
 import { LocalSource } from '#controller/source/local.ts';
 import { buildModel } from '#controller/model/build.ts';
+import { compileRoutes } from '#controller/model/routes.ts';
+import type { RouteCondition } from '#controller/model/routes.ts';
 import type { ResourceCondition } from '#controller/model/types.ts';
+import { defaultWaypointAddress, indexWaypoints, resolveWaypoint } from '#controller/model/waypoints.ts';
+import type { WaypointAddressLookup } from '#controller/model/waypoints.ts';
 import { fieldConditions } from '#controller/status/field-conditions.ts';
-import type { ClusterObjects, FieldProblem, SourceRejection } from '#controller/source/types.ts';
+import type { ClusterObjects, FieldProblem, ParentReference, SourceRejection } from '#controller/source/types.ts';
 import { silentLogger } from '#core/log.ts';
 import { table } from '#cli/format.ts';
 
@@ -21,32 +27,85 @@ export interface Analysis {
   rejections: SourceRejection[];
   /** Every such field, object by object; each object listed here also has a False condition. */
   fields: FieldReport[];
-  conditions: ResourceCondition[];
+  /** Route conditions carry the parentRef they are for (one set per parent). */
+  conditions: (ResourceCondition | RouteCondition)[];
+  /** `namespace/name` of waypoint Gateways without an address, judged as if deployed. */
+  assumedWaypoints: string[];
   /** Rejections plus conditions with status False. */
   problems: number;
 }
+
+const OPTIONS = { trustDomain: 'cluster.local', clusterId: 'Kubernetes', rootNamespace: 'istio-system' } as const;
+
+/** An address no real waypoint has (240.0.0.0/4 is reserved), standing in for one not deployed yet. */
+const STAND_IN_ADDRESS = '240.0.0.1';
 
 export async function analyzeManifests(dirs: string[]): Promise<Analysis> {
   const source = new LocalSource({ dirs, logger: silentLogger });
   await source.start();
   try {
     const objects = source.current();
-    const model = buildModel(objects, { trustDomain: 'cluster.local', clusterId: 'Kubernetes', rootNamespace: 'istio-system' });
+    const assumed = new Set<string>();
+    const lookup: WaypointAddressLookup = (gw, objs) => {
+      const found = defaultWaypointAddress(gw, objs);
+      if (found !== undefined) return found;
+      assumed.add(`${gw.metadata.namespace}/${gw.metadata.name}`);
+      return STAND_IN_ADDRESS;
+    };
+    const model = buildModel(objects, OPTIONS, { waypointAddress: lookup });
     const rejections = [...source.rejected()];
+    const routes = routeConditions(objects, lookup);
+    // The model keeps one condition per object and type; a route has one set per parent, so
+    // routes come from the route compiler (the model's are a subset of these).
+    const fromRoutes = new Set(routes.map(conditionKey));
+    const modelConditions = model.conditions.filter((c) => !fromRoutes.has(conditionKey(c)) && !isAssumedProgrammed(c, assumed));
     // The model's conditions first: a KnownFields condition it already reports is not doubled.
-    const seen = new Set(model.conditions.map(conditionKey));
-    const conditions = [...model.conditions, ...fieldConditions(objects).filter((c) => !seen.has(conditionKey(c)))];
+    const seen = new Set(modelConditions.map(conditionKey));
+    const conditions = [...modelConditions, ...routes, ...fieldConditions(objects).filter((c) => !seen.has(conditionKey(c)))];
     const maps: ReadonlyMap<string, unknown>[] = [objects.namespaces, objects.pods, objects.services, objects.endpointSlices, objects.nodes,
       objects.gateways, objects.httpRoutes, objects.grpcRoutes, objects.authorizationPolicies, objects.peerAuthentications];
     const count = maps.reduce((n, m) => n + m.size, 0);
-    return { objects: count, rejections, fields: fieldReports(objects), conditions, problems: rejections.length + conditions.filter((c) => c.status === 'False').length };
+    return {
+      objects: count, rejections, fields: fieldReports(objects), conditions, assumedWaypoints: [...assumed].sort(),
+      problems: rejections.length + conditions.filter((c) => c.status === 'False').length,
+    };
   } finally {
     await source.stop();
   }
 }
 
+/** The Programmed=True a stand-in address produced says nothing about the manifests. */
+function isAssumedProgrammed(c: ResourceCondition, assumed: ReadonlySet<string>): boolean {
+  return c.kind === 'Gateway' && c.type === 'Programmed' && assumed.has(`${c.namespace}/${c.name}`);
+}
+
+/** Every route's conditions for each of its parents, with Services bound to waypoints as the model binds them. */
+function routeConditions(objects: ClusterObjects, lookup: WaypointAddressLookup): RouteCondition[] {
+  const { waypoints } = indexWaypoints(objects, OPTIONS.trustDomain, lookup);
+  const byIdentity = new Map([...waypoints].map(([key, wp]) => [wp.identity, key]));
+  const waypointOfService = (key: string): string | undefined => {
+    const svc = objects.services.get(key);
+    if (svc === undefined || svc.spec.type === 'ExternalName') return undefined;
+    const nsLabels = objects.namespaces.get(svc.metadata.namespace)?.metadata.labels ?? {};
+    const identity = resolveWaypoint({ kind: 'Service', metadata: svc.metadata }, nsLabels, waypoints).waypoint?.identity;
+    return identity === undefined ? undefined : byIdentity.get(identity);
+  };
+  return compileRoutes(objects, { trustDomain: OPTIONS.trustDomain, waypointOfService }).conditions;
+}
+
 function conditionKey(c: ResourceCondition): string {
   return `${c.kind}/${c.namespace}/${c.name}/${c.type}`;
+}
+
+/** `HTTPRoute/shop/r (parent Service web:80)` for a route's per-parent conditions. */
+function objectLabel(c: ResourceCondition | RouteCondition): string {
+  const base = `${c.kind}/${c.namespace}/${c.name}`;
+  return 'parentRef' in c ? `${base} (parent ${parentLabel(c.parentRef)})` : base;
+}
+
+function parentLabel(ref: ParentReference): string {
+  const ns = ref.namespace === undefined ? '' : `${ref.namespace}/`;
+  return `${ref.kind ?? 'Gateway'} ${ns}${ref.name}${ref.port === undefined ? '' : `:${ref.port}`}${ref.sectionName === undefined ? '' : `#${ref.sectionName}`}`;
 }
 
 function fieldReports(objects: ClusterObjects): FieldReport[] {
@@ -73,7 +132,10 @@ export function formatAnalysis(a: Analysis): string {
   const notes = a.conditions.filter((c) => c.status === 'False' || c.reason !== c.type);
   if (notes.length > 0) {
     out += `\nconditions (${notes.length}):\n`;
-    out += table(['OBJECT', 'TYPE', 'STATUS', 'REASON', 'MESSAGE'], notes.map((c) => [`${c.kind}/${c.namespace}/${c.name}`, c.type, c.status, c.reason, c.message]));
+    out += table(['OBJECT', 'TYPE', 'STATUS', 'REASON', 'MESSAGE'], notes.map((c) => [objectLabel(c), c.type, c.status, c.reason, c.message]));
+  }
+  if (a.assumedWaypoints.length > 0) {
+    out += `\nwaypoints judged as if deployed (the controller deploys them): ${a.assumedWaypoints.join(', ')}\n`;
   }
   out += a.problems === 0 ? '\nno problems found\n' : `\n${a.problems} problem(s)\n`;
   return out;

@@ -116,6 +116,94 @@ test('analyze reports unknown Gateway fields but not the known ones weft ignores
   assert.match(good.out, /no problems found/);
 });
 
+const MESH = `apiVersion: v1
+kind: Namespace
+metadata: { name: shop, labels: { istio.io/dataplane-mode: ambient, istio.io/use-waypoint: waypoint } }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: waypoint, namespace: shop }
+spec: { gatewayClassName: istio-waypoint, listeners: [{ name: mesh, port: 15008, protocol: HBONE }] }
+---
+apiVersion: v1
+kind: Service
+metadata: { name: web, namespace: shop }
+spec: { clusterIP: 10.96.0.10, clusterIPs: [10.96.0.10], selector: { app: web }, ports: [{ name: http, port: 80 }] }
+`;
+const GOOD_ROUTE = `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: web, namespace: shop }
+spec:
+  parentRefs: [{ group: "", kind: Service, name: web, port: 80 }]
+  rules: [{ matches: [{ path: { type: PathPrefix, value: /api } }], backendRefs: [{ name: web, port: 80 }] }]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: no-delete, namespace: shop }
+spec:
+  targetRefs: [{ group: gateway.networking.k8s.io, kind: Gateway, name: waypoint }]
+  action: DENY
+  rules: [{ to: [{ operation: { methods: [DELETE] } }] }]
+`;
+const BAD_ROUTES = `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: missing-backend, namespace: shop }
+spec:
+  parentRefs: [{ group: "", kind: Service, name: web, port: 80 }]
+  rules: [{ backendRefs: [{ name: nosuch, port: 80 }] }]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: two-parents, namespace: shop }
+spec:
+  parentRefs: [{ group: "", kind: Service, name: gone, port: 80 }, { group: "", kind: Service, name: web, port: 80 }]
+  rules: [{ backendRefs: [{ name: web, port: 80 }] }]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: redirect-and-rewrite, namespace: shop }
+spec:
+  parentRefs: [{ group: "", kind: Service, name: web, port: 80 }]
+  rules:
+    - filters:
+        - { type: RequestRedirect, requestRedirect: { hostname: a.example } }
+        - { type: URLRewrite, urlRewrite: { hostname: b.example } }
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: wrong-target, namespace: shop }
+spec:
+  targetRefs: [{ group: gateway.networking.k8s.io, kind: Gateway, name: nope }]
+  action: DENY
+  rules: [{ to: [{ operation: { methods: [DELETE] } }] }]
+`;
+
+test('analyze judges routes per parent and L7 policies against a waypoint the controller would deploy', async () => {
+  const good = join(dir, 'routes-good');
+  await mkdir(good);
+  await writeFile(join(good, 'mesh.yaml'), MESH);
+  await writeFile(join(good, 'routes.yaml'), GOOD_ROUTE);
+  const clean = await run('analyze', good);
+  assert.equal(clean.code, 0, clean.out);
+  assert.match(clean.out, /no problems found/);
+  assert.match(clean.out, /waypoints judged as if deployed \(the controller deploys them\): shop\/waypoint/);
+
+  const bad = join(dir, 'routes-bad');
+  await mkdir(bad);
+  await writeFile(join(bad, 'mesh.yaml'), MESH);
+  await writeFile(join(bad, 'routes.yaml'), BAD_ROUTES);
+  const { out, code } = await run('analyze', bad);
+  assert.equal(code, 1);
+  assert.match(out, /HTTPRoute\/shop\/missing-backend \(parent Service web:80\)\s+ResolvedRefs\s+False\s+BackendNotFound\s+.*shop\/nosuch not found/);
+  // The bad parent is reported although the route's other parent accepts it.
+  assert.match(out, /HTTPRoute\/shop\/two-parents \(parent Service gone:80\)\s+Accepted\s+False\s+NoMatchingParent/);
+  assert.doesNotMatch(out, /two-parents \(parent Service web:80\)/);
+  assert.match(out, /HTTPRoute\/shop\/redirect-and-rewrite \(parent Service web:80\)\s+Accepted\s+False\s+IncompatibleFilters/);
+  assert.match(out, /AuthorizationPolicy\/shop\/wrong-target\s+Accepted\s+False\s+TargetNotFound/);
+  assert.doesNotMatch(out, /NoWaypoint|AddressNotAssigned|WaypointNotReady/);
+  assert.match(out, /\n4 problem\(s\)\n/);
+});
+
 test('workloads lists what the running controller computed', async () => {
   const { out } = await run('workloads', '--controller', controller.adminUrl);
   assert.match(out, /^NAMESPACE\s+NAME\s+ADDRESS\s+NODE\s+PROTOCOL/m);

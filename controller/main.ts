@@ -18,6 +18,7 @@ import { WeftError, errorMessage } from '#core/errors.ts';
 import { Logger } from '#core/log.ts';
 import { Registry } from '#core/telemetry/metrics.ts';
 import { startAdminServer } from '#controller/admin/server.ts';
+import { KubernetesDeployer, inClusterControllerUrl } from '#controller/deploy/kubernetes-deployer.ts';
 import { LocalDeployer } from '#controller/deploy/local-deployer.ts';
 import { isWaypointGateway } from '#controller/model/waypoints.ts';
 import { CERTIFICATES_PATH, CaEndpoint, authorizedIdentities } from '#controller/ca/server.ts';
@@ -166,8 +167,11 @@ export async function startController(config: ControllerConfig, deps: Controller
     const source: ClusterSource = kubeSource ?? new LocalSource({ dirs: [...config.manifestDirs], logger: log, debounceMs: config.debounceMs });
     cleanups.push(() => source.stop());
     let tokenWrites: Promise<void> = Promise.resolve();
-    // Local mode: waypoint deployments are asked for through a folder (see LocalDeployer).
-    const deployer = kubeConfig === undefined ? new LocalDeployer(config.stateDir) : undefined;
+    // Waypoint deployments: asked for through a folder locally (see LocalDeployer), applied to the API on Kubernetes.
+    const deployer = kubeConfig === undefined ? new LocalDeployer(config.stateDir) : new KubernetesDeployer({
+      kubeConfig, status, logger: log, trustDomain: config.trustDomain, controllerUrl: inClusterControllerUrl(config.rootNamespace, config.port),
+    });
+    if (deployer instanceof KubernetesDeployer) cleanups.push(() => deployer.stop());
     const rebuild = (): void => {
       const objects = source.current();
       const started = performance.now();
@@ -186,13 +190,11 @@ export async function startController(config: ControllerConfig, deps: Controller
       tokenWrites = tokenWrites.then(() => writeTokens(objects, next)).catch((err: unknown) => {
         log.warn('writing token files failed', { err: errorMessage(err) });
       });
-      if (deployer !== undefined) {
-        const gateways = [...objects.gateways.values()].filter(isWaypointGateway);
-        // After the token files: a waypoint started from these can authenticate at once.
-        tokenWrites = tokenWrites.then(() => deployer.sync(gateways)).catch((err: unknown) => {
-          log.warn('writing waypoint deployments failed', { err: errorMessage(err) });
-        });
-      }
+      const gateways = [...objects.gateways.values()].filter(isWaypointGateway);
+      // After the token files: a waypoint started from these can authenticate at once.
+      tokenWrites = tokenWrites.then(() => (deployer instanceof KubernetesDeployer ? deployer.sync(objects) : deployer.sync(gateways))).catch((err: unknown) => {
+        log.warn('writing waypoint deployments failed', { err: errorMessage(err) });
+      });
       log.info('model rebuilt', { resources: next.resources.size, ms: Math.round(performance.now() - started) });
     };
     let rebuildTimer: NodeJS.Timeout | undefined;

@@ -270,6 +270,10 @@ function authorizationResource(value: Authorization): Keyed {
 /** A namespace label reaches many objects; report each condition once. */
 function dedupe(conditions: ResourceCondition[]): ResourceCondition[] {
   const seen = new Map<string, ResourceCondition>();
-  for (const c of conditions) seen.set(`${c.kind}/${c.namespace}/${c.name}/${c.type}`, c);
+  for (const c of conditions) {
+    // Route status is per parent (Gateway API): one condition of a type for each parentRef.
+    const parent = 'parentRef' in c ? `/${JSON.stringify(c.parentRef)}` : '';
+    seen.set(`${c.kind}/${c.namespace}/${c.name}/${c.type}${parent}`, c);
+  }
   return [...seen.values()];
 }

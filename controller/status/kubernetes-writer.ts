@@ -1,16 +1,17 @@
 // Writes the status store's conditions to the Kubernetes objects they describe, as
 // `status.conditions` through the status subresource (JSON merge patch, field manager
-// `weft-controller`). Only kinds whose conditions weft owns are written (Gateway,
-// AuthorizationPolicy, PeerAuthentication: see kube/resources.ts); an object is patched only
-// when its conditions differ from what was last written, writes are spaced by a minimum
-// interval, and a failed write is logged and retried with backoff.
+// `weft-controller`), and a waypoint Gateway's `status.addresses` with them. Only kinds whose
+// conditions weft owns are written (Gateway, AuthorizationPolicy, PeerAuthentication: see
+// kube/resources.ts); an object is patched only when what it should carry differs from what
+// was last written, writes are spaced by a minimum interval, and a failed write is logged and
+// retried with backoff.
 import { CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { errorMessage } from '#core/errors.ts';
 import type { Logger } from '#core/log.ts';
 import { KUBE_RESOURCES } from '#controller/source/kube/resources.ts';
 import type { KubeResource } from '#controller/source/kube/resources.ts';
-import type { StatusStore } from '#controller/status/store.ts';
+import type { GatewayStatusAddress, StatusStore } from '#controller/status/store.ts';
 
 export const FIELD_MANAGER = 'weft-controller';
 
@@ -42,6 +43,8 @@ interface Target {
   namespace: string;
   name: string;
   conditions: KubeCondition[];
+  /** Written when an array; null removes addresses written before; undefined leaves them alone. */
+  addresses: GatewayStatusAddress[] | null | undefined;
 }
 
 const WRITABLE = new Map(KUBE_RESOURCES.filter((r) => r.writesConditions).map((r) => [r.kind, r]));
@@ -56,8 +59,10 @@ export class KubernetesStatusWriter {
   readonly #now: () => Date;
   /** id → conditions wanted now. */
   #desired = new Map<string, Target>();
-  /** id → JSON of the conditions last written successfully. */
+  /** id → JSON of the conditions (and addresses) last written successfully. */
   readonly #written = new Map<string, string>();
+  /** ids whose status.addresses this writer set, so it can clear them. */
+  readonly #addressed = new Set<string>();
   /** ids to write, in order; a Set so an object is queued once. */
   readonly #queue = new Set<string>();
   /** id → consecutive failed writes, and the timer of the pending retry. */
@@ -113,18 +118,20 @@ export class KubernetesStatusWriter {
         lastTransitionTime: c.lastTransitionTime === '' ? this.#now().toISOString() : c.lastTransitionTime,
         ...(generation === undefined ? {} : { observedGeneration: generation }),
       }));
-      desired.set(`${obj.kind}/${obj.namespace}/${obj.name}`, { resource, namespace: obj.namespace, name: obj.name, conditions });
+      const id = `${obj.kind}/${obj.namespace}/${obj.name}`;
+      const addresses = obj.addresses !== undefined ? obj.addresses : this.#addressed.has(id) ? null : undefined;
+      desired.set(id, { resource, namespace: obj.namespace, name: obj.name, conditions, addresses });
     }
-    // Objects written before that have no conditions any more get an empty list.
-    for (const id of this.#written.keys()) {
+    // Objects written before that have nothing any more get an empty list (and lose their addresses).
+    for (const id of [...this.#written.keys(), ...this.#addressed]) {
       if (desired.has(id)) continue;
       const [kind = '', namespace = '', name = ''] = id.split('/');
       const resource = WRITABLE.get(kind);
-      if (resource !== undefined) desired.set(id, { resource, namespace, name, conditions: [] });
+      if (resource !== undefined) desired.set(id, { resource, namespace, name, conditions: [], addresses: this.#addressed.has(id) ? null : undefined });
     }
     this.#desired = desired;
     for (const [id, t] of desired) {
-      if (this.#written.get(id) !== JSON.stringify(comparable(t.conditions)) && !this.#retries.has(id)) this.#queue.add(id);
+      if (this.#written.get(id) !== comparable(t) && !this.#retries.has(id)) this.#queue.add(id);
     }
     this.#kick();
   }
@@ -149,7 +156,7 @@ export class KubernetesStatusWriter {
       this.#queue.delete(id);
       const target = this.#desired.get(id);
       if (target === undefined) continue;
-      const body = JSON.stringify(comparable(target.conditions));
+      const body = comparable(target);
       if (this.#written.get(id) === body) continue;
       const wait = this.#lastWrite + this.#minIntervalMs - Date.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
@@ -164,17 +171,21 @@ export class KubernetesStatusWriter {
     try {
       await this.#api.patchNamespacedCustomObjectStatus({
         group: r.group, version: r.version, plural: r.plural, namespace: t.namespace, name: t.name,
-        body: { status: { conditions: t.conditions } }, fieldManager: FIELD_MANAGER,
+        body: { status: { conditions: t.conditions, ...(t.addresses === undefined ? {} : { addresses: t.addresses }) } }, fieldManager: FIELD_MANAGER,
       }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
       this.#failures.delete(id);
-      if (t.conditions.length === 0) this.#written.delete(id);
-      else this.#written.set(id, body);
-      this.#logger.debug('status written', { kind: r.kind, namespace: t.namespace, name: t.name, conditions: t.conditions.length });
+      if (Array.isArray(t.addresses)) this.#addressed.add(id);
+      else if (t.addresses === null) this.#addressed.delete(id);
+      if (t.conditions.length === 0 && !this.#addressed.has(id)) this.#written.delete(id);
+      // Once cleared, addresses are no longer this writer's to mention: compare as the next sync will.
+      else this.#written.set(id, t.addresses === null ? comparable({ ...t, addresses: undefined }) : body);
+      this.#logger.debug('status written', { kind: r.kind, namespace: t.namespace, name: t.name, conditions: t.conditions.length, addresses: t.addresses?.length });
     } catch (err) {
       const code = (err as { code?: unknown }).code;
       if (code === 404) {
         // The object is gone (or not yet visible): nothing to write until the store mentions it again.
         this.#written.delete(id);
+        this.#addressed.delete(id);
         this.#logger.debug('status target not found', { kind: r.kind, namespace: t.namespace, name: t.name });
         return;
       }
@@ -195,6 +206,7 @@ export class KubernetesStatusWriter {
 }
 
 /** What decides a rewrite: everything but lastTransitionTime, which may be filled from the clock here. */
-function comparable(conditions: readonly KubeCondition[]): unknown {
-  return conditions.map(({ lastTransitionTime: _t, ...rest }) => rest);
+function comparable(t: Target): string {
+  const conditions = t.conditions.map(({ lastTransitionTime: _t, ...rest }) => rest);
+  return JSON.stringify(t.addresses === undefined ? conditions : { conditions, addresses: t.addresses });
 }

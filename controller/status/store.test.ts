@@ -55,3 +55,45 @@ test('writeLocal writes status.json', async () => {
   assert.equal(data.objects[0]?.name, 'p');
   assert.equal(data.objects[0].conditions[0]?.status, 'True');
 });
+
+test('a failure outranks a success of the same type from another origin; transition times follow the winner', () => {
+  let t = 0;
+  const store = new StatusStore({ now: () => new Date(Date.UTC(2026, 0, 1, 0, 0, t)) });
+  const gw = (type: string, status: 'True' | 'False', reason: string): ResourceCondition => ({ kind: 'Gateway', namespace: 'shop', name: 'waypoint', type, status, reason, message: reason });
+  const cases: { model: ResourceCondition[]; deploy: ResourceCondition[]; want: string[] }[] = [
+    { model: [gw('Programmed', 'True', 'Programmed')], deploy: [gw('Programmed', 'False', 'ApplyFailed')], want: ['Programmed=False:ApplyFailed'] },
+    { model: [gw('Programmed', 'False', 'AddressNotAssigned')], deploy: [gw('Programmed', 'False', 'ApplyFailed')], want: ['Programmed=False:ApplyFailed'] },
+    { model: [gw('Accepted', 'False', 'InvalidWaypointFor')], deploy: [gw('Accepted', 'True', 'Accepted')], want: ['Accepted=False:InvalidWaypointFor'] },
+    { model: [gw('Programmed', 'True', 'Programmed')], deploy: [gw('Accepted', 'True', 'Accepted')], want: ['Programmed=True:Programmed', 'Accepted=True:Accepted'] },
+  ];
+  for (const c of cases) {
+    store.setModelConditions(c.model);
+    store.setDeployConditions(c.deploy);
+    assert.deepEqual(store.list()[0]?.conditions.map((x) => `${x.type}=${x.status}:${x.reason}`), c.want, JSON.stringify(c));
+  }
+  store.setModelConditions([gw('Programmed', 'True', 'Programmed')]);
+  store.setDeployConditions([gw('Programmed', 'False', 'ApplyFailed')]);
+  t = 7;
+  // Both origins are re-sent (as every rebuild does): the winner did not change, nor its time.
+  store.setModelConditions([gw('Programmed', 'True', 'Programmed')]);
+  store.setDeployConditions([gw('Programmed', 'False', 'ApplyFailed')]);
+  const before = store.list()[0]?.conditions[0]?.lastTransitionTime;
+  assert.equal(before, '2026-01-01T00:00:00.000Z');
+  store.setDeployConditions([]);
+  assert.equal(store.list()[0]?.conditions[0]?.lastTransitionTime, '2026-01-01T00:00:07.000Z');
+});
+
+test('Gateway addresses are listed with the Gateway, alone or beside its conditions, and go when cleared', () => {
+  const store = new StatusStore();
+  let events = 0;
+  store.onChange(() => events++);
+  store.setGatewayAddresses(new Map([['shop/waypoint', [{ type: 'IPAddress', value: '10.96.0.20' }]]]));
+  assert.deepEqual(store.list(), [{ kind: 'Gateway', namespace: 'shop', name: 'waypoint', conditions: [], addresses: [{ type: 'IPAddress', value: '10.96.0.20' }] }]);
+  store.setGatewayAddresses(new Map([['shop/waypoint', [{ type: 'IPAddress', value: '10.96.0.20' }]]]));
+  assert.equal(events, 1, 'same addresses: no event');
+  store.setDeployConditions([{ kind: 'Gateway', namespace: 'shop', name: 'waypoint', type: 'Accepted', status: 'True', reason: 'Accepted', message: 'm' }]);
+  assert.equal(store.list()[0]?.conditions.length, 1);
+  assert.equal(store.list()[0]?.addresses?.length, 1);
+  store.setGatewayAddresses(new Map());
+  assert.equal(store.list()[0]?.addresses, undefined);
+});

@@ -1,6 +1,7 @@
 // The latest status conditions of every object the mesh reads: from the model, from
-// manifests a source rejected, and from proxies that NACKed a pushed resource. Local mode
-// writes them to status.json for the CLI; a Kubernetes writer can subscribe to changes.
+// manifests a source rejected, from deploying waypoints, and from proxies that NACKed a pushed
+// resource; plus the addresses of waypoint Gateways. Local mode writes them to status.json for
+// the CLI; a Kubernetes writer can subscribe to changes.
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ResourceRef } from '#core/config/model.ts';
@@ -16,14 +17,22 @@ export interface StatusCondition {
   lastTransitionTime: string;
 }
 
+/** An entry of a Gateway's `status.addresses`. */
+export interface GatewayStatusAddress {
+  type: 'IPAddress' | 'Hostname';
+  value: string;
+}
+
 export interface ObjectStatus {
   kind: string;
   namespace: string;
   name: string;
   conditions: StatusCondition[];
+  /** Gateways only, when their address is known. */
+  addresses?: GatewayStatusAddress[];
 }
 
-type Origin = 'model' | 'source' | 'proxy';
+type Origin = 'model' | 'deploy' | 'source' | 'proxy';
 
 interface Entry extends ResourceCondition {
   origin: Origin;
@@ -33,7 +42,10 @@ export class StatusStore {
   readonly #now: () => Date;
   readonly #listeners = new Set<() => void>();
   #model: Entry[] = [];
+  #deploy: Entry[] = [];
   #source: Entry[] = [];
+  /** `namespace/name` of a Gateway → its addresses. */
+  #addresses = new Map<string, GatewayStatusAddress[]>();
   readonly #nacks = new Map<string, Entry>();
   /** `kind/ns/name/type` → first time the current status was seen. */
   readonly #since = new Map<string, { status: string; time: string }>();
@@ -45,6 +57,18 @@ export class StatusStore {
 
   setModelConditions(conditions: readonly ResourceCondition[]): void {
     this.#model = conditions.map((c) => ({ ...c, origin: 'model' }));
+    this.#changed();
+  }
+
+  /** What deploying waypoints found (applied, or failing): replaces the previous set. */
+  setDeployConditions(conditions: readonly ResourceCondition[]): void {
+    this.#deploy = conditions.map((c) => ({ ...c, origin: 'deploy' }));
+    this.#changed();
+  }
+
+  /** `status.addresses` of Gateways, keyed `namespace/name`: replaces the previous set. */
+  setGatewayAddresses(addresses: ReadonlyMap<string, readonly GatewayStatusAddress[]>): void {
+    this.#addresses = new Map([...addresses].map(([k, list]) => [k, list.map((a) => ({ ...a }))]));
     this.#changed();
   }
 
@@ -86,19 +110,22 @@ export class StatusStore {
 
   list(): ObjectStatus[] {
     const byObject = new Map<string, ObjectStatus>();
-    for (const e of [...this.#model, ...this.#source, ...this.#nacks.values()]) {
-      const id = `${e.kind}/${e.namespace}/${e.name}`;
+    const objectFor = (kind: string, namespace: string, name: string): ObjectStatus => {
+      const id = `${kind}/${namespace}/${name}`;
       let obj = byObject.get(id);
       if (obj === undefined) {
-        obj = { kind: e.kind, namespace: e.namespace, name: e.name, conditions: [] };
+        obj = { kind, namespace, name, conditions: [] };
         byObject.set(id, obj);
       }
-      const since = this.#since.get(`${id}/${e.type}`);
-      const condition: StatusCondition = { type: e.type, status: e.status, reason: e.reason, message: e.message, lastTransitionTime: since?.time ?? '' };
-      const at = obj.conditions.findIndex((c) => c.type === e.type);
-      // A rejection or NACK outranks the model's view of the same condition type.
-      if (at >= 0) obj.conditions[at] = condition;
-      else obj.conditions.push(condition);
+      return obj;
+    };
+    for (const [key, e] of this.#winners()) {
+      const since = this.#since.get(key);
+      objectFor(e.kind, e.namespace, e.name).conditions.push({ type: e.type, status: e.status, reason: e.reason, message: e.message, lastTransitionTime: since?.time ?? '' });
+    }
+    for (const [key, addresses] of this.#addresses) {
+      const slash = key.indexOf('/');
+      objectFor('Gateway', key.slice(0, slash), key.slice(slash + 1)).addresses = addresses.map((a) => ({ ...a }));
     }
     return [...byObject.values()].sort((a, b) =>
       a.kind.localeCompare(b.kind) || a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
@@ -119,16 +146,30 @@ export class StatusStore {
     return path;
   }
 
+  /**
+   * The condition that holds per `kind/ns/name/type`, in first-seen order. A failure outranks
+   * a success of the same type from another origin (a failed deployment beats the model's
+   * Programmed; the model's rejection beats an applied deployment); otherwise the later origin
+   * wins, so a rejection or NACK outranks the model's view.
+   */
+  #winners(): Map<string, Entry> {
+    const out = new Map<string, Entry>();
+    for (const e of [...this.#model, ...this.#deploy, ...this.#source, ...this.#nacks.values()]) {
+      const key = `${e.kind}/${e.namespace}/${e.name}/${e.type}`;
+      const held = out.get(key);
+      if (held === undefined || !(held.status === 'False' && e.status === 'True')) out.set(key, e);
+    }
+    return out;
+  }
+
   #changed(): void {
     const now = this.#now().toISOString();
-    const live = new Set<string>();
-    for (const e of [...this.#model, ...this.#source, ...this.#nacks.values()]) {
-      const key = `${e.kind}/${e.namespace}/${e.name}/${e.type}`;
-      live.add(key);
+    const winners = this.#winners();
+    for (const [key, e] of winners) {
       const prev = this.#since.get(key);
       if (prev === undefined || prev.status !== e.status) this.#since.set(key, { status: e.status, time: now });
     }
-    for (const key of this.#since.keys()) if (!live.has(key)) this.#since.delete(key);
+    for (const key of this.#since.keys()) if (!winners.has(key)) this.#since.delete(key);
     const rendered = JSON.stringify(this.list());
     if (rendered === this.#rendered) return;
     this.#rendered = rendered;

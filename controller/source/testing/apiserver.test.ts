@@ -139,3 +139,69 @@ test('status subresource: merge patch touches only status; other patch types and
   assert.deepEqual(server.get('AuthorizationPolicy', 'shop', 's')?.['status'], { x: 1 });
   assert.equal((await json('/apis/discovery.k8s.io/v1/namespaces/shop/endpointslices/none/status', { method: 'PATCH', body: '{}' })).status, 405);
 });
+
+test('server-side apply creates, then merges by field manager: dropped fields go, other managers\' fields stay', async () => {
+  const path = '/apis/apps/v1/namespaces/shop/deployments/wp';
+  const apply = (body: Obj, manager = 'weft-controller'): Promise<{ status: number; body: Obj }> => json(`${path}?fieldManager=${manager}&force=true`, {
+    method: 'PATCH', headers: { 'content-type': 'application/apply-patch+yaml' }, body: JSON.stringify(body),
+  });
+  const deployment = (labels: Record<string, string>, env: Obj[]): Obj => ({
+    apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'wp', labels },
+    spec: { template: { spec: { containers: [{ name: 'waypoint', env }] } } }, status: { replicas: 9 },
+  });
+  const created = await apply(deployment({ a: '1', b: '2' }, [{ name: 'X', value: '1' }]));
+  assert.equal(created.status, 201);
+  const meta = created.body['metadata'] as Obj;
+  assert.equal(meta['namespace'], 'shop');
+  assert.equal(typeof meta['uid'], 'string');
+  assert.equal(created.body['status'], undefined, 'status is ignored by apply');
+  const fields = meta['managedFields'] as Obj[];
+  assert.deepEqual(fields.map((f) => [f['manager'], f['operation'], f['fieldsType']]), [['weft-controller', 'Apply', 'FieldsV1']]);
+  assert.deepEqual((fields[0]?.['fieldsV1'] as Obj)['f:metadata'], { 'f:name': {}, 'f:labels': { 'f:a': {}, 'f:b': {} } });
+  assert.equal(server.requests.at(-1)?.contentType, 'application/apply-patch+yaml');
+  assert.equal(server.requests.at(-1)?.query['force'], 'true');
+
+  // Another writer's label is kept; the manager's own dropped label goes; lists replace whole.
+  const stored = server.get('Deployment', 'shop', 'wp') ?? {};
+  server.update({ ...stored, metadata: { ...(stored['metadata'] as Obj), labels: { a: '1', b: '2', theirs: 'x' } } });
+  const rv = server.resourceVersion;
+  const merged = await apply(deployment({ a: '1' }, [{ name: 'Y', value: '2' }]));
+  assert.equal(merged.status, 200);
+  assert.deepEqual((merged.body['metadata'] as Obj)['labels'], { a: '1', theirs: 'x' });
+  assert.deepEqual(((merged.body['spec'] as { template: { spec: { containers: Obj[] } } }).template.spec.containers[0])?.['env'], [{ name: 'Y', value: '2' }]);
+  assert.equal((merged.body['metadata'] as Obj)['generation'], 2);
+  assert.equal(server.resourceVersion, rv + 1);
+
+  // The same configuration again changes nothing: no new resourceVersion, no event.
+  await apply(deployment({ a: '1' }, [{ name: 'Y', value: '2' }]));
+  assert.equal(server.resourceVersion, rv + 1);
+  // A second manager gets its own entry.
+  const other = await apply(deployment({ c: '3' }, [{ name: 'Y', value: '2' }]), 'kubectl');
+  assert.deepEqual(((other.body['metadata'] as Obj)['managedFields'] as Obj[]).map((f) => f['manager']), ['weft-controller', 'kubectl']);
+  assert.deepEqual((other.body['metadata'] as Obj)['labels'], { a: '1', theirs: 'x', c: '3' });
+
+  assert.equal((await json(path, { method: 'PATCH', headers: { 'content-type': 'application/apply-patch+yaml' }, body: '{}' })).status, 422, 'fieldManager is required');
+  assert.equal((await apply({ ...deployment({}, []), kind: 'Service' })).status, 400, 'kind must match the URL');
+  assert.equal((await apply({ ...deployment({}, []), metadata: { name: 'other' } })).status, 400, 'name must match the URL');
+  assert.equal((await json(path, { method: 'PATCH', headers: { 'content-type': 'application/strategic-merge-patch+json' }, body: '{}' })).status, 415);
+});
+
+test('merge patch of an object keeps its status and identity; DELETE answers Success, then 404', async () => {
+  server.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'mp', labels: { a: '1' } }, status: { phase: 'Active' } });
+  const patched = await json('/api/v1/namespaces/mp', {
+    method: 'PATCH', headers: { 'content-type': 'application/merge-patch+json' },
+    body: JSON.stringify({ metadata: { name: 'renamed', labels: { b: '2', a: null } }, status: { phase: 'Gone' } }),
+  });
+  assert.equal(patched.status, 200);
+  const ns = server.get('Namespace', '', 'mp');
+  assert.deepEqual((ns?.['metadata'] as Obj)['labels'], { b: '2' });
+  assert.deepEqual(ns?.['status'], { phase: 'Active' });
+  assert.equal((await json('/api/v1/namespaces/none', { method: 'PATCH', headers: { 'content-type': 'application/merge-patch+json' }, body: '{}' })).status, 404);
+
+  server.create({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'sa', namespace: 'shop' } });
+  const deleted = await json('/api/v1/namespaces/shop/serviceaccounts/sa?propagationPolicy=Background', { method: 'DELETE' });
+  assert.equal(deleted.status, 200);
+  assert.equal(deleted.body['status'], 'Success');
+  assert.equal(server.get('ServiceAccount', 'shop', 'sa'), undefined);
+  assert.equal((await json('/api/v1/namespaces/shop/serviceaccounts/sa', { method: 'DELETE' })).status, 404);
+});

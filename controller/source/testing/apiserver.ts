@@ -1,18 +1,30 @@
 // An in-repo stand-in for the Kubernetes API server, used to test the real client library
 // (@kubernetes/client-node) against the real list/watch protocol, because no API server can be
-// installed on this machine. It speaks just enough of the protocol for the kinds weft reads:
-// lists with a resourceVersion, watches streaming newline-delimited JSON events
-// (ADDED/MODIFIED/DELETED/BOOKMARK/ERROR) from a bounded history — a watch from a compacted
-// resourceVersion gets an ERROR event carrying a 410 Gone Status, as from the real server —
-// periodic bookmarks, `timeoutSeconds`, and PATCH (merge patch) / PUT of `/status`.
-// Not implemented: server-side apply, JSON patch, strategic merge patch, pagination, selectors,
-// schema validation, discovery. Tests drive it through create/update/delete/compact/dropWatches.
+// installed on this machine. It speaks just enough of the protocol for the kinds weft reads and
+// the waypoint objects it writes: lists with a resourceVersion, watches streaming
+// newline-delimited JSON events (ADDED/MODIFIED/DELETED/BOOKMARK/ERROR) from a bounded history —
+// a watch from a compacted resourceVersion gets an ERROR event carrying a 410 Gone Status, as from
+// the real server — periodic bookmarks, `timeoutSeconds`, GET and DELETE of one object, PATCH of
+// an object as JSON merge patch or as server-side apply, and PATCH (merge patch) / PUT of
+// `/status` (Gateway included).
+// Server-side apply here is create-or-merge by field manager: the applied configuration is
+// merged over the stored object (objects key by key; lists and scalars replace whole, where the
+// real server merges some lists by key), fields the same manager applied before and left out
+// now are removed, and `metadata.managedFields` names each manager with operation Apply. It
+// does not detect conflicts between managers (so `force` changes nothing) and ignores `status`
+// in an applied configuration, as the real server does for kinds with a status subresource.
+// Not implemented: JSON patch, strategic merge patch, pagination, selectors, schema validation,
+// discovery, admission (a namespace need not exist), cluster IP allocation (tests set
+// `spec.clusterIP` with `update`) and garbage collection (deleting an owner leaves the objects
+// that name it in ownerReferences). Tests drive it through create/update/delete/compact/
+// dropWatches/failRequests.
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer as createHttpServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
+import { parse as parseYaml } from 'yaml';
 import { EventHistory } from '#controller/source/testing/history.ts';
 import type { HistoryEvent, WatchEventType } from '#controller/source/testing/history.ts';
 import { mergePatch } from '#controller/source/testing/merge-patch.ts';
@@ -37,6 +49,8 @@ const RESOURCES: readonly ResourceType[] = [
   { group: '', version: 'v1', kind: 'Node', plural: 'nodes', namespaced: false, hasStatus: true, custom: false },
   { group: '', version: 'v1', kind: 'Pod', plural: 'pods', namespaced: true, hasStatus: true, custom: false },
   { group: '', version: 'v1', kind: 'Service', plural: 'services', namespaced: true, hasStatus: true, custom: false },
+  { group: '', version: 'v1', kind: 'ServiceAccount', plural: 'serviceaccounts', namespaced: true, hasStatus: false, custom: false },
+  { group: 'apps', version: 'v1', kind: 'Deployment', plural: 'deployments', namespaced: true, hasStatus: true, custom: false },
   { group: 'discovery.k8s.io', version: 'v1', kind: 'EndpointSlice', plural: 'endpointslices', namespaced: true, hasStatus: false, custom: false },
   { group: 'gateway.networking.k8s.io', version: 'v1', kind: 'Gateway', plural: 'gateways', namespaced: true, hasStatus: true, custom: true },
   { group: 'gateway.networking.k8s.io', version: 'v1', kind: 'HTTPRoute', plural: 'httproutes', namespaced: true, hasStatus: true, custom: true },
@@ -63,6 +77,8 @@ export interface RecordedRequest {
   path: string;
   query: Readonly<Record<string, string>>;
   watch: boolean;
+  /** The media type of the body (`application/apply-patch+yaml`, ...), without parameters. */
+  contentType?: string;
 }
 
 /** Returns an HTTP status to fail a request with, or undefined to serve it. */
@@ -82,6 +98,8 @@ export class TestApiServer {
   readonly #history: EventHistory;
   /** plural → `namespace/name` (or `name`) → stored object. */
   readonly #objects = new Map<string, Map<string, JsonObject>>();
+  /** `plural/key` → field manager → the configuration it last applied. */
+  readonly #applied = new Map<string, Map<string, JsonObject>>();
   readonly #watchers = new Set<Watcher>();
   readonly #sockets = new Set<Socket>();
   #resourceVersion = 1;
@@ -173,6 +191,7 @@ export class TestApiServer {
     const old = this.#store(r).get(key);
     if (old === undefined) throw new Error(`${kind} ${key} does not exist`);
     this.#store(r).delete(key);
+    this.#applied.delete(`${r.plural}/${key}`);
     // The DELETED event carries the object at the deletion's resourceVersion, as the real server sends it.
     const gone: JsonObject = { ...old, metadata: { ...metadataOf(old), resourceVersion: String(++this.#resourceVersion) } };
     this.#emit('DELETED', r, gone);
@@ -253,7 +272,8 @@ export class TestApiServer {
     const url = new URL(req.url ?? '/', 'http://apiserver');
     const query = Object.fromEntries(url.searchParams);
     const watch = query['watch'] === 'true' || query['watch'] === '1';
-    const recorded: RecordedRequest = { method: req.method ?? 'GET', path: url.pathname, query, watch };
+    const contentType = (req.headers['content-type'] ?? '').split(';')[0]?.trim() ?? '';
+    const recorded: RecordedRequest = { method: req.method ?? 'GET', path: url.pathname, query, watch, ...(contentType === '' ? {} : { contentType }) };
     this.requests.push(recorded);
     if (this.#options.token !== undefined && req.headers.authorization !== `Bearer ${this.#options.token}`) {
       req.resume();
@@ -283,8 +303,85 @@ export class TestApiServer {
       });
       return;
     }
+    if (req.method === 'PATCH' && name !== undefined && subresource === undefined) {
+      readBody(req).then((body) => this.#patch(res, r, namespace ?? '', name, contentType, query, body), () => {
+        sendStatus(res, 400, 'BadRequest', 'cannot read the request body');
+      });
+      return;
+    }
+    if (req.method === 'DELETE' && name !== undefined && subresource === undefined) {
+      req.resume();
+      return this.#deleteRequest(res, r, namespace ?? '', name);
+    }
     req.resume();
     sendStatus(res, 405, 'MethodNotAllowed', `${req.method ?? ''} is not supported on ${url.pathname} by this test server`);
+  }
+
+  #deleteRequest(res: ServerResponse, r: ResourceType, namespace: string, name: string): void {
+    const old = this.#store(r).get(r.namespaced ? `${namespace}/${name}` : name);
+    if (old === undefined) return sendStatus(res, 404, 'NotFound', `${r.plural} "${name}" not found`);
+    this.delete(r.kind, namespace, name);
+    // Gone at once (no finalizers here): the real server answers with a Success Status then.
+    sendJson(res, 200, {
+      kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success',
+      details: { name, kind: r.plural, uid: metadataOf(old)['uid'] },
+    });
+  }
+
+  /** PATCH of the object itself: a JSON merge patch of an existing object, or a server-side apply. */
+  #patch(res: ServerResponse, r: ResourceType, namespace: string, name: string, type: string, query: Record<string, string>, body: string): void {
+    const key = r.namespaced ? `${namespace}/${name}` : name;
+    const old = this.#store(r).get(key);
+    if (type === 'application/merge-patch+json') {
+      if (old === undefined) return sendStatus(res, 404, 'NotFound', `${r.plural} "${name}" not found`);
+      const patch = parseObjectBody(body, JSON.parse);
+      if (patch === undefined) return sendStatus(res, 400, 'BadRequest', 'the body is not a JSON object');
+      const merged = mergePatch(old, patch) as JsonObject;
+      // Identity and status are not the main resource's to change.
+      merged['metadata'] = { ...metadataOf(merged), name, ...(r.namespaced ? { namespace } : {}) };
+      if (r.hasStatus) merged['status'] = old['status'];
+      return sendJson(res, 200, withType(r, this.update(withType(r, merged))));
+    }
+    if (type !== 'application/apply-patch+yaml') {
+      return sendStatus(res, 415, 'UnsupportedMediaType', `this test server patches objects with application/merge-patch+json or application/apply-patch+yaml, got ${type === '' ? 'none' : type}`);
+    }
+    const manager = query['fieldManager'] ?? '';
+    if (manager === '') return sendStatus(res, 422, 'Invalid', 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch');
+    const config = parseObjectBody(body, (text) => parseYaml(text) as unknown);
+    if (config === undefined) return sendStatus(res, 400, 'BadRequest', 'the body is not a YAML or JSON object');
+    if (config['apiVersion'] !== apiVersionOf(r) || config['kind'] !== r.kind) {
+      return sendStatus(res, 400, 'BadRequest', `the applied object is ${String(config['apiVersion'])} ${String(config['kind'])}, not ${apiVersionOf(r)} ${r.kind} as the URL says`);
+    }
+    const meta = isJsonObject(config['metadata']) ? config['metadata'] : {};
+    if (meta['name'] !== name) return sendStatus(res, 400, 'BadRequest', `the name of the object (${String(meta['name'])}) does not match the name on the URL (${name})`);
+    if (r.namespaced && meta['namespace'] !== undefined && meta['namespace'] !== namespace) {
+      return sendStatus(res, 400, 'BadRequest', `the namespace of the object (${JSON.stringify(meta['namespace'])}) does not match the namespace on the URL (${namespace})`);
+    }
+    const applied = structuredClone(config);
+    if (r.hasStatus) delete applied['status'];
+    if (isJsonObject(applied['metadata'])) delete applied['metadata']['managedFields'];
+    const id = `${r.plural}/${key}`;
+    const managers = this.#applied.get(id) ?? new Map<string, JsonObject>();
+    let base: JsonObject = old === undefined ? {} : structuredClone(old);
+    const previous = managers.get(manager);
+    if (previous !== undefined) base = withoutDropped(base, previous, applied);
+    const merged = mergePatch(base, applied) as JsonObject;
+    const mergedMeta: JsonObject = { ...metadataOf(merged), name, ...(r.namespaced ? { namespace } : {}) };
+    const fields = (Array.isArray(mergedMeta['managedFields']) ? mergedMeta['managedFields'] as unknown[] : [])
+      .filter((f) => !(isJsonObject(f) && f['manager'] === manager && f['operation'] === 'Apply'));
+    fields.push({ manager, operation: 'Apply', apiVersion: apiVersionOf(r), time: new Date().toISOString(), fieldsType: 'FieldsV1', fieldsV1: fieldSet(applied) });
+    mergedMeta['managedFields'] = fields;
+    merged['metadata'] = mergedMeta;
+    managers.set(manager, applied);
+    if (old === undefined) {
+      const created = this.create(merged);
+      this.#applied.set(id, managers);
+      return sendJson(res, 201, withType(r, created));
+    }
+    this.#applied.set(id, managers);
+    // An apply that changes nothing but the time of its own entry is no write.
+    if (JSON.stringify(withoutTimes(merged)) === JSON.stringify(withoutTimes(old))) return sendJson(res, 200, withType(r, old));
+    sendJson(res, 200, withType(r, this.update(merged)));
   }
 
   #list(res: ServerResponse, r: ResourceType, namespace: string | undefined): void {
@@ -373,6 +470,45 @@ export class TestApiServer {
     this.#emit('MODIFIED', r, stored);
     sendJson(res, 200, withType(r, stored));
   }
+}
+
+/** The body as one object, or undefined when it does not parse to one. */
+function parseObjectBody(body: string, parse: (text: string) => unknown): JsonObject | undefined {
+  let v: unknown;
+  try {
+    v = parse(body);
+  } catch {
+    return undefined;
+  }
+  return isJsonObject(v) ? v : undefined;
+}
+
+/** `target` without the fields `previous` set and `next` leaves out (recursing where both have an object). */
+function withoutDropped(target: JsonObject, previous: JsonObject, next: JsonObject): JsonObject {
+  const out: JsonObject = { ...target };
+  for (const [k, was] of Object.entries(previous)) {
+    const now = next[k];
+    const current = out[k];
+    if (now === undefined) delete out[k];
+    else if (isJsonObject(was) && isJsonObject(now) && isJsonObject(current)) out[k] = withoutDropped(current, was, now);
+  }
+  return out;
+}
+
+/** The FieldsV1 set of an applied configuration, with lists counted as atomic. */
+function fieldSet(config: JsonObject): JsonObject {
+  const out: JsonObject = {};
+  for (const [k, v] of Object.entries(config)) out[`f:${k}`] = isJsonObject(v) ? fieldSet(v) : {};
+  return out;
+}
+
+function withoutTimes(obj: JsonObject): unknown {
+  const meta = metadataOf(obj);
+  const fields = Array.isArray(meta['managedFields'])
+    ? meta['managedFields'].map((f: unknown) => (isJsonObject(f) ? { ...f, time: undefined } : f))
+    : undefined;
+  const { resourceVersion: _rv, ...rest } = meta;
+  return { ...obj, metadata: { ...rest, managedFields: fields } };
 }
 
 function isJsonObject(v: unknown): v is JsonObject {
