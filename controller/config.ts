@@ -2,6 +2,7 @@
 // object. Defaults live here and nowhere else; a bad value stops the start with a message
 // that names the flag.
 import { isIP } from 'node:net';
+import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { WeftError } from '#core/errors.ts';
@@ -33,6 +34,22 @@ export interface ControllerConfig {
   readonly source: ControllerSource;
   /** Kubernetes source: kubeconfig file; '' means the in-cluster service account. */
   readonly kubeconfig: string;
+  /** Lifetime of the workload certificates the CA signs (Istio's DEFAULT_WORKLOAD_CERT_TTL). */
+  readonly workloadCertTtlSeconds: number;
+  /** A TLS handshake on the push/CA listener must finish within this, else the socket is closed. */
+  readonly handshakeTimeoutMs: number;
+  /** Open connections one source address may hold on the push/CA listener; more are refused. */
+  readonly maxConnectionsPerSource: number;
+  /**
+   * Kubernetes source: elect one leader among replicas on a coordination.k8s.io Lease in the
+   * root namespace; only the leader writes status and waypoint objects (every replica serves).
+   */
+  readonly leaderElect: boolean;
+  readonly leaseName: string;
+  /** How long the Lease holds without renewal; renew deadline and retry period follow from it. */
+  readonly leaseDurationMs: number;
+  /** This replica's name in the Lease (the pod name; the host name when not given). */
+  readonly identity: string;
 }
 
 export const ControllerSource = { local: 'local', kubernetes: 'kubernetes' } as const;
@@ -54,7 +71,31 @@ export const CONTROLLER_DEFAULTS = {
   logLevel: 'info' as LogLevelName,
   source: 'local' as ControllerSource,
   kubeconfig: '',
+  workloadCertTtlSeconds: 24 * 3600,
+  handshakeTimeoutMs: 10_000,
+  maxConnectionsPerSource: 128,
+  leaderElect: false,
+  leaseName: 'weft-controller',
+  leaseDurationMs: 10_000,
+  identity: '',
 } as const;
+
+/** Bounds of the workload certificate lifetime: Istio caps it at MAX_WORKLOAD_CERT_TTL, 90 days. */
+export const WORKLOAD_CERT_TTL_LIMITS = { minSeconds: 5, maxSeconds: 90 * 24 * 3600 } as const;
+
+const DURATION_UNITS: Readonly<Record<string, number>> = { ms: 0.001, s: 1, m: 60, h: 3600 };
+
+/**
+ * A duration as Istio's environment takes it (Go syntax: `24h`, `1h30m`, `90s`, `1.5h`), in
+ * seconds; undefined when it is not one. A bare number counts as seconds.
+ */
+export function parseDurationSeconds(v: string): number | undefined {
+  if (/^\d+(\.\d+)?$/.test(v)) return Number(v);
+  if (!/^(\d+(\.\d+)?(ms|s|m|h))+$/.test(v)) return undefined;
+  let total = 0;
+  for (const m of v.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) total += Number(m[1]) * (DURATION_UNITS[m[2] ?? ''] ?? Number.NaN);
+  return Number.isFinite(total) ? total : undefined;
+}
 
 function fail(flag: string, why: string): never {
   throw new WeftError('WEFT_ERR_CONFIG', `controller: --${flag}: ${why}`, { hint: 'run with --help for the options' });
@@ -84,6 +125,16 @@ export function makeControllerConfig(input: ControllerConfigInput): ControllerCo
   if (!Number.isInteger(c.debounceMs) || c.debounceMs < 0 || c.debounceMs > 60_000) fail('debounce-ms', `must be 0-60000, got ${c.debounceMs}`);
   if (!isLogLevel(c.logLevel)) fail('log-level', `one of ${Object.keys(LogLevel).join(', ')}`);
   if (!Object.hasOwn(ControllerSource, c.source)) fail('source', `one of ${Object.keys(ControllerSource).join(', ')}, got ${JSON.stringify(c.source)}`);
+  const { minSeconds, maxSeconds } = WORKLOAD_CERT_TTL_LIMITS;
+  if (!Number.isInteger(c.workloadCertTtlSeconds) || c.workloadCertTtlSeconds < minSeconds || c.workloadCertTtlSeconds > maxSeconds) {
+    fail('workload-cert-ttl', `must be whole seconds from ${minSeconds}s to ${maxSeconds / 86_400} days, got ${c.workloadCertTtlSeconds}s`);
+  }
+  if (!Number.isInteger(c.handshakeTimeoutMs) || c.handshakeTimeoutMs < 100 || c.handshakeTimeoutMs > 120_000) {
+    fail('handshake-timeout-ms', `must be 100-120000, got ${c.handshakeTimeoutMs}`);
+  }
+  if (!Number.isInteger(c.maxConnectionsPerSource) || c.maxConnectionsPerSource < 1) {
+    fail('max-connections-per-source', `must be a positive whole number, got ${c.maxConnectionsPerSource}`);
+  }
   return Object.freeze({
     stateDir: resolve(c.stateDir),
     manifestDirs: Object.freeze(c.manifestDirs.map((d) => resolve(d))),
@@ -99,7 +150,20 @@ export function makeControllerConfig(input: ControllerConfigInput): ControllerCo
     logLevel: c.logLevel,
     source: c.source,
     kubeconfig: c.kubeconfig === '' ? '' : resolve(c.kubeconfig),
+    workloadCertTtlSeconds: c.workloadCertTtlSeconds,
+    handshakeTimeoutMs: c.handshakeTimeoutMs,
+    maxConnectionsPerSource: c.maxConnectionsPerSource,
+    ...leaderElection(c),
   });
+}
+
+function leaderElection(c: { leaderElect: boolean; leaseName: string; leaseDurationMs: number; identity: string; source: string }): Pick<ControllerConfig, 'leaderElect' | 'leaseName' | 'leaseDurationMs' | 'identity'> {
+  if (c.leaderElect && c.source !== 'kubernetes') fail('leader-elect', 'needs --source kubernetes (the Lease lives in the API server)');
+  if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(c.leaseName) || c.leaseName.length > 253) fail('lease-name', `not an object name: ${JSON.stringify(c.leaseName)}`);
+  if (!Number.isInteger(c.leaseDurationMs) || c.leaseDurationMs < 500 || c.leaseDurationMs > 600_000) fail('lease-duration-seconds', `must be 1-600 s, got ${c.leaseDurationMs} ms`);
+  const identity = c.identity === '' ? hostname() : c.identity;
+  if (identity === '') fail('pod-name', 'required when the host has no name');
+  return { leaderElect: c.leaderElect, leaseName: c.leaseName, leaseDurationMs: c.leaseDurationMs, identity };
 }
 
 export const CONTROLLER_USAGE = `usage: controller [options]
@@ -117,6 +181,13 @@ export const CONTROLLER_USAGE = `usage: controller [options]
   --log-level LEVEL      debug|info|warn|error|off (env WEFT_LOG_LEVEL; default info)
   --source KIND          local (manifest folders) | kubernetes (the API server) (env WEFT_SOURCE; default local)
   --kubeconfig PATH      kubernetes source: kubeconfig file (env KUBECONFIG; default: in-cluster service account)
+  --workload-cert-ttl D  lifetime of workload certificates, e.g. 24h, 30m, 90s (env DEFAULT_WORKLOAD_CERT_TTL; default 24h)
+  --handshake-timeout-ms N   TLS handshake limit on the push/CA listener (default ${CONTROLLER_DEFAULTS.handshakeTimeoutMs})
+  --max-connections-per-source N   connections one address may hold on the push/CA listener (default ${CONTROLLER_DEFAULTS.maxConnectionsPerSource})
+  --leader-elect BOOL    kubernetes source: only the Lease leader writes status and waypoints (env WEFT_LEADER_ELECT; default false)
+  --lease-name NAME      the Lease in the root namespace (default ${CONTROLLER_DEFAULTS.leaseName})
+  --lease-duration-seconds N   how long the Lease holds unrenewed; failover takes at most this plus a fifth (default ${CONTROLLER_DEFAULTS.leaseDurationMs / 1000})
+  --pod-name NAME        this replica in the Lease (env WEFT_POD_NAME; default the host name)
 `;
 
 function isLogLevel(v: string): v is LogLevelName {
@@ -152,6 +223,13 @@ export function parseControllerConfig(argv: readonly string[], env: Readonly<Rec
         'log-level': { type: 'string' },
         source: { type: 'string' },
         kubeconfig: { type: 'string' },
+        'workload-cert-ttl': { type: 'string' },
+        'handshake-timeout-ms': { type: 'string' },
+        'max-connections-per-source': { type: 'string' },
+        'leader-elect': { type: 'string' },
+        'lease-name': { type: 'string' },
+        'lease-duration-seconds': { type: 'string' },
+        'pod-name': { type: 'string' },
       },
     }));
   } catch (err) {
@@ -188,5 +266,25 @@ export function parseControllerConfig(argv: readonly string[], env: Readonly<Rec
   // KUBECONFIG may list several files; the controller reads the first.
   const kubeconfig = values.kubeconfig ?? env['KUBECONFIG']?.split(':').find((f) => f !== '');
   if (kubeconfig !== undefined) input.kubeconfig = kubeconfig;
+  const ttl = values['workload-cert-ttl'] ?? env['DEFAULT_WORKLOAD_CERT_TTL'];
+  if (ttl !== undefined) {
+    const seconds = parseDurationSeconds(ttl);
+    if (seconds === undefined) fail('workload-cert-ttl', `not a duration (like 24h, 30m, 90s): ${JSON.stringify(ttl)}`);
+    input.workloadCertTtlSeconds = seconds;
+  }
+  const handshake = int('handshake-timeout-ms', values['handshake-timeout-ms']);
+  if (handshake !== undefined) input.handshakeTimeoutMs = handshake;
+  const perSource = int('max-connections-per-source', values['max-connections-per-source']);
+  if (perSource !== undefined) input.maxConnectionsPerSource = perSource;
+  const leaderElect = values['leader-elect'] ?? env['WEFT_LEADER_ELECT'];
+  if (leaderElect !== undefined) {
+    if (leaderElect !== 'true' && leaderElect !== 'false') fail('leader-elect', `true or false, got ${JSON.stringify(leaderElect)}`);
+    input.leaderElect = leaderElect === 'true';
+  }
+  if (values['lease-name'] !== undefined) input.leaseName = values['lease-name'];
+  const leaseSeconds = int('lease-duration-seconds', values['lease-duration-seconds']);
+  if (leaseSeconds !== undefined) input.leaseDurationMs = leaseSeconds * 1000;
+  const podName = values['pod-name'] ?? env['WEFT_POD_NAME'];
+  if (podName !== undefined && podName !== '') input.identity = podName;
   return makeControllerConfig(input);
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { createCsr } from '#core/ca/csr.ts';
@@ -9,6 +9,7 @@ import { httpsFetcher } from '#core/certs/fetch-https.ts';
 import { ConfigClient } from '#core/config/client.ts';
 import type { ConfigUpdate } from '#core/config/client.ts';
 import type { Resource } from '#core/config/model.ts';
+import { validateResources } from '#core/config/validate.ts';
 import { silentLogger } from '#core/log.ts';
 import { makeControllerConfig, parseControllerConfig } from './config.ts';
 import { startController } from './main.ts';
@@ -90,8 +91,9 @@ test('a ztunnel receives the pod as a workload, then its removal when the file i
       updates.push(u);
       if (u.snapshot) store.clear();
       for (const r of u.removed) store.delete(`${r.kind}/${r.key}`);
-      for (const r of u.updated) store.set(`${r.kind}/${r.key}`, r);
-      return { rejected: [] };
+      const { valid, rejected } = validateResources(u.updated);
+      for (const r of valid) store.set(`${r.kind}/${r.key}`, r);
+      return { rejected };
     },
   }).start();
   await client.ready();
@@ -142,7 +144,8 @@ test('config: flags win over environment; bad values are refused with the flag n
   assert.deepEqual({ ...c, manifestDirs: [...c.manifestDirs], advertiseAddresses: [...c.advertiseAddresses] }, {
     stateDir: '/tmp/x', manifestDirs: ['/a', '/b'], listenAddress: '0.0.0.0', port: 1234, advertiseAddresses: [], adminAddress: '127.0.0.1',
     adminPort: 15014, trustDomain: 'example.org', clusterId: 'Kubernetes', rootNamespace: 'istio-system', debounceMs: 10, logLevel: 'info',
-    source: 'local', kubeconfig: '',
+    source: 'local', kubeconfig: '', workloadCertTtlSeconds: 86_400, handshakeTimeoutMs: 10_000, maxConnectionsPerSource: 128,
+    leaderElect: false, leaseName: 'weft-controller', leaseDurationMs: 10_000, identity: hostname(),
   });
   assert.ok(Object.isFrozen(c));
   const bad: [string[], RegExp][] = [

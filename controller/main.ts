@@ -3,7 +3,6 @@
 // reports status. `startController` runs it in-process (tests, the demo); run as a program,
 // this file only parses the configuration and calls it.
 import { mkdir } from 'node:fs/promises';
-import { createServer } from 'node:https';
 import type { Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { networkInterfaces } from 'node:os';
@@ -11,6 +10,7 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import { CertificateAuthority } from '#core/ca/authority.ts';
 import { FileCaStore } from '#core/ca/file-store.ts';
+import type { CaStore } from '#core/ca/store.ts';
 import { CONTROLLER_SERVER_NAME, PUSH_PATH } from '#core/config/protocol.ts';
 import type { ClientDescriptor } from '#core/config/protocol.ts';
 import { ResourceKind } from '#core/config/model.ts';
@@ -18,22 +18,27 @@ import { WeftError, errorMessage } from '#core/errors.ts';
 import { Logger } from '#core/log.ts';
 import { Registry } from '#core/telemetry/metrics.ts';
 import { startAdminServer } from '#controller/admin/server.ts';
-import { KubernetesDeployer, inClusterControllerUrl } from '#controller/deploy/kubernetes-deployer.ts';
+import { DashboardCollector } from '#controller/dashboard/collector.ts';
+import { proxyTargets } from '#controller/dashboard/targets.ts';
+import { inClusterControllerUrl } from '#controller/deploy/kubernetes-deployer.ts';
 import { LocalDeployer } from '#controller/deploy/local-deployer.ts';
 import { isWaypointGateway } from '#controller/model/waypoints.ts';
+import { SecretCaStore } from '#controller/ca/secret-store.ts';
 import { CERTIFICATES_PATH, CaEndpoint, authorizedIdentities } from '#controller/ca/server.ts';
 import { issueServerCertificate } from '#controller/ca/server-cert.ts';
 import { ClientTokens, tokenFilePath } from '#controller/ca/tokens.ts';
 import { parseControllerConfig, CONTROLLER_USAGE } from '#controller/config.ts';
+import { ClusterWriters } from '#controller/leader/cluster-writers.ts';
+import { leaseTimings } from '#controller/leader/decide.ts';
 import type { ControllerConfig } from '#controller/config.ts';
 import { buildModel } from '#controller/model/build.ts';
 import type { MeshModel } from '#controller/model/types.ts';
+import { createControllerListener } from '#controller/push/listener.ts';
 import { PushServer } from '#controller/push/server.ts';
 import { loadKubeConfig } from '#controller/source/kube/kubeconfig.ts';
 import { KubernetesSource } from '#controller/source/kubernetes.ts';
 import { LocalSource } from '#controller/source/local.ts';
 import type { ClusterObjects, ClusterSource } from '#controller/source/types.ts';
-import { KubernetesStatusWriter } from '#controller/status/kubernetes-writer.ts';
 import { StatusStore } from '#controller/status/store.ts';
 
 export interface RunningController {
@@ -58,6 +63,8 @@ export interface RunningController {
   /** Where the token file for a proxy is written. */
   tokenFile(client: ClientDescriptor): string;
   model(): MeshModel | undefined;
+  /** True while this replica writes status and deploys waypoints (the Lease leader, or always without election). */
+  isLeader(): boolean;
   /** Resolves after the model has been rebuilt for every source change seen so far. */
   settled(): Promise<void>;
   close(): Promise<void>;
@@ -98,8 +105,10 @@ export async function startController(config: ControllerConfig, deps: Controller
 
   try {
     await mkdir(config.stateDir, { recursive: true, mode: 0o700 });
-    const caStore = new FileCaStore(join(config.stateDir, 'ca'));
-    const ca = await CertificateAuthority.open({ store: caStore, trustDomain: config.trustDomain });
+    const kubeConfig = config.source === 'kubernetes' ? loadKubeConfig(config.kubeconfig) : undefined;
+    // On a cluster the root lives in a Secret: every replica shares it and it outlives restarts.
+    const caStore: CaStore = kubeConfig === undefined ? new FileCaStore(join(config.stateDir, 'ca')) : new SecretCaStore({ kubeConfig, namespace: config.rootNamespace });
+    const ca = await CertificateAuthority.open({ store: caStore, trustDomain: config.trustDomain, workloadTtlSeconds: config.workloadCertTtlSeconds });
     const root = await caStore.load();
     if (root === undefined) throw new WeftError('WEFT_ERR_CA_STORE', 'the CA store is empty after opening the CA');
     const tokens = await ClientTokens.open(config.stateDir);
@@ -162,16 +171,21 @@ export async function startController(config: ControllerConfig, deps: Controller
       }
     };
 
-    const kubeConfig = config.source === 'kubernetes' ? loadKubeConfig(config.kubeconfig) : undefined;
     const kubeSource = kubeConfig === undefined ? undefined : new KubernetesSource({ kubeConfig, logger: log, debounceMs: config.debounceMs });
     const source: ClusterSource = kubeSource ?? new LocalSource({ dirs: [...config.manifestDirs], logger: log, debounceMs: config.debounceMs });
     cleanups.push(() => source.stop());
     let tokenWrites: Promise<void> = Promise.resolve();
     // Waypoint deployments: asked for through a folder locally (see LocalDeployer), applied to the API on Kubernetes.
-    const deployer = kubeConfig === undefined ? new LocalDeployer(config.stateDir) : new KubernetesDeployer({
-      kubeConfig, status, logger: log, trustDomain: config.trustDomain, controllerUrl: inClusterControllerUrl(config.rootNamespace, config.port),
+    // On Kubernetes only the leader writes (status too), when replicas elect one.
+    const deployer = kubeConfig === undefined || kubeSource === undefined ? new LocalDeployer(config.stateDir) : new ClusterWriters({
+      kubeConfig, status, logger: log,
+      deployer: { trustDomain: config.trustDomain, controllerUrl: inClusterControllerUrl(config.rootNamespace, config.port) },
+      writer: { generationOf: (k, ns, n) => kubeSource.generationOf(k, ns, n) },
+      election: !config.leaderElect ? undefined : {
+        namespace: config.rootNamespace, name: config.leaseName, identity: config.identity, timings: leaseTimings(config.leaseDurationMs),
+      },
     });
-    if (deployer instanceof KubernetesDeployer) cleanups.push(() => deployer.stop());
+    if (deployer instanceof ClusterWriters) cleanups.push(() => deployer.stop());
     const rebuild = (): void => {
       const objects = source.current();
       const started = performance.now();
@@ -192,7 +206,7 @@ export async function startController(config: ControllerConfig, deps: Controller
       });
       const gateways = [...objects.gateways.values()].filter(isWaypointGateway);
       // After the token files: a waypoint started from these can authenticate at once.
-      tokenWrites = tokenWrites.then(() => (deployer instanceof KubernetesDeployer ? deployer.sync(objects) : deployer.sync(gateways))).catch((err: unknown) => {
+      tokenWrites = tokenWrites.then(() => (deployer instanceof ClusterWriters ? deployer.sync(objects) : deployer.sync(gateways))).catch((err: unknown) => {
         log.warn('writing waypoint deployments failed', { err: errorMessage(err) });
       });
       log.info('model rebuilt', { resources: next.resources.size, ms: Math.round(performance.now() - started) });
@@ -221,22 +235,25 @@ export async function startController(config: ControllerConfig, deps: Controller
     await source.start();
     rebuild();
     await tokenWrites;
-    if (kubeConfig !== undefined && kubeSource !== undefined) {
-      // Conditions go to the objects' status as well as to status.json.
-      const writer = new KubernetesStatusWriter({ kubeConfig, status, logger: log, generationOf: (k, ns, n) => kubeSource.generationOf(k, ns, n) });
-      writer.start();
-      cleanups.push(() => writer.stop());
-    }
+    // Conditions go to the objects' status as well as to status.json.
+    if (deployer instanceof ClusterWriters) deployer.start();
 
     // One HTTPS listener: push stream (WebSocket upgrade) and CA.
     const addresses = certificateAddresses(config);
     const issueCert = (): ReturnType<typeof issueServerCertificate> => issueServerCertificate(root, {
-      dnsNames: [CONTROLLER_SERVER_NAME, 'localhost'],
+      // Proxies in a cluster dial the controller's Service by its DNS names.
+      dnsNames: [
+        CONTROLLER_SERVER_NAME, `${CONTROLLER_SERVER_NAME}.${config.rootNamespace}`, `${CONTROLLER_SERVER_NAME}.${config.rootNamespace}.svc`,
+        `${CONTROLLER_SERVER_NAME}.${config.rootNamespace}.svc.cluster.local`, 'localhost',
+      ],
       ipAddresses: addresses,
       uris: [`spiffe://${config.trustDomain}/ns/${config.rootNamespace}/sa/${CONTROLLER_SERVER_NAME}`],
     });
     let serverCert = await issueCert();
-    const server: Server = createServer({ cert: serverCert.certPem, key: serverCert.keyPem }, (req, res) => {
+    const server: Server = createControllerListener({
+      cert: serverCert.certPem, key: serverCert.keyPem, logger: log, metrics,
+      limits: { handshakeTimeoutMs: config.handshakeTimeoutMs, maxConnectionsPerSource: config.maxConnectionsPerSource },
+    }, (req, res) => {
       if (!caEndpoint.handle(req, res)) {
         res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'WEFT_ERR_NOT_FOUND', message: `try POST ${CERTIFICATES_PATH} or ${PUSH_PATH}` }));
       }
@@ -273,11 +290,15 @@ export async function startController(config: ControllerConfig, deps: Controller
     const hostPart = host.includes(':') ? `[${host}]` : host;
     const url = `https://${hostPart}:${port}`;
 
+    // The dashboard scrapes the proxies the cluster shows (nodes' ztunnels, waypoint pods).
+    const dashboard = new DashboardCollector({ targets: () => proxyTargets(source.current()), pushClients: () => push.clients() }, { logger: log });
+    cleanups.push(() => dashboard.stop());
     const admin = await startAdminServer({
       healthy: () => model !== undefined && server.listening,
       model: () => model,
       status: () => ({ objects: status.list(), clients: push.clients(), sourceRejections: source.rejected() }),
       metrics,
+      dashboard,
     }, config.adminAddress, config.adminPort);
     cleanups.push(() => new Promise<void>((resolve) => {
       admin.server.close(() => resolve());
@@ -292,6 +313,7 @@ export async function startController(config: ControllerConfig, deps: Controller
       tokenFor: (c) => tokens.mint(c),
       tokenFile: (c) => tokenFilePath(config.stateDir, c),
       model: () => model,
+      isLeader: () => !(deployer instanceof ClusterWriters) || deployer.writing,
       settled: async () => {
         await pending?.promise;
         await tokenWrites;

@@ -1,6 +1,8 @@
 // The embedded cluster: one Linux machine as a small Kubernetes-like cluster. Nodes and pods
 // are named network namespaces on a bridged underlay, Services are kube-proxy-like DNAT in
-// every node, and a manifest folder reports what a Kubernetes API would.
+// every node, and a manifest folder reports what a Kubernetes API would. Each node also gets
+// its pods as a CNI plugin would hand them over: a record in the node's folder, and, when a
+// ztunnel has taken the node, its ack before the pod counts as created.
 import { execFileSync } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { rmSync, readFileSync, readdirSync } from 'node:fs';
@@ -26,6 +28,8 @@ import {
   type ServicePortSpec,
 } from './manifests.ts';
 import { LocalNode } from './node.ts';
+import { nodeDirServed, removeNodePod, waitForAck, writeNodeNamespace, writeNodePod } from '#ztunnel/enroll/node-dir.ts';
+import type { NodePod } from '#ztunnel/enroll/node-pods.ts';
 import { LocalPod } from './pod.ts';
 import { LocalService, selects } from './service.ts';
 import type { LocalProcess } from './process.ts';
@@ -42,6 +46,8 @@ export interface LocalClusterOptions {
   readonly podCidrPrefix?: number;
   /** Connect the root netns to the underlay (address hostIp, routes to pods and VIPs). Default true. */
   readonly hostLink?: boolean;
+  /** How long addPod waits for the node's ztunnel to capture a pod (when one has taken the node). Default 30 s. */
+  readonly captureTimeoutMs?: number;
 }
 
 export interface AddPodOptions {
@@ -81,6 +87,7 @@ export class LocalCluster {
 
   readonly #log: Logger;
   readonly #hostLink: boolean;
+  readonly #captureTimeoutMs: number;
   readonly #nodes = new Map<string, LocalNode>();
   readonly #podPools = new Map<string, IpPool>();
   readonly #svcPool: IpPool;
@@ -99,7 +106,7 @@ export class LocalCluster {
 
   private constructor(init: {
     name: string; prefix: string; index: number; plan: AddressPlan; hostLink: boolean;
-    manifestDir: string | undefined; log: Logger;
+    manifestDir: string | undefined; log: Logger; captureTimeoutMs: number;
   }) {
     this.name = init.name;
     this.prefix = init.prefix;
@@ -107,6 +114,7 @@ export class LocalCluster {
     this.names = new ClusterNames(init.prefix);
     this.plan = init.plan;
     this.#hostLink = init.hostLink;
+    this.#captureTimeoutMs = init.captureTimeoutMs;
     this.hostIp = init.hostLink ? init.plan.hostIp : undefined;
     this.podCidr = formatCidr(init.plan.clusterPodCidr);
     this.serviceCidr = formatCidr(init.plan.serviceCidr);
@@ -159,7 +167,7 @@ export class LocalCluster {
       }
       cluster = new LocalCluster({
         name, prefix, index, plan: addressPlan(index, opts.podCidrPrefix), hostLink: opts.hostLink ?? true,
-        manifestDir: opts.manifestDir, log,
+        manifestDir: opts.manifestDir, log, captureTimeoutMs: opts.captureTimeoutMs ?? 30_000,
       });
       await cluster.#build(opts.nodes);
       log.info('embedded cluster started', {
@@ -265,6 +273,12 @@ export class LocalCluster {
       await ipBatchForce([`netns del ${plumbing.podNetns}`]);
       this.#assertRunning();
     }
+    try {
+      await this.#handToNode(node, pod);
+    } catch (err) {
+      await this.removePod(pod).catch(() => undefined);
+      throw err;
+    }
     this.#log.debug('pod added', { pod: key, node: node.name, ip });
     await this.#writePod(pod);
     await this.#endpointsChanged(pod.namespace);
@@ -280,6 +294,8 @@ export class LocalCluster {
     await this.#stopProcesses(found.netns);
     await killNetnsPids(found.netns);
     const node = this.#nodes.get(found.node);
+    // The CNI DEL: the node's ztunnel lets the pod go before its namespace does.
+    if (node !== undefined) await removeNodePod(node.nodeDir, found.uid).catch(() => undefined);
     // Deleting the node end removes the pair even if something still holds the pod netns open,
     // so the address can be reused at once.
     if (node !== undefined) await ipBatchForce([`link del ${found.hostLink}`], node.netns);
@@ -294,6 +310,8 @@ export class LocalCluster {
   async setPodLabels(pod: LocalPod, labels: Record<string, string>): Promise<void> {
     this.#assertRunning();
     pod._setLabels(labels);
+    const node = this.#nodes.get(pod.node);
+    if (node !== undefined) await writeNodePod(node.nodeDir, nodePodRecord(pod));
     await this.#writePod(pod);
     await this.#endpointsChanged(pod.namespace);
   }
@@ -313,6 +331,8 @@ export class LocalCluster {
     const ns = this.#namespaces.get(name) ?? { labels: {}, createdAt: new Date() };
     ns.labels = { ...labels };
     this.#namespaces.set(name, ns);
+    // What a node agent watching namespaces would tell each node's ztunnel.
+    await Promise.all(this.nodes.map((n) => writeNodeNamespace(n.nodeDir, { name, labels: ns.labels })));
     await this.#manifests?.write(manifestFileName('Namespace', undefined, name), namespaceManifest(this.name, name, ns.labels, ns.createdAt));
   }
 
@@ -389,8 +409,10 @@ export class LocalCluster {
       const node = new LocalNode({
         name, index: s.index, ip: this.plan.nodeIp(s.index), podCidr: this.plan.podCidr(s.index),
         podGateway: this.plan.podGateway(s.index), link: this.names.nodeLink(s.index), netns: s.netns,
+        nodeDir: join(RUN_DIR, this.name, 'nodes', name),
         track: (proc) => this.#track(s.netns, proc),
       });
+      await mkdir(node.nodeDir, { recursive: true });
       this.#nodes.set(name, node);
       this.#podPools.set(name, podPool(name, this.plan.podCidr(s.index)));
     }
@@ -400,6 +422,26 @@ export class LocalCluster {
       await Promise.all(this.nodes.map((n) =>
         manifests.write(manifestFileName('Node', undefined, n.name), nodeManifest(this.name, n, this.#createdAt))));
     }
+  }
+
+  /**
+   * The CNI ADD: the pod's record goes into its node's folder and, once a ztunnel has taken
+   * the node, the pod is not created until that ztunnel answered (captured or not), so it
+   * never runs uncaptured. A ztunnel that is restarting answers when it is back. No answer
+   * in time fails the pod, as a failed CNI ADD fails the sandbox.
+   */
+  async #handToNode(node: LocalNode, pod: LocalPod): Promise<void> {
+    await writeNodePod(node.nodeDir, nodePodRecord(pod));
+    if (!(await nodeDirServed(node.nodeDir))) return;
+    const ack = await waitForAck(node.nodeDir, pod.uid, this.#captureTimeoutMs, { givenUp: () => this.stopped });
+    this.#assertRunning();
+    if (ack !== undefined) {
+      this.#log.debug('pod handed to the node', { pod: `${pod.namespace}/${pod.name}`, captured: ack.captured, reason: ack.reason });
+      return;
+    }
+    throw new WeftError('WEFT_ERR_LOCAL_POD_CAPTURE', `the ztunnel of ${node.name} did not answer for pod ${pod.namespace}/${pod.name} within ${this.#captureTimeoutMs} ms`, {
+      hint: `is the ztunnel on ${node.name} running with --node-dir ${node.nodeDir}? Its log says why a pod is not captured`,
+    });
   }
 
   #track(netns: string, proc: LocalProcess): void {
@@ -530,6 +572,14 @@ function nameInUse(name: string, pid: number | undefined): WeftError {
   return new WeftError('WEFT_ERR_LOCAL_NAME_IN_USE', `embedded cluster ${name} is already running${pid === undefined ? '' : ` (pid ${pid})`}`, {
     hint: 'stop it, or start this one under another name',
   });
+}
+
+/** A pod as its node's ztunnel needs it at creation. */
+function nodePodRecord(pod: LocalPod): NodePod {
+  return {
+    uid: pod.uid, namespace: pod.namespace, name: pod.name, ip: pod.ip, netnsPath: pod.netnsPath,
+    labels: { ...pod.labels }, serviceAccount: pod.serviceAccount,
+  };
 }
 
 function validatePorts(ports: readonly ServicePortSpec[]): void {

@@ -170,6 +170,7 @@ async function main(): Promise<void> {
     const url = `http://${svc.vip}/hello`;
     say(`up in ${Date.now() - t0} ms: node1 ${c.node('node1').ip}, node2 ${c.node('node2').ip}, controller ${mesh.controllerUrl}`);
     say(`pods: shop/frontend ${frontend.ip} (node1), shop/backend ${backend.ip} (node2, echo app), legacy/client ${legacy.ip} (node1)`);
+    say(`dashboard: ${mesh.controllerAdminUrl}/dashboard (live: open it to watch the tour's traffic)`);
     say(`service shop/backend → VIP ${svc.vip}:80`);
 
     step('Before the mesh: a cross-node call travels in plaintext');
@@ -232,6 +233,7 @@ async function main(): Promise<void> {
     say(`ztunnel readiness   http://${n1.ip}:${Ports.readiness}/healthz/ready`);
     say(`ztunnel admin       ip netns exec ${n1.netns} curl localhost:${Ports.admin}/config_dump`);
     say(`controller          ${mesh.controllerAdminUrl}/debug/model   ${mesh.controllerAdminUrl}/status`);
+    say(`dashboard           ${mesh.controllerAdminUrl}/dashboard   (or: weft dashboard --controller ${mesh.controllerAdminUrl})`);
     say(`call through mesh   ip netns exec ${frontend.netns} curl ${url}`);
     say(`your manifests      ${mesh.manifestDir}  (AuthorizationPolicy, PeerAuthentication: applied on write)`);
 

@@ -2,7 +2,9 @@
 // (reached over the cluster's host link), one ztunnel process per node inside the node's
 // netns, the cluster's own state (nodes, pods, services) written as manifests the controller
 // watches, and a folder for the user's manifests. Used by the demo, end-to-end tests and
-// benchmarks. Components run as processes, as they would in a real cluster.
+// benchmarks. Components run as processes, as they would in a real cluster. A ztunnel that
+// stops leaves its pods' capture in place, as the DaemonSet's does: until the next one is up
+// their traffic is refused, never let through in plaintext.
 import { access, mkdtemp, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +20,7 @@ import type { LocalNode } from './node.ts';
 import type { LocalPod } from './pod.ts';
 import { LocalProcess } from './process.ts';
 import { LocalWaypoints } from './waypoints.ts';
+import { waitForQuietPush } from './settle.ts';
 import { DEPLOYMENTS_DIR } from '#controller/deploy/local-deployer.ts';
 import { spiffeIdFor } from '#core/identity/spiffe.ts';
 
@@ -37,11 +40,15 @@ export interface LocalMeshOptions {
   logger?: Logger;
   /** Extra flags for the ztunnel processes' node (e.g. `--cpu-prof` in benchmarks). */
   nodeArgs?: readonly string[];
+  /** Extra controller flags (e.g. `--workload-cert-ttl 10s` for rotation tests). */
+  controllerArgs?: readonly string[];
 }
 
 export interface ZtunnelHandle {
   node: LocalNode;
   process: LocalProcess;
+  /** The command line it was started with (a restart reuses it). */
+  argv: readonly string[];
   /** 15020, reachable from the root netns. */
   metricsUrl: string;
   readyUrl: string;
@@ -58,7 +65,9 @@ export class LocalMesh {
   readonly manifestDir: string;
   readonly controllerUrl: string;
   readonly controllerAdminUrl: string;
-  readonly #controller: LocalProcess;
+  #controller: LocalProcess;
+  readonly #controllerArgv: readonly string[];
+  readonly #echo: boolean;
   readonly #ztunnels: Map<string, ZtunnelHandle>;
   /** Waypoint pods, started from what the controller asks for. */
   readonly waypoints: LocalWaypoints;
@@ -66,7 +75,8 @@ export class LocalMesh {
 
   private constructor(init: {
     cluster: LocalCluster; stateDir: string; manifestDir: string; controllerUrl: string;
-    controllerAdminUrl: string; controller: LocalProcess; ztunnels: Map<string, ZtunnelHandle>; waypoints: LocalWaypoints;
+    controllerAdminUrl: string; controller: LocalProcess; controllerArgv: readonly string[]; echo: boolean;
+    ztunnels: Map<string, ZtunnelHandle>; waypoints: LocalWaypoints;
   }) {
     this.waypoints = init.waypoints;
     this.cluster = init.cluster;
@@ -75,6 +85,8 @@ export class LocalMesh {
     this.controllerUrl = init.controllerUrl;
     this.controllerAdminUrl = init.controllerAdminUrl;
     this.#controller = init.controller;
+    this.#controllerArgv = init.controllerArgv;
+    this.#echo = init.echo;
     this.#ztunnels = init.ztunnels;
   }
 
@@ -92,10 +104,11 @@ export class LocalMesh {
       cluster = await LocalCluster.start({ name: opts.name ?? 'weft', nodes: opts.nodes ?? 2, manifestDir: clusterDir, logger: log });
       const hostIp = cluster.hostIp;
       if (hostIp === undefined) throw new WeftError('WEFT_ERR_LOCAL_MESH', 'the embedded cluster has no host link; the controller could not be reached from the nodes');
-      controller = new LocalProcess(process.execPath, [
+      const controllerArgv = [
         CONTROLLER_MAIN, '--state-dir', join(stateDir, 'controller'), '--manifests', clusterDir, '--manifests', manifestDir,
-        '--address', hostIp, '--admin-address', hostIp, '--log-level', level,
-      ], 'controller', { echo: opts.echo ?? false });
+        '--address', hostIp, '--admin-address', hostIp, '--log-level', level, ...(opts.controllerArgs ?? []),
+      ];
+      controller = new LocalProcess(process.execPath, controllerArgv, 'controller', { echo: opts.echo ?? false });
       const controllerUrl = `https://${hostIp}:${Ports.controllerPush}`;
       const controllerAdminUrl = `http://${hostIp}:${Ports.controllerDashboard}`;
       let controllerExited = false;
@@ -110,14 +123,17 @@ export class LocalMesh {
       for (const node of cluster.nodes) {
         const tokenFile = tokenFilePath(join(stateDir, 'controller'), { kind: 'ztunnel', node: node.name });
         await waitUntil(() => exists(tokenFile), 10_000, () => `the controller wrote no token for ${node.name}`);
-        const proc = node.spawn([
+        // No --remove-capture-on-exit: a stopped ztunnel fails closed. The node folder is how
+        // the cluster hands it new pods, so they are captured even while the controller is away.
+        const argv = [
           process.execPath, ...(opts.nodeArgs ?? []), ZTUNNEL_MAIN, '--node', node.name, '--controller', controllerUrl,
           '--token-file', tokenFile, '--root-cert', rootCert,
           '--controller-identity', CONTROLLER_IDENTITY,
-          '--admin-host', node.ip, '--log-level', level, '--remove-capture-on-exit',
-        ], { label: `ztunnel-${node.name}`, echo: opts.echo ?? false });
+          '--admin-host', node.ip, '--log-level', level, '--node-dir', node.nodeDir,
+        ];
+        const proc = node.spawn(argv, { label: `ztunnel-${node.name}`, echo: opts.echo ?? false });
         ztunnels.set(node.name, {
-          node, process: proc,
+          node, process: proc, argv,
           metricsUrl: `http://${node.ip}:${Ports.metrics}/metrics`,
           readyUrl: `http://${node.ip}:${Ports.readiness}/healthz/ready`,
         });
@@ -130,7 +146,9 @@ export class LocalMesh {
         tokenFile: (ns, sa) => tokenFilePath(controllerState, { kind: 'waypoint', identity: spiffeIdFor(ns, sa) }),
       });
       await waypoints.start();
-      return new LocalMesh({ cluster, stateDir, manifestDir, controllerUrl, controllerAdminUrl, controller, ztunnels, waypoints });
+      return new LocalMesh({
+        cluster, stateDir, manifestDir, controllerUrl, controllerAdminUrl, controller, controllerArgv, echo: opts.echo ?? false, ztunnels, waypoints,
+      });
     } catch (err) {
       await waypoints?.stop();
       await Promise.allSettled([...ztunnels.values()].map((z) => z.process.stop(2000)));
@@ -149,6 +167,39 @@ export class LocalMesh {
 
   get ztunnels(): ZtunnelHandle[] {
     return [...this.#ztunnels.values()];
+  }
+
+  /**
+   * Stops a node's ztunnel and starts it again with the same command line, as a DaemonSet
+   * rollout does; resolves with the new handle once it reports ready. Capture stays in place
+   * meanwhile, so the node's pods are unreachable (reset), not reachable in plaintext.
+   */
+  async restartZtunnel(node: string, timeoutMs = 20_000): Promise<ZtunnelHandle> {
+    const old = this.ztunnel(node);
+    await old.process.stop(3000);
+    const proc = old.node.spawn(old.argv, { label: old.process.label, echo: this.#echo });
+    const handle: ZtunnelHandle = { ...old, process: proc };
+    this.#ztunnels.set(node, handle);
+    await proc.waitForLine('ready', timeoutMs);
+    await waitUntil(async () => (await fetch(handle.readyUrl).catch(() => undefined))?.status === 200, timeoutMs,
+      () => `the restarted ztunnel of ${node} did not report ready within ${timeoutMs} ms: ${proc.stderr.slice(-2000)}`);
+    return handle;
+  }
+
+  /** Stops the controller; proxies keep their last config and keep trying to reconnect. */
+  async stopController(): Promise<void> {
+    await this.#controller.stop(3000);
+  }
+
+  /** Starts the controller again on the same state (CA, token key); resolves once it is healthy. */
+  async startController(timeoutMs = 15_000): Promise<void> {
+    if (this.#controller.exitStatus === undefined) throw new WeftError('WEFT_ERR_LOCAL_MESH', 'the controller is already running');
+    const proc = new LocalProcess(process.execPath, this.#controllerArgv, 'controller', { echo: this.#echo });
+    this.#controller = proc;
+    await waitUntil(async () => {
+      if (proc.exitStatus !== undefined) throw new WeftError('WEFT_ERR_LOCAL_MESH', `the controller exited: ${proc.stderr.slice(-2000)}`);
+      return (await fetch(`${this.controllerAdminUrl}/healthz`).catch(() => undefined))?.ok === true;
+    }, timeoutMs, () => `the controller did not become healthy again: ${proc.stderr.slice(-2000)}`);
   }
 
   /** Labels a namespace into the mesh (running pods join without restart) or out of it. */
@@ -185,30 +236,16 @@ export class LocalMesh {
   }
 
   /**
-   * Waits until the push stream is quiet: every connected proxy has acknowledged the same
-   * version and nothing is in flight, seen on two polls further apart than the controller's
-   * debounce (so a change still being coalesced is not mistaken for quiet).
+   * Waits until the push stream is at rest: every connected proxy has answered its last push
+   * and nothing is in flight, unchanged for half a second (longer than the controller takes to
+   * notice a manifest). Proxies may rest at different versions (a change may concern one node only).
    */
   async settle(timeoutMs = 10_000): Promise<void> {
-    let last = '';
-    await waitUntil(async () => {
-      const now = await this.#pushState();
-      const quiet = now !== undefined && now === last;
-      last = now ?? '';
-      return quiet;
-    }, timeoutMs, () => `the proxies did not all acknowledge the controller's config within ${timeoutMs} ms`);
-  }
-
-  /** One version string when every connected proxy is acknowledged and idle, else undefined. */
-  async #pushState(): Promise<string | undefined> {
-    const body: unknown = await (await fetch(`${this.controllerAdminUrl}/status`)).json().catch(() => undefined);
-    const clients = typeof body === 'object' && body !== null && Array.isArray((body as { clients?: unknown }).clients)
-      ? (body as { clients: { connected?: unknown; version?: unknown; inFlightVersion?: unknown }[] }).clients.filter((c) => c.connected === true)
-      : [];
-    if (clients.length < this.ztunnels.length) return undefined;
-    const versions = new Set(clients.map((c) => (c.inFlightVersion === undefined || c.inFlightVersion === null ? c.version : undefined)));
-    const [only] = versions;
-    return versions.size === 1 && typeof only === 'number' ? String(only) : undefined;
+    await waitForQuietPush({
+      status: async () => (await fetch(`${this.controllerAdminUrl}/status`)).json(),
+      minClients: this.ztunnels.length,
+      timeoutMs,
+    });
   }
 
   async metrics(node: string): Promise<string> {

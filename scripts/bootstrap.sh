@@ -13,6 +13,8 @@ DEBIAN_NEEDS=(
   nsenter:util-linux unshare:util-linux ss:iproute2 sysctl:procps curl:curl socat:socat iperf3:iperf3 wrk:wrk
   h2load:nghttp2-client stunnel4:stunnel4 tcpdump:tcpdump ps:procps openssl:openssl
   prometheus:prometheus make:make g++:g++ python3:python3 sh:dash sleep:coreutils getconf:libc-bin
+  chromium:chromium kubectl:kubernetes-client env:coreutils
+  nginx:nginx haproxy:haproxy
 )
 
 missing=()

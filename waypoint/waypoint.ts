@@ -5,7 +5,7 @@
 import http from 'node:http';
 import http2 from 'node:http2';
 import { randomUUID } from 'node:crypto';
-import { pipeline, type Duplex, type Readable } from 'node:stream';
+import { Readable, pipeline, type Duplex } from 'node:stream';
 import { startAdmin, type ListenFactory, type RunningAdmin } from '#core/admin/server.ts';
 import type { CertificateStatus } from '#core/certs/manager.ts';
 import type { CertificateProvider } from '#core/certs/types.ts';
@@ -23,6 +23,7 @@ import { Protocol, declaredProtocol } from '#waypoint/inbound/protocol.ts';
 import {
   MAX_BUFFERED_BODY, attempt, bufferBody, classify, rejoin, requestHeaders, responseHeaders, type AttemptFailure, type Forwarded,
 } from '#waypoint/request/forward-http1.ts';
+import { http1Exchange, http2Exchange, resetAfterFlush, type ClientExchange } from '#waypoint/request/exchange.ts';
 import { planRequest } from '#waypoint/request/plan.ts';
 import type { Backend, HeaderMap, Plan, RequestFacts } from '#waypoint/request/plan-types.ts';
 import { WaypointState } from '#waypoint/state/waypoint-state.ts';
@@ -50,6 +51,8 @@ export interface WaypointOptions {
 
 /** Largest request head accepted (Envoy's default is 60 KiB; 431 beyond). */
 const MAX_HEADER_BYTES = 60 * 1024;
+/** How long a connection answered with a protocol error waits for the client to close (Envoy's delayed_close_timeout). */
+const DELAYED_CLOSE_MS = 1000;
 
 interface RequestRecord {
   started: number;
@@ -78,6 +81,8 @@ export class Waypoint {
   readonly #accessLog: AccessLog<Record<string, unknown>>;
   readonly #random: () => number;
   #active = 0;
+  /** Connections already answered with a protocol error. */
+  readonly #refused = new WeakSet<Duplex>();
   #admin: RunningAdmin | undefined;
   #hbonePort = 0;
 
@@ -100,8 +105,8 @@ export class Waypoint {
       });
     });
     this.#h2 = http2.createServer({ maxSessionMemory: 32, maxHeaderListPairs: 256, maxSendHeaderBlockLength: MAX_HEADER_BYTES });
-    this.#h2.on('stream', (stream, headers) => {
-      void this.#onHttp2(stream, headers).catch((err: unknown) => {
+    this.#h2.on('stream', (stream, headers, flags: number) => {
+      void this.#onHttp2(stream, headers, (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0).catch((err: unknown) => {
         this.#log.warn('HTTP/2 request failed', { err: errorMessage(err) });
         if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
       });
@@ -115,6 +120,8 @@ export class Waypoint {
         tcp: (socket, down) => this.#onTcp(socket, down),
       },
     });
+    this.metrics.registry.gauge('weft_waypoint_downstream_connections', 'Client connections (CONNECT streams) being served', [],
+      (g) => g.set({}, this.#inbound.openConnections));
   }
 
   static async start(o: WaypointOptions): Promise<Waypoint> {
@@ -172,6 +179,7 @@ export class Waypoint {
       routes: this.state.allRoutes(),
       policies: this.state.policies(),
       hbonePool: this.#upstreams.stats(),
+      downstream: this.#inbound.connections(),
     };
   }
 
@@ -240,6 +248,7 @@ export class Waypoint {
       res.destroy();
       return;
     }
+    this.#inbound.noteRequest(req.socket, `${req.method ?? ''} ${req.url ?? ''}`);
     const header = headerReader(req.headers);
     const facts = this.#facts(down, req.method ?? 'GET', req.url ?? '/', req.headers.host ?? '', header);
     const rec = this.#begin(down, facts, 'http');
@@ -248,57 +257,69 @@ export class Waypoint {
     req.on('data', (c: Buffer) => { rec.requestBytes += c.length; });
     // Counting must not start the flow before the body has somewhere to go.
     req.pause();
+    const client = http1Exchange(req, res);
     const plan = this.#plan(down, facts);
     if (plan.route !== undefined) rec.route = plan.route;
     if (plan.kind === 'respond') {
       rec.flags = plan.flags;
       req.resume();
-      this.#respond1(res, rec, plan.status, plan.body, plan.headers);
+      this.#reply(client, rec, plan.status, plan.body, plan.headers);
       return;
     }
-    await this.#forward1(req, res, rec, plan);
-  }
-
-  #respond1(res: http.ServerResponse, rec: RequestRecord, status: number, body: string, headers: Record<string, string> = {}): void {
-    if (res.headersSent) {
-      res.destroy();
-    } else {
-      res.writeHead(status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body), ...headers });
-      res.end(body);
-      rec.responseBytes += Buffer.byteLength(body);
-    }
-    this.#finish(rec, status);
-  }
-
-  async #forward1(req: http.IncomingMessage, res: http.ServerResponse, rec: RequestRecord, plan: Forwarded): Promise<void> {
     const headers = requestHeaders(req);
     this.#addProxyHeaders(headers, rec);
     plan.editRequest(headers);
     if (plan.authority !== undefined) headers['host'] = plan.authority;
-    const hasBody = req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0' || req.headers['transfer-encoding'] !== undefined;
-    let body: Buffer | Readable | null = hasBody ? req : null;
+    await this.#forwardToHttp1(client, rec, plan, headers);
+  }
+
+  #reply(client: ClientExchange, rec: RequestRecord, status: number, body: string, headers: Record<string, string> = {}): void {
+    rec.responseBytes += client.reply(status, body, headers);
+    this.#finish(rec, status);
+  }
+
+  /**
+   * Carries out a plan against an HTTP/1.1 backend for a client of either HTTP version:
+   * attempts with retries and their backoff, per-attempt and overall timeouts, mirrors, and
+   * the response streamed back. Every way it ends is recorded once.
+   */
+  async #forwardToHttp1(client: ClientExchange, rec: RequestRecord, plan: Forwarded, headers: HeaderMap): Promise<void> {
+    const hasBody = client.body !== null;
+    let body: Buffer | Readable | null = client.body;
     const replays = (plan.retry?.attempts ?? 0) > 0 || plan.mirrors.length > 0;
     let canReplay = !hasBody;
-    if (hasBody && replays) {
-      const read = await bufferBody(req, MAX_BUFFERED_BODY);
+    if (client.body !== null && replays) {
+      const read = await bufferBody(client.body, MAX_BUFFERED_BODY);
       if ('body' in read) {
         body = read.body;
         canReplay = true;
       } else {
-        body = rejoin(read.prefix, req);
+        body = rejoin(read.prefix, client.body);
       }
     }
     if (canReplay) this.#mirror(plan, rec, headers, body as Buffer | null);
+    try {
+      await this.#attempts(client, rec, plan, headers, body, canReplay);
+    } finally {
+      // A body too large to keep was handed on through `rejoin`: once the exchange is over
+      // (the backend answered early, or failed) what is still coming is read and dropped.
+      // Left paused it would hold the client's connection open, unable even to see it close.
+      if (body instanceof Readable && body !== client.body && client.body !== null) {
+        body.destroy();
+        if (!client.body.readableEnded && !client.body.destroyed) client.body.resume();
+      }
+    }
+  }
 
+  /** The attempt loop of #forwardToHttp1; records the request however it ends. */
+  async #attempts(client: ClientExchange, rec: RequestRecord, plan: Forwarded, headers: HeaderMap, body: Buffer | Readable | null, canReplay: boolean): Promise<void> {
     const overall = new AbortController();
     let overallTimedOut = false;
     const overallTimer = plan.timeoutMs === undefined ? undefined : setTimeout(() => {
       overallTimedOut = true;
       overall.abort();
     }, plan.timeoutMs);
-    res.once('close', () => {
-      if (!res.writableFinished) overall.abort();
-    });
+    client.onGone(() => overall.abort());
     const tried = new Set<string>();
     const attempts = 1 + (canReplay ? plan.retry?.attempts ?? 0 : 0);
     let failure: AttemptFailure | undefined;
@@ -324,33 +345,46 @@ export class Waypoint {
         const onOverall = (): void => one.abort();
         overall.signal.addEventListener('abort', onOverall, { once: true });
         try {
-          const r = await attempt({
+          let relayed = false;
+          const result = await attempt({
             dispatcher: this.#upstreams.http1(ep, this.#origin(rec.down, service)),
             method: rec.facts.method, path: plan.path, headers: { ...headers, 'x-envoy-attempt-count': String(i + 1) }, body, signal: one.signal,
+          }, (status, responseHead) => {
+            const retriable = plan.retry?.codes.has(status) === true;
+            if ((retriable && i < attempts - 1) || client.gone()) return 'discard';
+            // The retries ran out on a status they retry: Envoy passes the last answer on, flagged URX.
+            if (retriable && i > 0) rec.flags = 'URX';
+            const out = responseHeaders(responseHead);
+            plan.editResponse(out);
+            client.respond(status, out);
+            relayed = true;
+            return {
+              write: (chunk) => {
+                if (client.gone()) return true;
+                rec.responseBytes += chunk.length;
+                return client.sink.write(chunk);
+              },
+              onDrain: (resume) => client.sink.once('drain', resume),
+              end: () => client.sink.end(),
+            };
           });
-          const last = i === attempts - 1;
-          if (!last && plan.retry?.codes.has(r.statusCode) === true) {
-            r.body.resume();
-            failure = { status: r.statusCode, flags: 'URX', retriable: true, message: `retried on ${r.statusCode}` };
+          if (result.kind === 'relayed') {
+            this.#finish(rec, result.status);
+            return;
+          }
+          if (result.kind === 'discarded') {
+            if (client.gone()) break;
+            failure = { status: result.status, flags: 'URX', retriable: true, message: `retried on ${result.status}` };
             continue;
           }
-          const out = responseHeaders(r.headers);
-          plan.editResponse(out);
-          res.writeHead(r.statusCode, out);
-          r.body.on('data', (c: Buffer) => { rec.responseBytes += c.length; });
-          await new Promise<void>((resolve) => {
-            pipeline(r.body, res, (err) => {
-              if (err !== undefined && err !== null) {
-                rec.flags = overallTimedOut || attemptTimedOut ? 'UT' : res.destroyed && !res.writableFinished && req.destroyed ? 'DC' : 'UR';
-                res.destroy();
-              }
-              resolve();
-            });
-          });
-          this.#finish(rec, r.statusCode);
-          return;
-        } catch (err) {
-          failure = classify(err, attemptTimedOut || overallTimedOut);
+          if (relayed) {
+            // The head went out, so the body breaking off can only be passed on as a broken response.
+            rec.flags = overallTimedOut || attemptTimedOut ? 'UT' : client.gone() ? 'DC' : 'UR';
+            client.abort();
+            this.#finish(rec, result.status ?? 0);
+            return;
+          }
+          failure = classify(result.error, attemptTimedOut || overallTimedOut);
           if (!failure.retriable || overallTimedOut) break;
         } finally {
           clearTimeout(attemptTimer);
@@ -360,19 +394,14 @@ export class Waypoint {
     } finally {
       clearTimeout(overallTimer);
     }
-    if (res.destroyed && !overallTimedOut) {
+    if (client.gone() && !overallTimedOut) {
       rec.flags = 'DC';
       this.#finish(rec, 0);
       return;
     }
     const f = overallTimedOut ? classify(undefined, true) : failure ?? { status: 503, flags: 'UF', retriable: false, message: 'no attempt made' };
     rec.flags = attempts > 1 && f.flags !== 'UT' && f.flags !== 'UH' ? 'URX' : f.flags;
-    if (f.flags === 'URX') {
-      // Retries ran out on a retriable status: the last response's code stands, Envoy-style.
-      this.#respond1(res, rec, f.status, '');
-      return;
-    }
-    this.#respond1(res, rec, f.status, f.message);
+    this.#reply(client, rec, f.status, f.message);
   }
 
   #mirror(plan: Forwarded, rec: RequestRecord, headers: HeaderMap, body: Buffer | null): void {
@@ -383,10 +412,13 @@ export class Waypoint {
       const host = typeof headers['host'] === 'string' ? headers['host'] : rec.facts.authority;
       // Envoy marks shadowed requests by suffixing the host with -shadow.
       const shadowHost = host.includes(':') ? host.replace(/(:\d+)$/, '-shadow$1') : `${host}-shadow`;
-      attempt({
+      // The mirror's answer is read and dropped; the client never waits for it.
+      void attempt({
         dispatcher: this.#upstreams.http1(ep, this.#origin(rec.down, service)),
         method: rec.facts.method, path: plan.path, headers: { ...headers, host: shadowHost }, body, signal: AbortSignal.timeout(30_000),
-      }).then((r) => r.body.resume(), (err: unknown) => this.#log.debug('mirror failed', { err: errorMessage(err) }));
+      }, () => 'discard').then((r) => {
+        if (r.kind === 'failed') this.#log.debug('mirror failed', { err: errorMessage(r.error) });
+      });
     }
   }
 
@@ -405,10 +437,12 @@ export class Waypoint {
       socket.destroy();
       return;
     }
+    this.#inbound.noteRequest(socket, `${req.method ?? ''} ${req.url ?? ''} (upgrade)`);
     const header = headerReader(req.headers);
     const facts = this.#facts(down, req.method ?? 'GET', req.url ?? '/', req.headers.host ?? '', header);
     const rec = this.#begin(down, facts, 'http');
     const plan = this.#plan(down, facts);
+    if (plan.route !== undefined) rec.route = plan.route;
     const reply = (status: number, body: string): void => {
       socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ''}\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
       this.#finish(rec, status);
@@ -459,12 +493,27 @@ export class Waypoint {
 
   #onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
     const code = err.code ?? 'HPE_UNKNOWN';
-    const status = code === 'HPE_HEADER_OVERFLOW' ? 431 : code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW' ? 413 : 400;
+    // A connection that breaks (ECONNRESET and the like) sent nothing malformed: it is only let go.
+    if (!code.startsWith('HPE_') && code !== 'ERR_HTTP_REQUEST_TIMEOUT') {
+      socket.destroy();
+      return;
+    }
+    // The parser stays failed, so more bytes on the connection (or its end) raise the error
+    // again: one malformed request is answered and counted once. The answer is already on its
+    // way and the connection closes once the client closes its side; destroying it now could
+    // turn the close into a reset and lose the answer.
+    if (this.#refused.has(socket)) return;
+    this.#refused.add(socket);
+    const status = code === 'HPE_HEADER_OVERFLOW' ? 431 : code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW' ? 413 : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
     this.metrics.badRequests.inc({ reason: code });
     this.#log.info('malformed request refused', { code, status });
     if ((socket as Duplex & { writable: boolean }).writable && !socket.destroyed) {
-      const body = status === 431 ? 'request header fields too large' : 'bad request';
+      const body = status === 431 ? 'request header fields too large' : status === 408 ? 'request timeout' : 'bad request';
       socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ''}\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`);
+      // Envoy's delayed close: the client gets a moment to read the answer and close; one
+      // that keeps its side open does not keep the connection.
+      const timer = setTimeout(() => socket.destroy(), DELAYED_CLOSE_MS);
+      socket.once('close', () => clearTimeout(timer));
     } else {
       socket.destroy();
     }
@@ -482,7 +531,7 @@ export class Waypoint {
 
   // --- HTTP/2 and gRPC -----------------------------------------------------------------
 
-  async #onHttp2(stream: http2.ServerHttp2Stream, h: http2.IncomingHttpHeaders): Promise<void> {
+  async #onHttp2(stream: http2.ServerHttp2Stream, h: http2.IncomingHttpHeaders, endStream: boolean): Promise<void> {
     stream.on('error', (err) => this.#log.debug('downstream stream error', { err: errorMessage(err) }));
     const down = this.#inbound.downstreamOf(stream.session as object);
     if (down === undefined) {
@@ -521,6 +570,18 @@ export class Waypoint {
       respond(plan.status, plan.body, plan.headers);
       return;
     }
+    if (!grpc && !this.#speaksHttp2(plan.backend)) {
+      const headers: HeaderMap = {};
+      for (const [k, v] of Object.entries(h)) {
+        if (v === undefined || k.startsWith(':') || k === 'connection' || k === 'keep-alive' || k === 'transfer-encoding' || k === 'upgrade' || k === 'te') continue;
+        headers[k] = v;
+      }
+      headers['host'] = plan.authority ?? facts.authority;
+      this.#addProxyHeaders(headers, rec);
+      plan.editRequest(headers);
+      await this.#forwardToHttp1(http2Exchange(stream, endStream), rec, plan, headers);
+      return;
+    }
     const ep = this.#pickEndpoint(plan.backend);
     if (ep === undefined) {
       rec.flags = 'UH';
@@ -530,10 +591,6 @@ export class Waypoint {
     rec.endpoint = ep;
     const service = plan.backend.kind === 'service' ? this.state.service(plan.backend.serviceKey) : facts.service;
     if (service !== undefined) rec.service = service;
-    if (!grpc && !this.#speaksHttp2(plan.backend)) {
-      await this.#forward2to1(stream, h, rec, plan, ep, service);
-      return;
-    }
     let session: http2.ClientHttp2Session;
     try {
       session = await this.#upstreams.http2(ep, this.#origin(down, service));
@@ -598,7 +655,7 @@ export class Waypoint {
         upReq.once('close', () => {
           if (upReq.rstCode !== undefined && upReq.rstCode !== http2.constants.NGHTTP2_NO_ERROR && !stream.destroyed) {
             rec.flags = 'UR';
-            stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+            resetAfterFlush(stream);
           }
           this.#finish(rec, status);
           resolve();
@@ -621,53 +678,6 @@ export class Waypoint {
   #speaksHttp2(backend: Backend): boolean {
     const svc = backend.kind === 'service' ? this.state.service(backend.serviceKey) : undefined;
     return declaredProtocol(svc?.ports.find((p) => p.servicePort === backend.port)?.appProtocol) === Protocol.http2;
-  }
-
-  /** An HTTP/2 request to an HTTP/1.1 backend, through the same undici pool as HTTP/1.1 clients. */
-  async #forward2to1(stream: http2.ServerHttp2Stream, h: http2.IncomingHttpHeaders, rec: RequestRecord, plan: Forwarded, ep: ChosenEndpoint, service: Service | undefined): Promise<void> {
-    const headers: HeaderMap = {};
-    for (const [k, v] of Object.entries(h)) {
-      if (v === undefined || k.startsWith(':') || k === 'connection' || k === 'keep-alive' || k === 'transfer-encoding' || k === 'upgrade' || k === 'te') continue;
-      headers[k] = v;
-    }
-    headers['host'] = plan.authority ?? rec.facts.authority;
-    this.#addProxyHeaders(headers, rec);
-    plan.editRequest(headers);
-    const method = rec.facts.method;
-    const hasBody = !(stream.readableEnded || method === 'GET' || method === 'HEAD') || h['content-length'] !== undefined;
-    const signal = AbortSignal.timeout(plan.attemptTimeoutMs ?? plan.timeoutMs ?? 2_147_483_647);
-    try {
-      const r = await attempt({
-        dispatcher: this.#upstreams.http1(ep, this.#origin(rec.down, service)), method, path: plan.path,
-        headers: { ...headers, 'x-envoy-attempt-count': '1' }, body: hasBody ? stream : null, signal,
-      });
-      const out = responseHeaders(r.headers);
-      plan.editResponse(out);
-      delete out['connection'];
-      if (stream.destroyed) {
-        r.body.destroy();
-        rec.flags = 'DC';
-        this.#finish(rec, 0);
-        return;
-      }
-      stream.respond({ ...out, ':status': r.statusCode });
-      r.body.on('data', (c: Buffer) => { rec.responseBytes += c.length; });
-      await new Promise<void>((resolve) => {
-        pipeline(r.body, stream, (err) => {
-          if (err !== undefined && err !== null) rec.flags = 'UR';
-          resolve();
-        });
-      });
-      this.#finish(rec, r.statusCode);
-    } catch (err) {
-      const f = classify(err, signal.aborted);
-      rec.flags = f.flags;
-      if (!stream.destroyed && !stream.headersSent) {
-        stream.respond({ ':status': f.status, 'content-type': 'text/plain' });
-        stream.end(f.message);
-      }
-      this.#finish(rec, f.status);
-    }
   }
 
   // --- TCP -----------------------------------------------------------------------------

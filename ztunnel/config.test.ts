@@ -16,6 +16,7 @@ test('controller mode from env, URLs derived, frozen', () => {
   assert.equal(c.adminHost, '0.0.0.0');
   assert.equal(c.configWaitMs, 5000);
   assert.equal(c.removeCaptureOnExit, false);
+  assert.equal(c.nodeDir, undefined);
   assert.ok(Object.isFrozen(c) && Object.isFrozen(c.source));
 });
 
@@ -29,6 +30,13 @@ test('flags win over env; file mode', () => {
   assert.equal(c.adminHost, '192.168.1.2');
   assert.equal(c.removeCaptureOnExit, true);
   assert.equal(c.configWaitMs, 250);
+});
+
+test('node folder from flag or env, absolute only', () => {
+  const base = ['--node', 'n', '--config-file', '/c.json'];
+  assert.equal(parseZtunnelConfig([...base, '--node-dir', '/run/weft/node'], {}).nodeDir, '/run/weft/node');
+  assert.equal(parseZtunnelConfig(base, { WEFT_NODE_DIR: '/var/run/weft/pods' }).nodeDir, '/var/run/weft/pods');
+  assert.throws(() => parseZtunnelConfig([...base, '--node-dir', 'relative/dir'], {}), (err: unknown) => isWeftError(err, 'WEFT_ERR_ZTUNNEL_CONFIG') && /absolute path/.test(err.message));
 });
 
 test('clear errors for bad configuration', () => {

@@ -1,6 +1,7 @@
 // ztunnel's start-up configuration, read once from flags and environment into a frozen,
 // validated object. Flags win over environment; defaults live here and nowhere else.
 import net from 'node:net';
+import { isAbsolute } from 'node:path';
 import { WeftError } from '#core/errors.ts';
 import { DEFAULT_TRUST_DOMAIN, parseSpiffeId } from '#core/identity/spiffe.ts';
 import { LogLevel, type LogLevelName } from '#core/log.ts';
@@ -34,8 +35,13 @@ export interface ZtunnelConfig {
   /** Address for 15020 / 15021 (15000 is always on 127.0.0.1). */
   adminHost: string;
   logLevel: LogLevelName;
-  /** Remove capture rules on exit (default false: a restarted ztunnel adopts them). */
+  /**
+   * Remove capture rules on exit (default false: traffic of captured pods fails closed until
+   * the next ztunnel adopts them). Only for a node leaving the mesh for good.
+   */
   removeCaptureOnExit: boolean;
+  /** The node folder of node-local enrollment (enroll/node-dir.ts); undefined: config only. */
+  nodeDir: string | undefined;
   configWaitMs: number;
   connectTimeoutMs: number;
 }
@@ -55,6 +61,7 @@ const OPTIONS = {
   'admin-host': { type: 'string' },
   'log-level': { type: 'string' },
   'remove-capture-on-exit': { type: 'boolean' },
+  'node-dir': { type: 'string' },
   'config-wait-ms': { type: 'string' },
   'connect-timeout-ms': { type: 'string' },
 } as const;
@@ -71,6 +78,7 @@ const ENV: Record<keyof typeof OPTIONS, string> = {
   'admin-host': 'WEFT_ADMIN_HOST',
   'log-level': 'WEFT_LOG_LEVEL',
   'remove-capture-on-exit': 'WEFT_REMOVE_CAPTURE_ON_EXIT',
+  'node-dir': 'WEFT_NODE_DIR',
   'config-wait-ms': 'WEFT_CONFIG_WAIT_MS',
   'connect-timeout-ms': 'WEFT_CONNECT_TIMEOUT_MS',
 };
@@ -138,10 +146,16 @@ export function parseZtunnelConfig(argv: readonly string[], env: Readonly<Record
     throw bad(`${ENV['remove-capture-on-exit']} must be true or false`);
   }
 
+  const nodeDir = get('node-dir');
+  if (nodeDir !== undefined && !isAbsolute(nodeDir)) {
+    throw bad(`node folder must be an absolute path, got ${JSON.stringify(nodeDir)}`, `--node-dir or ${ENV['node-dir']} (where the CNI plugin writes this node's pods)`);
+  }
+
   const source_ = Object.freeze(source);
   return Object.freeze({
     node, trustDomain, source: source_, adminHost, logLevel: logLevel as LogLevelName,
     removeCaptureOnExit: removeCapture === 'true',
+    nodeDir,
     configWaitMs: positiveInt('config wait', get('config-wait-ms'), 5000),
     connectTimeoutMs: positiveInt('connect timeout', get('connect-timeout-ms'), 5000),
   });

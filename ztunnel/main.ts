@@ -1,6 +1,6 @@
 // The ztunnel process: parse config, start, report, and shut down cleanly on SIGTERM/SIGINT
 // or /quitquitquit.
-//   node ztunnel/main.ts --node node1 --controller https://10.96.0.2:15012 --token-file … --root-cert …
+//   node ztunnel/main.ts --node node1 --controller https://10.96.0.2:15010 --token-file … --root-cert …
 //   node ztunnel/main.ts --node node1 --config-file ./mesh.json --ca-dir /tmp/weft-ca
 import { errorMessage } from '#core/errors.ts';
 import { runUntilStopped } from '#core/lifecycle.ts';

@@ -72,6 +72,7 @@ export async function startFromConfig(cfg: ZtunnelConfig, logger: Logger, o: Sta
     admin: { host: cfg.adminHost, ...o.admin },
     configWaitMs: cfg.configWaitMs,
     connectTimeoutMs: cfg.connectTimeoutMs,
+    ...(cfg.nodeDir === undefined ? {} : { nodeDir: cfg.nodeDir }),
     ...(o.onQuit === undefined ? {} : { onQuit: o.onQuit }),
     ...(o.version === undefined ? {} : { version: o.version }),
   });
@@ -84,7 +85,10 @@ export async function startFromConfig(cfg: ZtunnelConfig, logger: Logger, o: Sta
         client: { kind: 'ztunnel', node: cfg.node },
         token: await readText(src.tokenFile, 'token file'),
         rootsPem,
-        apply: (u) => ztunnel.apply(u),
+        apply: (u) => {
+          ztunnel.metrics.recordPush(u);
+          return ztunnel.apply(u);
+        },
         logger,
       });
       client.on('disconnected', (reason) => ztunnel.metrics.xdsTerminations.inc({ reason }));

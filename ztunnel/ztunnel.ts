@@ -1,6 +1,7 @@
 // One node proxy wired from its inputs: config state, certificates, the inbound HBONE server,
-// enrollment (which opens each pod's listeners), telemetry and the admin servers. start()
-// binds every listener before it resolves, so readiness is never reported early.
+// enrollment (which opens each pod's listeners, and holds pods the node reports ahead of their
+// config), telemetry and the admin servers. start() binds every listener before it resolves,
+// so readiness is never reported early.
 import type { CertificateStatus } from '#core/certs/manager.ts';
 import type { CertificateProvider } from '#core/certs/types.ts';
 import { errorMessage } from '#core/errors.ts';
@@ -11,6 +12,8 @@ import * as capture from '#ztunnel/capture/index.ts';
 import { readiness } from '#ztunnel/admin/readiness.ts';
 import { startAdmin, type ListenFactory, type RunningAdmin } from '#core/admin/server.ts';
 import { Enroller, type CaptureOps } from '#ztunnel/enroll/enroller.ts';
+import { NodeDirWatch } from '#ztunnel/enroll/node-watch.ts';
+import { openRefusingListeners, type RefusedConnection } from '#ztunnel/enroll/refuse.ts';
 import { createInboundHbone } from '#ztunnel/proxy/inbound-hbone.ts';
 import { InboundConnections } from '#ztunnel/proxy/inbound-connections.ts';
 import type { ProxyInputs } from '#ztunnel/proxy/inputs.ts';
@@ -18,6 +21,8 @@ import { randomPicker, type EndpointPicker } from '#ztunnel/proxy/pick.ts';
 import { openPodListeners } from '#ztunnel/proxy/pod-listeners.ts';
 import { ProxyState, type StateChange, type StateUpdate, type Rejection } from '#ztunnel/state/proxy-state.ts';
 import { AccessLog, type AccessLogSink } from '#core/telemetry/access-log.ts';
+import { tcpLabels } from '#core/telemetry/labels.ts';
+import type { Counter } from '#core/telemetry/metrics.ts';
 import { ZtunnelMetrics } from '#ztunnel/telemetry/metrics.ts';
 
 export interface ZtunnelAdminOptions {
@@ -45,6 +50,12 @@ export interface ZtunnelOptions {
   pick?: EndpointPicker;
   configWaitMs?: number;
   connectTimeoutMs?: number;
+  /**
+   * The node folder a CNI plugin or the node's pod watch writes pod records into
+   * (enroll/node-dir.ts): such pods are captured at once and fail closed until their config
+   * arrives. Without it only the config enrolls pods.
+   */
+  nodeDir?: string;
   /** /quitquitquit. */
   onQuit?: () => void;
   version?: string;
@@ -60,12 +71,15 @@ export class Ztunnel {
   readonly #enroller: Enroller;
   readonly #hbone: HboneServer;
   readonly #addresses = new Map<string, string[]>();
+  readonly #nodeDir: NodeDirWatch | undefined;
+  readonly #refused: Counter<'direction'>;
   #admin: RunningAdmin | undefined;
   #bound = false;
   #offState: (() => void) | undefined;
 
-  private constructor(o: ZtunnelOptions) {
+  private constructor(o: ZtunnelOptions, nodeDir: NodeDirWatch | undefined) {
     this.#o = o;
+    this.#nodeDir = nodeDir;
     this.#log = o.logger.child({ component: 'ztunnel', node: o.node });
     this.state = o.state ?? new ProxyState();
     this.metrics = o.metrics ?? new ZtunnelMetrics(o.version === undefined ? {} : { tag: o.version });
@@ -97,17 +111,32 @@ export class Ztunnel {
       onUnenrolled: (pod) => {
         if (!this.#enroller.pods().some((p) => p.identity === pod.identity)) o.forgetCertificate?.(pod.identity);
       },
+      ...(nodeDir === undefined ? {} : {
+        nodePods: nodeDir,
+        openRefusingListeners: (pod) => openRefusingListeners(pod, {
+          onRefused: (c) => this.#onRefused(c),
+          onError: (port, err) => this.#log.error('fail-closed listener failed', { pod: pod.ip, port, err: errorMessage(err) }),
+        }),
+      }),
     });
+    // weft's own series for held pods; they read the enroller, so they are registered beside it.
+    this.#refused = this.metrics.registry.counter('weft_ztunnel_fail_closed_connections_total',
+      'Connections reset because their pod is captured but its config has not arrived', ['direction']);
+    this.metrics.registry.gauge('weft_ztunnel_fail_closed_pods', 'Pods captured ahead of their config (every connection refused)', [],
+      (g) => g.set({}, this.#enroller.failClosed().length));
     this.metrics.readFrom({
       enrolledPods: () => this.#enroller.pods().length,
       pendingPods: () => this.#enroller.pending().length,
       hbonePool: () => this.#enroller.hbonePool(),
+      certificates: () => this.#o.certificateStatus?.() ?? [],
     });
   }
 
   /** Binds the admin servers and every enrolled pod's listeners, then resolves. */
   static async start(o: ZtunnelOptions): Promise<Ztunnel> {
-    const z = new Ztunnel(o);
+    // Read before the first reconcile, so a restarted ztunnel holds its node's pods at once.
+    const nodeDir = o.nodeDir === undefined ? undefined : await NodeDirWatch.open({ dir: o.nodeDir, node: o.node, logger: o.logger });
+    const z = new Ztunnel(o, nodeDir);
     try {
       await z.#start();
     } catch (err) {
@@ -166,6 +195,9 @@ export class Ztunnel {
 
   enrolled(): ReturnType<Enroller['pods']> { return this.#enroller.pods(); }
 
+  /** Pods captured on the node's word, refusing every connection until their config arrives. */
+  failClosed(): ReturnType<Enroller['failClosed']> { return this.#enroller.failClosed(); }
+
   /** Pods still pending enrollment do not hold readiness back (a stale entry would block it forever); /config_dump lists them. */
   readiness(): { ready: boolean; reasons: string[] } {
     return readiness({
@@ -185,11 +217,28 @@ export class Ztunnel {
       services: this.state.services(),
       policies: this.state.authorizations(),
       enrolledPods: this.#enroller.pods(),
+      failClosedPods: this.#enroller.failClosed(),
       pendingPods: this.#enroller.pending(),
       certificates: this.#o.certificateStatus?.() ?? [],
       openInboundConnections: this.inbound.size,
       hbone: { pool: this.#enroller.hbonePool(), server: this.#hbone.stats() },
     };
+  }
+
+  /** A held pod's connection was reset: counted, logged with the reason, access-logged. */
+  #onRefused(c: RefusedConnection): void {
+    this.#refused.inc({ direction: c.direction });
+    this.metrics.failed.inc(tcpLabels({ reporter: c.direction === 'outbound' ? 'source' : 'destination', mtls: c.port === Ports.hbone, responseFlags: 'CONNECT' }));
+    this.#log.warn('connection refused: pod has no config yet (fail closed)', {
+      direction: c.direction, pod: `${c.pod.namespace}/${c.pod.name}`, src: c.src, dst: c.dst, reason: c.reason,
+    });
+    const pod = { workload: c.pod.name };
+    this.#accessLog.log({
+      direction: c.direction,
+      src: { addr: c.src, ...(c.direction === 'outbound' ? pod : {}) },
+      dst: { addr: c.dst, ...(c.direction === 'inbound' ? pod : {}) },
+      bytesSent: 0, bytesReceived: 0, durationMs: 0, responseFlags: 'CONNECT', error: c.reason,
+    });
   }
 
   #onChange(c: StateChange): void {
@@ -217,6 +266,8 @@ export class Ztunnel {
     // pods' listeners (and what they accepted) are closed.
     await this.#hbone.close(500);
     await this.#enroller.close(opts);
+    // Capture left in place keeps the node taken: pods created meanwhile wait for the next ztunnel.
+    await this.#nodeDir?.close({ leaving: opts.removeCapture ?? false });
     this.inbound.closeAll('ztunnel shutting down');
     this.#accessLog.close();
   }

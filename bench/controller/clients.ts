@@ -8,6 +8,7 @@ import WebSocket from 'ws';
 import type { RawData } from 'ws';
 import { ConfigClient } from '#core/config/client.ts';
 import { MAX_SERVER_FRAME_BYTES, PUSH_PATH } from '#core/config/protocol.ts';
+import { validateResources } from '#core/config/validate.ts';
 
 interface Start {
   url: string;
@@ -31,8 +32,10 @@ function realClient(m: Start, node: string, token: string, i: number): void {
     apply: (u) => {
       if (u.snapshot) store.clear();
       for (const r of u.removed) store.delete(`${r.kind}/${r.key}`);
-      for (const r of u.updated) store.add(`${r.kind}/${r.key}`);
-      return { rejected: [] };
+      // Validated here, as a proxy's mutator does (the client hands resources on unchecked).
+      const { valid, rejected } = validateResources(u.updated);
+      for (const r of valid) store.add(`${r.kind}/${r.key}`);
+      return { rejected };
     },
   });
   c.on('update', (e) => process.send?.({ i, version: e.version, bytes: 0 }));

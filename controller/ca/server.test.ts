@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes, X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
-import { createServer } from 'node:https';
+import { Agent, createServer, request } from 'node:https';
 import type { Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
@@ -135,4 +135,42 @@ test('client tokens: round trip, tamper and cross-kind', () => {
   assert.equal(tokens.verify([p, 'ztunnel', Buffer.from('node-2').toString('base64url'), mac].join('.')), undefined);
   assert.equal(tokens.verify(''), undefined);
   assert.throws(() => tokens.mint({ kind: 'ztunnel', node: '../etc' }), /not a valid node name/);
+});
+
+test('after a 413 the client\'s next request on the same keep-alive agent is answered at once', async () => {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1, ca: rootsPem });
+  const token = tokens.mint({ kind: 'ztunnel', node: 'node-1' });
+  const post = (body: string[], chunked: boolean): Promise<{ status: number; connection: string | undefined; ms: number }> => new Promise((resolve, reject) => {
+    const started = Date.now();
+    const size = body.reduce((n, b) => n + Buffer.byteLength(b), 0);
+    const req = request(url, {
+      method: 'POST', agent, servername: 'weft-controller',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, ...(chunked ? {} : { 'content-length': size }) },
+    }, (res) => {
+      res.resume();
+      res.once('end', () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection, ms: Date.now() - started }));
+    });
+    req.once('error', reject);
+    for (const b of body) req.write(b);
+    req.end();
+  });
+  const { csrPem } = await createCsr(podOnNode1);
+  const good = JSON.stringify({ csr: csrPem, identity: podOnNode1 });
+  const huge = JSON.stringify({ csr: 'x'.repeat(200_000), identity: podOnNode1 });
+  try {
+    for (const chunked of [false, true]) {
+      const parts = chunked ? [huge.slice(0, 40_000), huge.slice(40_000, 120_000), huge.slice(120_000)] : [huge];
+      const refused = await post(parts, chunked);
+      assert.equal(refused.status, 413, `chunked=${chunked}`);
+      const next = await post([good], false).catch((err: unknown) => ({ status: String(err), connection: undefined, ms: 0 }));
+      assert.equal(next.status, 200, `chunked=${chunked}`);
+      assert.ok(next.ms < 2000, `the next request took ${next.ms} ms (chunked=${chunked})`);
+      assert.equal(refused.connection, 'close', 'the connection the 413 left half-read is closed');
+      // A refusal that read the whole body keeps the connection.
+      const answered = await post([JSON.stringify({ csr: csrPem, identity: podOnNode2 })], false);
+      assert.deepEqual([answered.status, answered.connection], [403, 'keep-alive']);
+    }
+  } finally {
+    agent.destroy();
+  }
 });

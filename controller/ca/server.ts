@@ -121,18 +121,10 @@ export class CaEndpoint {
   async #readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
     const type = req.headers['content-type'] ?? '';
     if (!type.toLowerCase().startsWith('application/json')) throw new HttpError(415, 'WEFT_ERR_BAD_CSR', 'content-type must be application/json');
-    const limit = this.#opts.maxBodyBytes ?? 64 * 1024;
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of req) {
-      const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk));
-      size += b.length;
-      if (size > limit) throw new HttpError(413, 'WEFT_ERR_BAD_CSR', `body exceeds ${limit} bytes`);
-      chunks.push(b);
-    }
+    const text = await this.#readBody(req, this.#opts.maxBodyBytes ?? 64 * 1024);
     let parsed: unknown;
     try {
-      parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      parsed = JSON.parse(text);
     } catch {
       throw new HttpError(400, 'WEFT_ERR_BAD_CSR', 'body is not JSON');
     }
@@ -140,9 +132,57 @@ export class CaEndpoint {
     return { ...parsed };
   }
 
+  /**
+   * The request body, up to `limit` bytes. Past the limit it stops buffering and refuses at
+   * once; the rest of the body is left for the HTTP server to discard, and #reply closes the
+   * connection, since the unread bytes would otherwise be parsed as the next request.
+   */
+  #readBody(req: IncomingMessage, limit: number): Promise<string> {
+    const tooLarge = (): HttpError => new HttpError(413, 'WEFT_ERR_BAD_CSR', `body exceeds ${limit} bytes`);
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > limit) return Promise.reject(tooLarge());
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      const onData = (chunk: Buffer | string): void => {
+        const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
+        size += b.length;
+        if (size > limit) {
+          done();
+          reject(tooLarge());
+          return;
+        }
+        chunks.push(b);
+      };
+      const onEnd = (): void => {
+        done();
+        resolve(Buffer.concat(chunks).toString('utf8'));
+      };
+      const onAbort = (): void => {
+        done();
+        reject(new HttpError(400, 'WEFT_ERR_BAD_CSR', 'the request body was cut short'));
+      };
+      const done = (): void => {
+        req.off('data', onData);
+        req.off('end', onEnd);
+        req.off('close', onAbort);
+        req.off('error', onAbort);
+      };
+      req.on('data', onData);
+      req.once('end', onEnd);
+      req.once('close', onAbort);
+      req.once('error', onAbort);
+    });
+  }
+
   #reply(res: ServerResponse, status: number, body: unknown): void {
     const text = JSON.stringify(body);
-    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+    const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' };
+    // An answer sent before the whole request was read (413, or a refusal before the body)
+    // ends the connection, as Go's HTTP server (Istio's istiod) does when a handler leaves a
+    // body unread: kept alive, the connection would stall the client that reuses it.
+    if (!res.req.complete) headers['connection'] = 'close';
+    res.writeHead(status, headers);
     res.end(text);
   }
 }

@@ -11,6 +11,7 @@ import { modelKey, type MeshModel, type ModelOptions, type ResourceCondition } f
 import { convertAuthorizationPolicy, type ConvertedPolicy } from '#controller/model/authorization.ts';
 import { convertL7AuthorizationPolicy } from '#controller/model/l7-authorization.ts';
 import { compileRoutes } from '#controller/model/routes.ts';
+import { compileIstioTraffic } from '#controller/model/istio-traffic.ts';
 import { objectKey } from '#controller/source/types.ts';
 import { fieldConditions } from '#controller/status/field-conditions.ts';
 import { sameContext, snapshotContext, type BuildContext } from '#controller/model/build-context.ts';
@@ -128,8 +129,10 @@ export class ModelBuilder {
 
     // What waypoints enforce: route tables per Service and L7 policies per waypoint.
     const compiled = compileRoutes(objects, { trustDomain: options.trustDomain, waypointOfService: (k) => serviceWaypoint.get(k) });
-    for (const table of compiled.routes) add(keyed({ kind: 'routes', key: resourceKey.routes(table), value: table }));
-    conditions.push(...compiled.conditions);
+    // VirtualServices and DestinationRules join the same tables: one table per Service, one path in the waypoint.
+    const traffic = compileIstioTraffic(objects, compiled.routes, { clusterId: options.clusterId, rootNamespace: options.rootNamespace, waypointOfService: (k) => serviceWaypoint.get(k) });
+    for (const table of traffic.routes) add(keyed({ kind: 'routes', key: resourceKey.routes(table), value: table }));
+    conditions.push(...compiled.conditions, ...traffic.conditions);
     // Gateways and routes with fields weft does not know say so in their own condition.
     conditions.push(...fieldConditions(objects));
     const l7Context = {

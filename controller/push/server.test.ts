@@ -18,13 +18,13 @@ const wl = (uid: string, ip: string): Resource => workloadResource(sampleWorkloa
 const svc = serviceResource(sampleService());
 let resources: Resource[] = [wl('a', '10.0.0.1'), wl('b', '10.0.0.2'), svc];
 
-function pushCount(type: string): number {
-  return h.metrics.render().split('\n').filter((l) => l.startsWith(`weft_xds_pushes_total{kind="ztunnel",type="${type}"}`))
+async function pushCount(type: string): Promise<number> {
+  return (await h.metrics.render()).split('\n').filter((l) => l.startsWith(`weft_xds_pushes_total{kind="ztunnel",type="${type}"}`))
     .reduce((n, l) => n + Number(l.split(' ').pop()), 0);
 }
 
-function metric(line: string): number {
-  const found = h.metrics.render().split('\n').find((l) => l.startsWith(line + ' '));
+async function metric(line: string): Promise<number> {
+  const found = (await h.metrics.render()).split('\n').find((l) => l.startsWith(line + ' '));
   return found === undefined ? 0 : Number(found.split(' ').pop());
 }
 
@@ -49,8 +49,8 @@ test('subscribe: each client receives a snapshot of its view and ACKs it', async
     assert.equal(u.updated, 3);
     assert.deepEqual([...c.store.keys()].sort(), ['service/default/svc.default.svc.cluster.local', 'workload/a', 'workload/b']);
   }
-  await waitFor(() => metric('weft_xds_acks_total{kind="ztunnel"}') === 2);
-  assert.equal(metric('weft_xds_clients{kind="ztunnel"}'), 2);
+  await waitFor(async () => (await metric('weft_xds_acks_total{kind="ztunnel"}')) === 2);
+  assert.equal(await metric('weft_xds_clients{kind="ztunnel"}'), 2);
   assert.equal(c1.client.state().connected, true);
 });
 
@@ -66,10 +66,10 @@ test('a model change reaches every client as a delta with only what changed', as
     assert.deepEqual(a.value.addresses, ['10.0.0.11']);
   }
   // An equal model rebuilt from new objects sends nothing.
-  const before = pushCount('delta');
+  const before = await pushCount('delta');
   h.push.setModel(modelOf(structuredClone(resources)));
   await new Promise((r) => setTimeout(r, 50));
-  assert.equal(pushCount('delta'), before);
+  assert.equal(await pushCount('delta'), before);
 });
 
 test('a NACK lists exactly the refused resources; the good ones are applied', async () => {
@@ -93,11 +93,11 @@ test('a NACK lists exactly the refused resources; the good ones are applied', as
   assert.deepEqual(byId.get('ztunnel/node-2')?.map((e) => e.key), ['broken']);
   // The client moved to the NACKed version: it applied the rest.
   assert.equal(c1.client.state().version, u1.version);
-  assert.equal(metric('weft_xds_nacks_total{kind="ztunnel"}'), 2);
+  assert.equal(await metric('weft_xds_nacks_total{kind="ztunnel"}'), 2);
 });
 
 test('reconnect resumes from the last version: no snapshot, only the delta missed meanwhile', async () => {
-  const snapshots = pushCount('snapshot');
+  const snapshots = await pushCount('snapshot');
   const versionBefore = c1.client.state().version;
   assert.ok(h.push.disconnect('ztunnel/node-1'));
   await once(c1.client, 'disconnected');
@@ -110,21 +110,21 @@ test('reconnect resumes from the last version: no snapshot, only the delta misse
   assert.equal(u.snapshot, false);
   assert.deepEqual({ updated: u.updated, removed: u.removed }, { updated: 0, removed: 1 });
   assert.ok(!c1.store.has('workload/c'));
-  assert.equal(pushCount('snapshot'), snapshots);
+  assert.equal(await pushCount('snapshot'), snapshots);
   assert.ok((u.version) > (versionBefore ?? 0));
   const s = c1.client.state();
   assert.equal(s.reconnects, 1);
   assert.equal(s.terminations, 1);
 
   // Reconnecting when nothing changed sends nothing at all.
-  const pushes = pushCount('delta');
+  const pushes = await pushCount('delta');
   h.push.disconnect('ztunnel/node-1');
   await once(c1.client, 'disconnected');
   await once(c1.client, 'connected');
   await waitFor(() => h.push.clients().find((c) => c.id === 'ztunnel/node-1')?.connected === true);
   await new Promise((r) => setTimeout(r, 50));
-  assert.equal(pushCount('delta'), pushes);
-  assert.equal(pushCount('snapshot'), snapshots);
+  assert.equal(await pushCount('delta'), pushes);
+  assert.equal(await pushCount('snapshot'), snapshots);
   assert.equal(c1.updates.length, 4, "snapshot, change, NACKed change, resumed delta");
 });
 
@@ -138,7 +138,7 @@ async function rawClient(): Promise<{ ws: WebSocket; frames: unknown[]; closed: 
 }
 
 test('garbage frames and bad tokens are refused; good clients carry on', async () => {
-  const refusedBefore = metric('weft_xds_rejected_connections_total{reason="bad_message"}');
+  const refusedBefore = await metric('weft_xds_rejected_connections_total{reason="bad_message"}');
   const garbage = await rawClient();
   garbage.ws.send('{{{ not json');
   assert.equal(await garbage.closed, 4400);
@@ -158,8 +158,8 @@ test('garbage frames and bad tokens are refused; good clients carry on', async (
   borrowed.ws.send(JSON.stringify({ type: 'subscribe', client: { kind: 'ztunnel', node: 'node-1' }, token: h.tokens.mint({ kind: 'ztunnel', node: 'node-2' }) }));
   assert.equal(await borrowed.closed, 4401);
 
-  assert.equal(metric('weft_xds_rejected_connections_total{reason="bad_message"}'), refusedBefore + 1);
-  assert.equal(metric('weft_xds_rejected_connections_total{reason="unauthenticated"}'), 2);
+  assert.equal(await metric('weft_xds_rejected_connections_total{reason="bad_message"}'), refusedBefore + 1);
+  assert.equal(await metric('weft_xds_rejected_connections_total{reason="unauthenticated"}'), 2);
 
   resources = [...resources, wl('d', '10.0.0.8')];
   h.push.setModel(modelOf(resources));
@@ -185,16 +185,16 @@ test('a stuck client (reading nothing, acking nothing) does not delay the others
   }
   const info = h.push.clients().find((c) => c.id === 'ztunnel/node-3');
   assert.ok(info?.inFlightVersion !== undefined, 'the stuck client has one push in flight, later changes are coalesced');
-  assert.equal(metric('weft_xds_pushes_total{kind="ztunnel",type="snapshot"}') >= 3, true);
+  assert.equal(await metric('weft_xds_pushes_total{kind="ztunnel",type="snapshot"}') >= 3, true);
   stuck.ws.resume();
   assert.equal(await stuck.closed, 4429);
-  assert.equal(metric('weft_xds_rejected_connections_total{reason="ack_timeout"}'), 1);
+  assert.equal(await metric('weft_xds_rejected_connections_total{reason="ack_timeout"}'), 1);
   assert.equal(stuck.frames.length, 2, 'only the snapshot (the error frame follows), no queued deltas');
 });
 
-async function waitFor(cond: () => boolean, timeoutMs = 3000): Promise<void> {
+async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs = 3000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
+  while (!(await cond())) {
     if (Date.now() > deadline) throw new Error('condition not met in time');
     await new Promise((r) => setTimeout(r, 10));
   }

@@ -11,6 +11,7 @@ import { ConfigClient } from '#core/config/client.ts';
 import type { ConfigUpdate, UpdateEvent } from '#core/config/client.ts';
 import type { Resource } from '#core/config/model.ts';
 import type { ClientDescriptor, RejectedResource } from '#core/config/protocol.ts';
+import { validateResources } from '#core/config/validate.ts';
 import { Registry } from '#core/telemetry/metrics.ts';
 import type { MeshModel } from '#controller/model/types.ts';
 import { ClientTokens } from '#controller/ca/tokens.ts';
@@ -83,8 +84,9 @@ export function recordingClient(h: PushHarness, who: ClientDescriptor, opts: { r
   const apply = (u: ConfigUpdate): { rejected: RejectedResource[] } => {
     if (u.snapshot) store.clear();
     for (const r of u.removed) store.delete(`${r.kind}/${r.key}`);
-    const rejected: RejectedResource[] = [];
-    for (const r of u.updated) {
+    // A stand-in proxy validates as a real one's mutator does; its refusals are the NACK.
+    const { valid, rejected } = validateResources(u.updated);
+    for (const r of valid) {
       const reason = opts.reject?.(r);
       if (reason !== undefined) rejected.push({ kind: r.kind, key: r.key, reason });
       else store.set(`${r.kind}/${r.key}`, r);

@@ -77,7 +77,7 @@ function changes(source: KubernetesSource): { count: () => number } {
   return { count: () => n };
 }
 
-const KINDS = 10;
+const KINDS = 12;
 
 test('initial sync lists every kind cluster-wide, then watches with bookmarks from the list version', async () => {
   const h = await cluster();
@@ -104,6 +104,7 @@ test('initial sync lists every kind cluster-wide, then watches with bookmarks fr
     '/api/v1/namespaces', '/api/v1/nodes', '/api/v1/pods', '/api/v1/services',
     '/apis/discovery.k8s.io/v1/endpointslices',
     '/apis/gateway.networking.k8s.io/v1/gateways', '/apis/gateway.networking.k8s.io/v1/grpcroutes', '/apis/gateway.networking.k8s.io/v1/httproutes',
+    '/apis/networking.istio.io/v1/destinationrules', '/apis/networking.istio.io/v1/virtualservices',
     '/apis/security.istio.io/v1/authorizationpolicies', '/apis/security.istio.io/v1/peerauthentications',
   ]);
   const watches = h.server.requests.filter((r) => r.watch);

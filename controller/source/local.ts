@@ -289,6 +289,8 @@ function collectionOf(obj: ClusterObject): keyof ClusterObjects {
     case 'GRPCRoute': return 'grpcRoutes';
     case 'AuthorizationPolicy': return 'authorizationPolicies';
     case 'PeerAuthentication': return 'peerAuthentications';
+    case 'VirtualService': return 'virtualServices';
+    case 'DestinationRule': return 'destinationRules';
   }
 }
 
@@ -296,7 +298,7 @@ function collectionOf(obj: ClusterObject): keyof ClusterObjects {
 function addImplicitNamespaces(namespaces: Map<string, Namespace>, objects: ClusterObjects): void {
   const all: ReadonlyMap<string, ClusterObject>[] = [
     objects.pods, objects.services, objects.endpointSlices, objects.gateways, objects.httpRoutes,
-    objects.grpcRoutes, objects.authorizationPolicies, objects.peerAuthentications,
+    objects.grpcRoutes, objects.authorizationPolicies, objects.peerAuthentications, objects.virtualServices, objects.destinationRules,
   ];
   for (const map of all) {
     for (const obj of map.values()) {

@@ -8,6 +8,8 @@ import type {
   AuthorizationPolicyRule,
   AuthorizationSource,
   ClusterObject,
+  DestinationRule,
+  DestinationRuleSubset,
   EndpointSlice,
   Gateway,
   GRPCRoute,
@@ -22,6 +24,7 @@ import type {
   PolicyTargetRef,
   RouteSpec,
   Service,
+  VirtualService,
 } from '#controller/source/types.ts';
 import {
   defined,
@@ -54,6 +57,9 @@ interface KindSpec {
   read: Reader;
 }
 
+/** The versions Istio serves its networking CRDs under; they share one schema. */
+const ISTIO_NETWORKING_VERSIONS = ['networking.istio.io/v1', 'networking.istio.io/v1beta1', 'networking.istio.io/v1alpha3'] as const;
+
 const KINDS: Readonly<Record<string, KindSpec>> = {
   Namespace: { namespaced: false, apiVersions: ['v1'], read: readNamespace },
   Node: { namespaced: false, apiVersions: ['v1'], read: readNode },
@@ -65,6 +71,8 @@ const KINDS: Readonly<Record<string, KindSpec>> = {
   GRPCRoute: { namespaced: true, apiVersions: ['gateway.networking.k8s.io/v1', 'gateway.networking.k8s.io/v1alpha2'], read: readGrpcRoute },
   AuthorizationPolicy: { namespaced: true, apiVersions: ['security.istio.io/v1', 'security.istio.io/v1beta1'], read: readAuthorizationPolicy },
   PeerAuthentication: { namespaced: true, apiVersions: ['security.istio.io/v1', 'security.istio.io/v1beta1'], read: readPeerAuthentication },
+  VirtualService: { namespaced: true, apiVersions: ISTIO_NETWORKING_VERSIONS, read: readVirtualService },
+  DestinationRule: { namespaced: true, apiVersions: ISTIO_NETWORKING_VERSIONS, read: readDestinationRule },
 };
 
 export const SUPPORTED_KINDS: readonly string[] = Object.keys(KINDS);
@@ -624,6 +632,66 @@ function readPeerAuthentication(doc: JsonObject, metadata: ObjectMeta): PeerAuth
     spec: {
       ...defined({ selector, mtls }),
       portLevelMtls: portLevel,
+    },
+    ...problems.field(),
+  };
+}
+
+// Istio's networking API field names (istio/api networking/v1alpha3/virtual_service.proto,
+// destination_rule.proto), in the camelCase its CRDs use. What is inside `http[]` and the
+// traffic policies is the waypoint model's to check, as route rules are.
+const VIRTUAL_SERVICE_SPEC_FIELDS = ['hosts', 'gateways', 'http', 'tls', 'tcp', 'exportTo'];
+const DESTINATION_RULE_SPEC_FIELDS = ['host', 'trafficPolicy', 'subsets', 'exportTo', 'workloadSelector'];
+const SUBSET_FIELDS = ['name', 'labels', 'trafficPolicy'];
+
+function readVirtualService(doc: JsonObject, metadata: ObjectMeta): VirtualService {
+  const problems = new FieldProblems();
+  problems.unknownKeys(doc, '', DOCUMENT_FIELDS);
+  const spec = object(doc['spec'], 'spec');
+  problems.unknownKeys(spec, 'spec', VIRTUAL_SERVICE_SPEC_FIELDS);
+  return {
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'VirtualService',
+    metadata,
+    spec: {
+      hosts: list(spec['hosts'], 'spec.hosts', string),
+      gateways: list(spec['gateways'], 'spec.gateways', string),
+      exportTo: list(spec['exportTo'], 'spec.exportTo', string),
+      http: list(spec['http'], 'spec.http', object),
+      tcp: list(spec['tcp'], 'spec.tcp', object),
+      tls: list(spec['tls'], 'spec.tls', object),
+    },
+    ...problems.field(),
+  };
+}
+
+function readDestinationRule(doc: JsonObject, metadata: ObjectMeta): DestinationRule {
+  const problems = new FieldProblems();
+  problems.unknownKeys(doc, '', DOCUMENT_FIELDS);
+  const spec = object(doc['spec'], 'spec');
+  problems.unknownKeys(spec, 'spec', DESTINATION_RULE_SPEC_FIELDS);
+  const selector = optObject(spec['workloadSelector'], 'spec.workloadSelector');
+  if (selector !== undefined) problems.unknownKeys(selector, 'spec.workloadSelector', SELECTOR_FIELDS);
+  return {
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'DestinationRule',
+    metadata,
+    spec: {
+      host: string(spec['host'], 'spec.host'),
+      exportTo: list(spec['exportTo'], 'spec.exportTo', string),
+      ...defined({
+        workloadSelector: selector === undefined ? undefined : { matchLabels: stringMap(selector['matchLabels'], 'spec.workloadSelector.matchLabels') },
+        trafficPolicy: optObject(spec['trafficPolicy'], 'spec.trafficPolicy'),
+      }),
+      subsets: list(spec['subsets'], 'spec.subsets', (v, p): DestinationRuleSubset => {
+        const subset = object(v, p);
+        problems.unknownKeys(subset, p, SUBSET_FIELDS);
+        return {
+          name: string(subset['name'], `${p}.name`),
+          labels: stringMap(subset['labels'], `${p}.labels`),
+          ...defined({ trafficPolicy: optObject(subset['trafficPolicy'], `${p}.trafficPolicy`) }),
+        };
+      }),
     },
     ...problems.field(),
   };

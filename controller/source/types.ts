@@ -2,9 +2,10 @@
 // contract every cluster source (local manifests, Kubernetes API) fulfils.
 // Objects here have been checked by `parse.ts`: absent lists and maps are normalised to
 // empty ones, so consumers never test for undefined collections. The user-authored kinds
-// (Gateway, routes, AuthorizationPolicy, PeerAuthentication) also list the fields weft could
-// not use in `fieldProblems`; the two policy kinds are already their fail-safe reading (see
-// parse.ts), so a consumer that enforces them as given is never looser than the author wrote.
+// (Gateway, routes, AuthorizationPolicy, PeerAuthentication, VirtualService, DestinationRule)
+// also list the fields weft could not use in `fieldProblems`; the two policy kinds are already
+// their fail-safe reading (see parse.ts), so a consumer that enforces them as given is never
+// looser than the author wrote.
 
 /** A field weft could not use: unknown to the API, unsupported, or holding a value it cannot read. */
 export interface FieldProblem {
@@ -269,6 +270,52 @@ export interface PeerAuthentication {
   fieldProblems?: ReadonlyArray<FieldProblem>;
 }
 
+/** Istio's `networking.istio.io` VirtualService: the top level typed, each route rule kept as checked JSON. */
+export interface VirtualService {
+  apiVersion: 'networking.istio.io/v1';
+  kind: 'VirtualService';
+  metadata: ObjectMeta;
+  spec: {
+    hosts: ReadonlyArray<string>;
+    /** Empty means the reserved `mesh` alone. */
+    gateways: ReadonlyArray<string>;
+    /** Empty means every namespace. */
+    exportTo: ReadonlyArray<string>;
+    /** Each element is a JSON object; the waypoint model (controller/model/virtual-services.ts) interprets them. */
+    http: ReadonlyArray<Readonly<Record<string, unknown>>>;
+    /** Kept so the model can say they are not applied: weft's waypoint routes HTTP only. */
+    tcp: ReadonlyArray<Readonly<Record<string, unknown>>>;
+    tls: ReadonlyArray<Readonly<Record<string, unknown>>>;
+  };
+  /** Fields outside `spec.http[]` (which the waypoint model checks) that weft does not know. */
+  fieldProblems?: ReadonlyArray<FieldProblem>;
+}
+
+export interface DestinationRuleSubset {
+  name: string;
+  labels: Readonly<Record<string, string>>;
+  /** A JSON object; the waypoint model (controller/model/destination-rules.ts) interprets it. */
+  trafficPolicy?: Readonly<Record<string, unknown>>;
+}
+
+/** Istio's `networking.istio.io` DestinationRule: host, visibility and subsets typed, traffic policies kept as checked JSON. */
+export interface DestinationRule {
+  apiVersion: 'networking.istio.io/v1';
+  kind: 'DestinationRule';
+  metadata: ObjectMeta;
+  spec: {
+    host: string;
+    /** Empty means every namespace. */
+    exportTo: ReadonlyArray<string>;
+    workloadSelector?: LabelSelector;
+    /** A JSON object; the waypoint model interprets it. */
+    trafficPolicy?: Readonly<Record<string, unknown>>;
+    subsets: ReadonlyArray<DestinationRuleSubset>;
+  };
+  /** Fields outside the traffic policies (which the waypoint model checks) that weft does not know. */
+  fieldProblems?: ReadonlyArray<FieldProblem>;
+}
+
 export type ClusterObject =
   | Namespace
   | Pod
@@ -279,7 +326,9 @@ export type ClusterObject =
   | HTTPRoute
   | GRPCRoute
   | AuthorizationPolicy
-  | PeerAuthentication;
+  | PeerAuthentication
+  | VirtualService
+  | DestinationRule;
 
 /** Every map is keyed `namespace/name`, or `name` for cluster-scoped kinds (Namespace, Node). */
 export interface ClusterObjects {
@@ -293,6 +342,8 @@ export interface ClusterObjects {
   grpcRoutes: ReadonlyMap<string, GRPCRoute>;
   authorizationPolicies: ReadonlyMap<string, AuthorizationPolicy>;
   peerAuthentications: ReadonlyMap<string, PeerAuthentication>;
+  virtualServices: ReadonlyMap<string, VirtualService>;
+  destinationRules: ReadonlyMap<string, DestinationRule>;
 }
 
 /** An input a source could not accept; the rest of its input keeps working. */
@@ -332,5 +383,7 @@ export function emptyClusterObjects(): ClusterObjects {
     grpcRoutes: new Map(),
     authorizationPolicies: new Map(),
     peerAuthentications: new Map(),
+    virtualServices: new Map(),
+    destinationRules: new Map(),
   };
 }

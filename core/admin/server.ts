@@ -66,8 +66,10 @@ function adminRoutes(src: AdminSources): Record<string, Handler> {
     '/certs': (_req, res) => json(res, 200, src.certificates()),
     '/logging': (_req, res, url) => {
       const level = url.searchParams.get('level');
-      if (level === null) return json(res, 200, { levels: Object.keys(LogLevel) });
-      if (!(level in LogLevel)) return json(res, 400, { error: `unknown level ${level}`, levels: Object.keys(LogLevel) });
+      if (level === null) return json(res, 200, { level: src.logger.level, levels: Object.keys(LogLevel) });
+      if (!Object.hasOwn(LogLevel, level)) return json(res, 400, { error: `unknown level ${level}`, levels: Object.keys(LogLevel) });
+      // The proxy's loggers are all children of this one and share its level (Istio's
+      // ztunnel `/logging?level=` likewise sets the level of every component at once).
       src.logger.setLevel(level as LogLevelName);
       src.logger.info('log level changed', { level });
       return json(res, 200, { level });
@@ -81,7 +83,12 @@ function adminRoutes(src: AdminSources): Record<string, Handler> {
 }
 
 function metricsRoutes(src: AdminSources): Record<string, Handler> {
-  const metrics: Handler = (_req, res) => text(res, 200, src.registry.render(), PROMETHEUS_CONTENT_TYPE);
+  const metrics: Handler = (_req, res) => {
+    src.registry.render().then((page) => text(res, 200, page, PROMETHEUS_CONTENT_TYPE), (err: unknown) => {
+      src.logger.error('rendering metrics failed', { err });
+      if (!res.headersSent) text(res, 500, `${errorMessage(err)}\n`);
+    });
+  };
   return { '/metrics': metrics, '/stats/prometheus': metrics };
 }
 

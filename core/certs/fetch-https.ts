@@ -7,7 +7,7 @@ import { WeftError, errorMessage } from '#core/errors.ts';
 import type { CertificateFetcher, FetchedCertificate } from './fetcher.ts';
 
 export interface HttpsFetcherOptions {
-  /** The controller's CA endpoint, e.g. https://weft-controller.weft-system:15012/v1/certificate */
+  /** The controller's CA endpoint, e.g. https://weft-controller.istio-system.svc:15010/v1/certificates */
   url: string | URL;
   /** Trust anchors for the controller's serving certificate (the mesh roots). */
   rootsPem: string[] | (() => string[]);

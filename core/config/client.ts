@@ -1,6 +1,8 @@
 // The proxies' end of the push stream. It holds one TLS WebSocket to the controller,
 // subscribes, hands every snapshot or delta to the proxy's one mutator, and answers ACK or
-// NACK with exactly the resources that were refused. While disconnected the proxy keeps its
+// NACK with exactly the resources that were refused. It checks only the envelope: resources
+// reach the mutator as they came, so validation happens once, where a refused resource can
+// keep its last good version and be counted. While disconnected the proxy keeps its
 // last good config (nothing is applied); the client reconnects with capped exponential
 // backoff and resumes from the last version it applied, so a reconnect costs a delta.
 import { EventEmitter } from 'node:events';
@@ -10,7 +12,7 @@ import type { RawData } from 'ws';
 import { errorMessage } from '#core/errors.ts';
 import { silentLogger } from '#core/log.ts';
 import type { Logger } from '#core/log.ts';
-import type { Resource, ResourceRef } from './model.ts';
+import type { ResourceRef } from './model.ts';
 import {
   CONTROLLER_SERVER_NAME, MAX_SERVER_FRAME_BYTES, PUSH_PATH, clientId, decodeFrame, parseServerMessage,
 } from './protocol.ts';
@@ -20,7 +22,8 @@ export interface ConfigUpdate {
   /** True when `updated` is the whole config: anything not in it is gone. */
   snapshot: boolean;
   version: number;
-  updated: Resource[];
+  /** Resources as the controller sent them: the mutator validates each (`validateResources`). */
+  updated: readonly unknown[];
   removed: ResourceRef[];
 }
 
@@ -35,11 +38,12 @@ export interface ConfigClientOptions {
   token: string;
   /** Mesh root certificates: the controller's certificate must chain to one of them. */
   rootsPem: string[];
-  /** The proxy's one mutator; returns the resources it refused (the rest it applied). */
+  /** The proxy's one mutator: validates and applies, and returns the resources it refused (the NACK). */
   apply: (update: ConfigUpdate) => ApplyResult;
   /** TLS name to verify; default `weft-controller` unless the URL names the host by address. */
   servername?: string;
   logger?: Logger;
+  /** Reconnect delays: doubling from initialMs (200) up to maxMs (2000), each jittered down to half. */
   backoff?: { initialMs?: number; maxMs?: number };
   /** With no frame or ping from the controller for this long, the connection is presumed dead. */
   idleTimeoutMs?: number;
@@ -68,6 +72,12 @@ export interface ConfigClientEvents {
   /** A connection ended; `reason` is the server's error code, or what failed. */
   disconnected: [reason: string];
   update: [event: UpdateEvent];
+}
+
+/** Kind and key of a resource as sent, for a NACK entry when the mutator could not say. */
+function refOf(v: unknown): { kind: string; key: string } {
+  const o = typeof v === 'object' && v !== null ? (v as Record<string, unknown>) : {};
+  return { kind: typeof o['kind'] === 'string' ? o['kind'] : '?', key: typeof o['key'] === 'string' ? o['key'] : '?' };
 }
 
 export class ConfigClient extends EventEmitter<ConfigClientEvents> {
@@ -187,7 +197,9 @@ export class ConfigClient extends EventEmitter<ConfigClientEvents> {
 
   #scheduleReconnect(): void {
     const initial = this.#opts.backoff?.initialMs ?? 200;
-    const max = this.#opts.backoff?.maxMs ?? 15_000;
+    // Capped at 2 s: a controller that comes back is found within 2 s, so pods created while it
+    // was away (failing closed on their node) are served soon after.
+    const max = this.#opts.backoff?.maxMs ?? 2000;
     const base = Math.min(max, initial * 2 ** this.#attempt);
     // Jitter spreads a fleet of proxies reconnecting after a controller restart.
     const delay = Math.round(base / 2 + Math.random() * (base / 2));
@@ -215,13 +227,13 @@ export class ConfigClient extends EventEmitter<ConfigClientEvents> {
     const update: ConfigUpdate = msg.type === 'snapshot'
       ? { snapshot: true, version: msg.version, updated: msg.resources, removed: [] }
       : { snapshot: false, version: msg.version, updated: msg.updated, removed: msg.removed };
-    let rejected: RejectedResource[] = [...msg.rejected];
+    let rejected: RejectedResource[];
     try {
-      rejected = rejected.concat(this.#opts.apply(update).rejected);
+      rejected = this.#opts.apply(update).rejected;
     } catch (err) {
       // A mutator that throws applied nothing we can vouch for: refuse the whole update.
       const reason = `apply failed: ${errorMessage(err)}`;
-      rejected = rejected.concat(update.updated.map((r) => ({ kind: r.kind, key: r.key, reason })));
+      rejected = update.updated.map((r) => ({ ...refOf(r), reason }));
       this.#log.error('applying config failed', { err: errorMessage(err), version: msg.version });
     }
     this.#version = msg.version;

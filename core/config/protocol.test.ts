@@ -60,20 +60,20 @@ test('client messages: each invalid field is refused with its path', () => {
   }
 });
 
-test('server messages: snapshot, delta and error parse; resources are validated one by one', () => {
+test('server messages: snapshot, delta and error parse; resources are handed on unvalidated, for the mutator', () => {
   const w = workloadResource(sampleWorkload());
   const s = serviceResource(sampleService());
   const a = authorizationResource(sampleAuthorization());
   assert.deepEqual(parseServerMessage(JSON.parse(JSON.stringify({ type: 'snapshot', version: 1, resources: [w, s, a] }))),
-    { ok: true, message: { type: 'snapshot', version: 1, resources: [w, s, a], rejected: [] } });
+    { ok: true, message: { type: 'snapshot', version: 1, resources: [w, s, a] } });
   const bad = withField(w, 'value.addresses', ['not-an-ip']);
-  const r = parseServerMessage({ type: 'delta', version: 2, updated: [bad, s], removed: [{ kind: 'authorization', key: 'default/x' }] });
+  const r = parseServerMessage({ type: 'delta', version: 2, updated: [bad, s, 'junk'], removed: [{ kind: 'authorization', key: 'default/x' }] });
   assert.ok(r.ok);
   assert.equal(r.message.type, 'delta');
   if (r.message.type !== 'delta') return;
-  assert.deepEqual(r.message.updated, [s]);
+  // A bad resource is not the envelope's business: the proxy's mutator refuses it, and its refusal is the NACK.
+  assert.deepEqual(r.message.updated, [bad, s, 'junk']);
   assert.deepEqual(r.message.removed, [{ kind: 'authorization', key: 'default/x' }]);
-  assert.deepEqual(r.message.rejected, [{ kind: 'workload', key: 'uid-a', reason: 'value.addresses[0]: must be an IP address' }]);
   assert.deepEqual(parseServerMessage({ type: 'error', code: 'C', message: 'm' }), { ok: true, message: { type: 'error', code: 'C', message: 'm' } });
 });
 

@@ -3,7 +3,7 @@
 // and answers every version with an ACK or a NACK listing the resources it refused.
 import { FieldError, arr, obj, oneOf, str, version } from './fields.ts';
 import type { Resource, ResourceRef } from './model.ts';
-import { parseResourceRef, validateResources } from './validate.ts';
+import { parseResourceRef } from './validate.ts';
 import type { RejectedResource } from './validate.ts';
 
 export type { RejectedResource } from './validate.ts';
@@ -73,10 +73,14 @@ export const PushErrorCode = {
 
 export type Parsed<T> = { ok: true; message: T } | { ok: false; reason: string };
 
-/** A server message as a client reads it: resources that failed validation are set aside. */
+/**
+ * A server message as a client reads it: the envelope checked, the resources still as they
+ * came. Each proxy's one mutator validates them, so that a refused resource can keep its last
+ * good version and be counted, and its refusals are exactly the NACK.
+ */
 export type ReceivedServerMessage =
-  | (SnapshotMessage & { rejected: RejectedResource[] })
-  | (DeltaMessage & { rejected: RejectedResource[] })
+  | { type: 'snapshot'; version: number; resources: unknown[] }
+  | { type: 'delta'; version: number; updated: unknown[]; removed: ResourceRef[] }
   | ErrorMessage;
 
 /** JSON.parse that reports failure instead of throwing. */
@@ -136,8 +140,8 @@ export function parseClientMessage(v: unknown): Parsed<ClientMessage> {
 }
 
 /**
- * Reads a message the server sent. The envelope must be well formed; each resource is
- * validated on its own, and the ones that fail are returned in `rejected` (the NACK).
+ * Reads a message the server sent. The envelope must be well formed (type, version, arrays,
+ * removal references); the resources are left for the proxy's mutator to validate.
  */
 export function parseServerMessage(v: unknown): Parsed<ReceivedServerMessage> {
   return guarded((): ReceivedServerMessage => {
@@ -147,15 +151,13 @@ export function parseServerMessage(v: unknown): Parsed<ReceivedServerMessage> {
       case 'snapshot': {
         const items = o['resources'];
         if (!Array.isArray(items)) throw new FieldError('message.resources', 'must be an array');
-        const { valid, rejected } = validateResources(items);
-        return { type, version: version(o, 'version', 'message'), resources: valid, rejected };
+        return { type, version: version(o, 'version', 'message'), resources: items as unknown[] };
       }
       case 'delta': {
         const items = o['updated'];
         if (!Array.isArray(items)) throw new FieldError('message.updated', 'must be an array');
         const removed = arr(o, 'removed', 'message', parseResourceRef);
-        const { valid, rejected } = validateResources(items);
-        return { type, version: version(o, 'version', 'message'), updated: valid, removed, rejected };
+        return { type, version: version(o, 'version', 'message'), updated: items as unknown[], removed };
       }
       case 'error':
         return { type, code: str(o, 'code', 'message'), message: str(o, 'message', 'message', { empty: true }) };

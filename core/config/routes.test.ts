@@ -1,6 +1,7 @@
 // The route table's value rules and wire validator. Scenarios: the GEP-2257 duration test
 // vectors, the HTTPPathMatch CEL rules for Exact/PathPrefix values, the regex dialect, and a
-// pushed table read back field by field (with the path of the first bad field when it fails).
+// pushed table read back field by field (with the path of the first bad field when it fails),
+// for Gateway API entries and for what VirtualServices and DestinationRules add.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FieldError } from '#core/config/fields.ts';
@@ -136,4 +137,113 @@ test('parseServiceRoutes: every field is checked and the first bad one is named'
   for (const [name, v, path] of rows) {
     assert.throws(() => parseServiceRoutes(v, 'routes'), (err: unknown) => err instanceof FieldError && err.path === path, name);
   }
+});
+
+/** A table with what VirtualServices and DestinationRules add: faults, Envoy retry conditions, subsets, destination policy. */
+const istioTable: ServiceRoutes = {
+  service: 'shop/reviews.shop.svc.cluster.local',
+  waypoint: 'shop/waypoint',
+  entries: [
+    {
+      route: { kind: 'VirtualService', namespace: 'shop', name: 'reviews', rule: 0, ruleName: 'canary' },
+      attachment: 'producer',
+      port: 9080,
+      match: {
+        protocol: 'http', path: { type: 'RegularExpression', value: '(?i)/api.*' }, headers: [], queryParams: [],
+        sourceWorkloads: ['uid-a', 'uid-b'], sourceNamespace: 'front',
+      },
+      filters: [
+        { type: 'URLRewrite', urlRewrite: { replacePrefix: { prefix: '/api', replacement: '/v2', ignoreCase: true } } },
+        { type: 'RequestMirror', requestMirror: { service: 'shop/reviews.shop.svc.cluster.local', port: 9080, fraction: { numerator: 1, denominator: 1_000_000 }, subset: 'v3' } },
+      ],
+      backends: [
+        { service: 'shop/reviews.shop.svc.cluster.local', port: 9080, weight: 80, subset: 'v1' },
+        { service: 'shop/reviews.shop.svc.cluster.local', port: 9080, weight: 20, subset: 'v2' },
+      ],
+      timeouts: { request: 3000, backendRequest: 100 },
+      retry: { attempts: 3, codes: [503], on: ['5xx', 'retriable-status-codes'], ignorePreviousHosts: false },
+      fault: { delay: { fixedDelay: 2000, fraction: { numerator: 1_000_000, denominator: 1_000_000 } }, abort: { grpcStatus: 14, fraction: { numerator: 500_000, denominator: 1_000_000 } } },
+    },
+    {
+      route: { kind: 'VirtualService', namespace: 'shop', name: 'reviews', rule: 1 },
+      attachment: 'producer',
+      port: 9080,
+      match: { protocol: 'http', path: { type: 'PathPrefix', value: '/' }, headers: [], queryParams: [] },
+      filters: [{ type: 'RequestRedirect', requestRedirect: { statusCode: 301, replacePrefix: { prefix: '/', replacement: '/new/' }, port: 80 } }],
+      backends: [],
+      fault: { abort: { httpStatus: 503, fraction: { numerator: 0, denominator: 1_000_000 } } },
+    },
+  ],
+  destinations: [
+    {
+      service: 'shop/reviews.shop.svc.cluster.local',
+      rules: ['shop/reviews', 'shop/reviews-extra'],
+      subsets: [{ name: 'v1', workloads: ['uid-1'] }, { name: 'v2', workloads: [] }, { name: 'v3', workloads: ['uid-3'] }],
+      policies: [
+        { subset: 'v2', port: 9080, loadBalancer: { consistentHash: { key: { cookie: { name: 'user', path: '/', ttl: 0 } }, algorithm: { maglev: { tableSize: 65537 } } } } },
+        { subset: 'v2', loadBalancer: { consistentHash: { key: { header: 'x-user' }, algorithm: { ringHash: { minimumRingSize: 1024 } } } } },
+        {
+          port: 9080,
+          loadBalancer: { simple: 'ROUND_ROBIN' },
+          connectionPool: { tcp: { maxConnections: 100, connectTimeout: 30 }, http: { http1MaxPendingRequests: 1, http2MaxRequests: 1000, maxRequestsPerConnection: 10, maxRetries: 3 } },
+        },
+        {
+          loadBalancer: { simple: 'LEAST_REQUEST' },
+          outlierDetection: { consecutive5xxErrors: 7, consecutiveGatewayErrors: 0, interval: 300_000, baseEjectionTime: 900_000, maxEjectionPercent: 10, minHealthPercent: 0 },
+        },
+      ],
+    },
+    { service: 'shop/ratings.shop.svc.cluster.local', rules: ['shop/ratings'], subsets: [], policies: [{ loadBalancer: { consistentHash: { key: { sourceIp: true }, algorithm: { ringHash: { minimumRingSize: 1024 } } } } }] },
+  ],
+};
+
+test('parseServiceRoutes: VirtualService entries and DestinationRule policies read back equal', () => {
+  assert.deepEqual(parseServiceRoutes(JSON.parse(JSON.stringify(istioTable)), 'routes'), istioTable);
+  // A table may carry only a destination policy, for a Service no route matches.
+  const policyOnly = { service: 'shop/ratings.shop.svc.cluster.local', waypoint: 'shop/waypoint', entries: [], destinations: istioTable.destinations?.slice(1) };
+  assert.deepEqual(parseServiceRoutes(JSON.parse(JSON.stringify(policyOnly)), 'routes'), policyOnly);
+});
+
+test('parseServiceRoutes: the new fields are checked too, and a subset must be resolvable', () => {
+  type Json = Record<string, unknown>;
+  const mutate = (f: (t: Json) => void): unknown => {
+    const t = JSON.parse(JSON.stringify(istioTable)) as Json;
+    f(t);
+    return t;
+  };
+  const entry = (t: Json, i = 0): Json => (t['entries'] as Json[])[i] ?? {};
+  const dest = (t: Json, i = 0): Json => (t['destinations'] as Json[])[i] ?? {};
+  const policy = (t: Json, i: number): Json => (dest(t)['policies'] as Json[])[i] ?? {};
+  const rows: [string, unknown, string][] = [
+    ['VirtualService entries match HTTP', mutate((t) => { (entry(t)['match'] as Json)['protocol'] = 'grpc'; }), 'routes.entries[0].match.protocol'],
+    ['source workloads are uids', mutate((t) => { (entry(t)['match'] as Json)['sourceWorkloads'] = ['']; }), 'routes.entries[0].match.sourceWorkloads[0]'],
+    ['path or replacePrefix, not both', mutate((t) => { ((entry(t)['filters'] as Json[])[0]?.['urlRewrite'] as Json)['path'] = { type: 'ReplaceFullPath', replaceFullPath: '/x' }; }), 'routes.entries[0].filters[0].urlRewrite.replacePrefix'],
+    ['replacePrefix needs a prefix', mutate((t) => { ((entry(t, 1)['filters'] as Json[])[0]?.['requestRedirect'] as Json)['replacePrefix'] = { replacement: '/' }; }), 'routes.entries[1].filters[0].requestRedirect.replacePrefix.prefix'],
+    ['retry conditions are Envoy names', mutate((t) => { (entry(t)['retry'] as Json)['on'] = ['5xx', 'sometimes']; }), 'routes.entries[0].retry.on[1]'],
+    ['codes need retriable-status-codes', mutate((t) => { (entry(t)['retry'] as Json)['on'] = ['5xx']; }), 'routes.entries[0].retry.on'],
+    ['fault needs delay or abort', mutate((t) => { entry(t)['fault'] = {}; }), 'routes.entries[0].fault'],
+    ['fault delay is at least 1 ms', mutate((t) => { ((entry(t)['fault'] as Json)['delay'] as Json)['fixedDelay'] = 0; }), 'routes.entries[0].fault.delay.fixedDelay'],
+    ['abort is HTTP or gRPC, not both', mutate((t) => { ((entry(t)['fault'] as Json)['abort'] as Json)['httpStatus'] = 503; }), 'routes.entries[0].fault.abort'],
+    ['gRPC status range', mutate((t) => { ((entry(t)['fault'] as Json)['abort'] as Json)['grpcStatus'] = 17; }), 'routes.entries[0].fault.abort.grpcStatus'],
+    ['abort fraction', mutate((t) => { (((entry(t, 1)['fault'] as Json)['abort'] as Json)['fraction'] as Json)['numerator'] = 2_000_000; }), 'routes.entries[1].fault.abort.fraction.numerator'],
+    ['a backend subset must be in destinations', mutate((t) => { ((entry(t)['backends'] as Json[])[0] ?? {})['subset'] = 'v9'; }), 'routes.entries[0].backends[0].subset'],
+    ['a mirror subset must be in destinations', mutate((t) => { (((entry(t)['filters'] as Json[])[1] ?? {})['requestMirror'] as Json)['subset'] = 'v9'; }), 'routes.entries[0].filters[1].requestMirror.subset'],
+    ['one destination per Service', mutate((t) => { dest(t, 1)['service'] = 'shop/reviews.shop.svc.cluster.local'; }), 'routes.destinations[1].service'],
+    ['subset names are unique', mutate((t) => { (dest(t)['subsets'] as Json[]).push({ name: 'v1', workloads: [] }); }), 'routes.destinations[0].subsets[3].name'],
+    ['a policy names a listed subset', mutate((t) => { policy(t, 0)['subset'] = 'v7'; }), 'routes.destinations[0].policies[0].subset'],
+    ['one load balancer kind', mutate((t) => { policy(t, 2)['loadBalancer'] = { simple: 'RANDOM', consistentHash: {} }; }), 'routes.destinations[0].policies[2].loadBalancer'],
+    ['simple load balancers', mutate((t) => { policy(t, 2)['loadBalancer'] = { simple: 'PASSTHROUGH' }; }), 'routes.destinations[0].policies[2].loadBalancer.simple'],
+    ['one hash key', mutate((t) => { ((policy(t, 1)['loadBalancer'] as Json)['consistentHash'] as Json)['key'] = { header: 'a', sourceIp: true }; }), 'routes.destinations[0].policies[1].loadBalancer.consistentHash.key'],
+    ['Maglev table sizes are prime', mutate((t) => { ((policy(t, 0)['loadBalancer'] as Json)['consistentHash'] as Json)['algorithm'] = { maglev: { tableSize: 65536 } }; }), 'routes.destinations[0].policies[0].loadBalancer.consistentHash.algorithm.maglev.tableSize'],
+    ['pool limits are positive', mutate((t) => { ((policy(t, 2)['connectionPool'] as Json)['tcp'] as Json)['maxConnections'] = 0; }), 'routes.destinations[0].policies[2].connectionPool.tcp.maxConnections'],
+    ['outlier detection is complete', mutate((t) => { delete (policy(t, 3)['outlierDetection'] as Json)['interval']; }), 'routes.destinations[0].policies[3].outlierDetection.interval'],
+    ['ejection percent', mutate((t) => { (policy(t, 3)['outlierDetection'] as Json)['maxEjectionPercent'] = 101; }), 'routes.destinations[0].policies[3].outlierDetection.maxEjectionPercent'],
+    ['rule keys', mutate((t) => { dest(t)['rules'] = ['reviews']; }), 'routes.destinations[0].rules[0]'],
+  ];
+  for (const [name, v, path] of rows) {
+    assert.throws(() => parseServiceRoutes(v, 'routes'), (err: unknown) => err instanceof FieldError && err.path === path, name);
+  }
+  const grpcFault = JSON.parse(JSON.stringify(table)) as Json;
+  ((grpcFault['entries'] as Json[])[1] ?? {})['fault'] = { abort: { grpcStatus: 14, fraction: { numerator: 1, denominator: 1 } } };
+  assert.throws(() => parseServiceRoutes(grpcFault, 'routes'), (err: unknown) => err instanceof FieldError && err.path === 'routes.entries[1].fault', 'GRPCRoute entries carry no fault');
 });

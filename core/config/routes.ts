@@ -1,10 +1,12 @@
 // The compiled route table the controller pushes to a waypoint: one ServiceRoutes per
 // Service the waypoint serves, its entries already flattened (one per match of a rule) and
-// sorted in Gateway API precedence order, with every reference resolved. Plain JSON data;
+// sorted in the order the waypoint tries them (Gateway API precedence for HTTPRoutes and
+// GRPCRoutes, list order for VirtualServices), with every reference resolved, and the
+// DestinationRule policies of the Services it sends to. Plain JSON data;
 // `parseServiceRoutes` checks every field off the wire and copies it into a fresh value. The
 // value rules shared by the controller (which reads the user's raw rules) and the waypoint
 // (durations, regex dialect, path syntax) live here too, so both sides agree on them.
-import { FieldError, arr, item, obj, oneOf, optStr, port, str } from './fields.ts';
+import { FieldError, arr, bool, item, obj, oneOf, optStr, port, str } from './fields.ts';
 import type { Obj } from './fields.ts';
 
 export const RouteKind = { HTTPRoute: 'HTTPRoute', GRPCRoute: 'GRPCRoute' } as const;
@@ -18,11 +20,15 @@ export type RouteKind = (typeof RouteKind)[keyof typeof RouteKind];
 export const RouteAttachment = { consumer: 'consumer', producer: 'producer', waypoint: 'waypoint' } as const;
 export type RouteAttachment = (typeof RouteAttachment)[keyof typeof RouteAttachment];
 
+/** What an entry was compiled from: a Gateway API route, or one `http` rule of a VirtualService. */
+export const RouteRefKind = { ...RouteKind, VirtualService: 'VirtualService' } as const;
+export type RouteRefKind = (typeof RouteRefKind)[keyof typeof RouteRefKind];
+
 export interface RouteRef {
-  kind: RouteKind;
+  kind: RouteRefKind;
   namespace: string;
   name: string;
-  /** Index of the rule in `spec.rules`. */
+  /** Index of the rule in `spec.rules` (VirtualService: `spec.http`). */
   rule: number;
   /** The rule's `name`, when it has one. */
   ruleName?: string;
@@ -63,6 +69,15 @@ export interface HttpRouteMatch {
   headers: HeaderMatch[];
   queryParams: QueryParamMatch[];
   method?: HttpMethod;
+  /**
+   * Only requests from one of these workloads (uids), the source the waypoint knows from the
+   * connection's peer; a request from a source that is no known workload never matches, and an
+   * empty list matches nothing. VirtualService `sourceLabels`: the waypoint has no pod labels,
+   * so the controller resolves the selector against them.
+   */
+  sourceWorkloads?: string[];
+  /** Only requests from clients in this namespace (from the peer identity): VirtualService `sourceNamespace`. */
+  sourceNamespace?: string;
 }
 
 export interface GrpcMethodMatch {
@@ -100,18 +115,41 @@ export type PathModifier =
 export const REDIRECT_STATUS_CODES = [301, 302, 303, 307, 308] as const;
 export type RedirectStatusCode = (typeof REDIRECT_STATUS_CODES)[number];
 
+/**
+ * Envoy's `prefix_rewrite`, which VirtualService `rewrite.uri` and `redirect.prefixRewrite`
+ * use: character by character, not per path element. When the path starts with `prefix`
+ * (compared without case when `ignoreCase`), those characters become `replacement` (an empty
+ * prefix puts it in front); the query string is kept. The controller sets it only where the
+ * entry's match guarantees that prefix.
+ */
+export interface PrefixReplace {
+  prefix: string;
+  replacement: string;
+  ignoreCase?: boolean;
+}
+
 export interface RequestRedirect {
   scheme?: 'http' | 'https';
   hostname?: string;
+  /** At most one of `path` and `replacePrefix`. */
   path?: PathModifier;
+  replacePrefix?: PrefixReplace;
   port?: number;
-  /** Defaulted (302) by the controller. */
+  /** Defaulted by the controller (HTTPRoute: 302, VirtualService: 301). */
   statusCode: RedirectStatusCode;
 }
 
 export interface UrlRewrite {
   hostname?: string;
+  /** At most one of `path` and `replacePrefix`. */
   path?: PathModifier;
+  replacePrefix?: PrefixReplace;
+}
+
+/** `numerator` of every `denominator` requests; numerator 0 is none. */
+export interface Fraction {
+  numerator: number;
+  denominator: number;
 }
 
 /** A copy of the request goes to one endpoint of the Service; its response is ignored. */
@@ -120,7 +158,9 @@ export interface RequestMirror {
   service: string;
   port: number;
   /** `percent` is carried as `{ numerator: percent, denominator: 100 }`; neither means all. */
-  fraction: { numerator: number; denominator: number };
+  fraction: Fraction;
+  /** Only endpoints of this subset (see ServiceRoutes.destinations). */
+  subset?: string;
 }
 
 export type RouteFilter =
@@ -141,6 +181,11 @@ export interface ServiceBackend {
   weight: number;
   /** Run only when this backend is chosen, after the entry's own filters. */
   filters?: RouteFilter[];
+  /**
+   * Only endpoints of this subset: a name in the table's `destinations` entry for `service`,
+   * which lists the subset's workloads (the parser checks that it is there).
+   */
+  subset?: string;
 }
 
 /** A backendRef the controller could not resolve: its share of requests gets a 500 (gRPC: UNAVAILABLE). */
@@ -157,13 +202,48 @@ export interface RouteTimeouts {
   backendRequest?: number;
 }
 
-/** GEP-1731 (HTTPRouteRule.retry). */
+/**
+ * Envoy's retry conditions (`x-envoy-retry-on` and `x-envoy-retry-grpc-on`), as VirtualService
+ * `retries.retryOn` names them. `retriable-headers` and `http3-post-connect-failure` are left
+ * out: the first needs header matchers no route API gives, the second HTTP/3.
+ */
+export const RETRY_CONDITIONS = [
+  '5xx', 'gateway-error', 'reset', 'reset-before-request', 'connect-failure', 'envoy-ratelimited', 'retriable-4xx',
+  'refused-stream', 'retriable-status-codes', 'cancelled', 'deadline-exceeded', 'internal', 'resource-exhausted', 'unavailable',
+] as const;
+export type RetryCondition = (typeof RETRY_CONDITIONS)[number];
+
+/** GEP-1731 (HTTPRouteRule.retry), or a VirtualService's `retries`. */
 export interface RouteRetry {
   /** Absent: the waypoint's default. */
   attempts?: number;
+  /** With `on`: the retriable-status-codes (and `on` lists that condition when there are any). */
   codes: number[];
   /** Minimum milliseconds between attempts; absent: the waypoint's default. */
   backoff?: number;
+  /**
+   * When an attempt is retried, in Envoy's terms (VirtualService). Absent: GEP-1731's rule, a
+   * response with one of `codes` or a connection error.
+   */
+  on?: RetryCondition[];
+  /** Whether a retry goes to another endpoint than the ones tried (Envoy's previous-hosts predicate); absent: the waypoint's default. */
+  ignorePreviousHosts?: boolean;
+}
+
+/** An abort's answer: an HTTP status, or a gRPC status code (0-16) in a gRPC response. */
+export type FaultAbort =
+  | { httpStatus: number; fraction: Fraction }
+  | { grpcStatus: number; fraction: Fraction };
+
+/**
+ * VirtualService `fault`, applied before the request is routed to a backend (Envoy's fault
+ * filter): the delay first (flag DI), then the abort (flag FI, body `fault filter abort`).
+ * Each fires on its own fraction of requests; an aborted request is neither sent nor retried,
+ * and the delay is not counted in the entry's timeouts.
+ */
+export interface RouteFault {
+  delay?: { fixedDelay: number; fraction: Fraction };
+  abort?: FaultAbort;
 }
 
 export interface RouteEntry {
@@ -177,6 +257,85 @@ export interface RouteEntry {
   backends: RouteBackend[];
   timeouts?: RouteTimeouts;
   retry?: RouteRetry;
+  fault?: RouteFault;
+}
+
+// ---- Destination policy (DestinationRule), per Service the waypoint sends to ----
+
+export const SIMPLE_LOAD_BALANCERS = ['ROUND_ROBIN', 'LEAST_REQUEST', 'RANDOM'] as const;
+export type SimpleLoadBalancer = (typeof SIMPLE_LOAD_BALANCERS)[number];
+
+/** What a consistent hash is computed from; exactly one key. */
+export type HashKey =
+  | { header: string }
+  /** `ttl` (ms) set: a missing cookie is generated with it (0: a session cookie); absent: never generated. */
+  | { cookie: { name: string; path?: string; ttl?: number } }
+  | { sourceIp: true }
+  | { queryParameter: string };
+
+/** Ring hash (Envoy's default size 1024) or Maglev (a prime table size below 5000011, default 65537); the controller fills the defaults. */
+export type HashAlgorithm = { ringHash: { minimumRingSize: number } } | { maglev: { tableSize: number } };
+
+export type LoadBalancer =
+  | { simple: SimpleLoadBalancer }
+  | { consistentHash: { key: HashKey; algorithm: HashAlgorithm } };
+
+/** Envoy's circuit-breaking thresholds, per waypoint replica and destination; an absent field has no limit (connectTimeout: the waypoint's default). */
+export interface ConnectionPool {
+  tcp?: { maxConnections?: number; connectTimeout?: number };
+  http?: { http1MaxPendingRequests?: number; http2MaxRequests?: number; maxRequestsPerConnection?: number; maxRetries?: number };
+}
+
+/**
+ * Envoy's outlier detection, with every default filled in. An endpoint is ejected after that
+ * many consecutive 5xx (gateway errors: 502, 503, 504, and connection failures), 0 turning the
+ * check off; for `baseEjectionTime` × the times it was ejected (ms); at most
+ * `maxEjectionPercent` of the endpoints at once; and not at all while fewer than
+ * `minHealthPercent` of them are healthy. Ejections are checked every `interval` (ms).
+ */
+export interface OutlierDetection {
+  consecutive5xxErrors: number;
+  consecutiveGatewayErrors: number;
+  interval: number;
+  baseEjectionTime: number;
+  maxEjectionPercent: number;
+  minHealthPercent: number;
+}
+
+/**
+ * The effective policy for requests to one subset and/or port, with the DestinationRule's
+ * subset- and port-level overrides already merged (Istio's rules). An absent field means
+ * the waypoint's default.
+ */
+export interface TrafficPolicy {
+  /** Absent: any subset (or none). */
+  subset?: string;
+  /** The destination Service port; absent: any port. */
+  port?: number;
+  loadBalancer?: LoadBalancer;
+  connectionPool?: ConnectionPool;
+  outlierDetection?: OutlierDetection;
+}
+
+/** A DestinationRule subset: the workloads (uids) of the Service whose pods carry its labels. */
+export interface SubsetEndpoints {
+  name: string;
+  workloads: string[];
+}
+
+/** How the waypoint sends requests to one Service. */
+export interface DestinationPolicy {
+  /** `<namespace>/<hostname>` of the destination Service. */
+  service: string;
+  /** `<namespace>/<name>` of the DestinationRules it was made from (several for the same host merge). */
+  rules: string[];
+  subsets: SubsetEndpoints[];
+  /**
+   * Most specific first: the waypoint uses the first whose `subset` and `port` both match the
+   * request's (an absent one matches any); when none matches, its defaults apply. Circuit
+   * breakers and outlier state are kept per service, subset and port, as Envoy keeps them per cluster.
+   */
+  policies: TrafficPolicy[];
 }
 
 export interface ServiceRoutes {
@@ -185,6 +344,12 @@ export interface ServiceRoutes {
   /** `<namespace>/<gateway>` of the waypoint serving it. */
   waypoint: string;
   entries: RouteEntry[];
+  /**
+   * The DestinationRule policy of each Service this table sends to (backends and mirrors of its
+   * entries, and the Service itself for requests no entry routes), one per Service; absent
+   * when no DestinationRule applies. A table may have only this and no entries.
+   */
+  destinations?: DestinationPolicy[];
 }
 
 // ---- Value rules shared by the controller and the wire validator ----
@@ -334,6 +499,9 @@ function httpMatch(o: Obj, path: string): HttpRouteMatch {
     queryParams: arr(o, 'queryParams', path, queryParamMatch),
   };
   if (o['method'] !== undefined) m.method = oneOf(o, 'method', path, HTTP_METHODS);
+  if (o['sourceWorkloads'] !== undefined) m.sourceWorkloads = arr(o, 'sourceWorkloads', path, item.string);
+  const sourceNamespace = optStr(o, 'sourceNamespace', path);
+  if (sourceNamespace !== undefined) m.sourceNamespace = sourceNamespace;
   return m;
 }
 
@@ -356,9 +524,9 @@ function grpcMatch(o: Obj, path: string): GrpcRouteMatch {
   return m;
 }
 
-function routeMatch(v: unknown, path: string, kind: RouteKind): RouteMatch {
+function routeMatch(v: unknown, path: string, kind: RouteRefKind): RouteMatch {
   const o = obj(v, path);
-  const protocol = oneOf(o, 'protocol', path, [kind === 'HTTPRoute' ? 'http' : 'grpc'] as const);
+  const protocol = oneOf(o, 'protocol', path, [kind === 'GRPCRoute' ? 'grpc' : 'http'] as const);
   return protocol === 'http' ? httpMatch(o, path) : grpcMatch(o, path);
 }
 
@@ -402,6 +570,20 @@ function pathModifier(v: unknown, path: string): PathModifier {
   return { type, replacePrefixMatch: value };
 }
 
+function prefixReplace(v: unknown, path: string): PrefixReplace {
+  const o = obj(v, path);
+  const r: PrefixReplace = { prefix: str(o, 'prefix', path, { empty: true }), replacement: str(o, 'replacement', path, { empty: true }) };
+  if (o['ignoreCase'] !== undefined) r.ignoreCase = bool(o, 'ignoreCase', path);
+  return r;
+}
+
+/** `path` or `replacePrefix`, never both. */
+function pathChange(o: Obj, path: string, into: { path?: PathModifier; replacePrefix?: PrefixReplace }): void {
+  if (o['path'] !== undefined && o['replacePrefix'] !== undefined) throw new FieldError(`${path}.replacePrefix`, 'must not be set together with path');
+  if (o['path'] !== undefined) into.path = pathModifier(o['path'], `${path}.path`);
+  if (o['replacePrefix'] !== undefined) into.replacePrefix = prefixReplace(o['replacePrefix'], `${path}.replacePrefix`);
+}
+
 function hostname(o: Obj, key: string, path: string): string | undefined {
   const v = optStr(o, key, path);
   if (v !== undefined && !PRECISE_HOSTNAME.test(v)) throw new FieldError(`${path}.${key}`, 'must be a hostname');
@@ -417,7 +599,7 @@ function requestRedirect(v: unknown, path: string): RequestRedirect {
   if (o['scheme'] !== undefined) r.scheme = oneOf(o, 'scheme', path, ['http', 'https'] as const);
   const host = hostname(o, 'hostname', path);
   if (host !== undefined) r.hostname = host;
-  if (o['path'] !== undefined) r.path = pathModifier(o['path'], `${path}.path`);
+  pathChange(o, path, r);
   if (o['port'] !== undefined) r.port = port(o, 'port', path);
   return r;
 }
@@ -427,7 +609,7 @@ function urlRewrite(v: unknown, path: string): UrlRewrite {
   const r: UrlRewrite = {};
   const host = hostname(o, 'hostname', path);
   if (host !== undefined) r.hostname = host;
-  if (o['path'] !== undefined) r.path = pathModifier(o['path'], `${path}.path`);
+  pathChange(o, path, r);
   return r;
 }
 
@@ -437,21 +619,31 @@ function namespacedKey(o: Obj, key: string, path: string, what = 'hostname'): st
   return v;
 }
 
+function fraction(v: unknown, path: string): Fraction {
+  const f = obj(v, path);
+  const denominator = int(f, 'denominator', path, 1, 2 ** 31 - 1);
+  return { numerator: int(f, 'numerator', path, 0, denominator), denominator };
+}
+
+function subsetName(o: Obj, path: string): string | undefined {
+  return optStr(o, 'subset', path);
+}
+
 function requestMirror(v: unknown, path: string): RequestMirror {
   const o = obj(v, path);
-  const f = obj(o['fraction'], `${path}.fraction`);
-  const denominator = int(f, 'denominator', `${path}.fraction`, 1, 2 ** 31 - 1);
-  const numerator = int(f, 'numerator', `${path}.fraction`, 0, denominator);
-  return { service: namespacedKey(o, 'service', path), port: port(o, 'port', path), fraction: { numerator, denominator } };
+  const m: RequestMirror = { service: namespacedKey(o, 'service', path), port: port(o, 'port', path), fraction: fraction(o['fraction'], `${path}.fraction`) };
+  const subset = subsetName(o, path);
+  if (subset !== undefined) m.subset = subset;
+  return m;
 }
 
 const FILTER_TYPES = ['RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestRedirect', 'URLRewrite', 'RequestMirror'] as const;
 const GRPC_FILTER_TYPES = ['RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestMirror'] as const;
 
-function routeFilter(kind: RouteKind) {
+function routeFilter(kind: RouteRefKind) {
   return (v: unknown, path: string): RouteFilter => {
     const o = obj(v, path);
-    const type = oneOf(o, 'type', path, kind === 'HTTPRoute' ? FILTER_TYPES : GRPC_FILTER_TYPES);
+    const type = oneOf(o, 'type', path, kind === 'GRPCRoute' ? GRPC_FILTER_TYPES : FILTER_TYPES);
     switch (type) {
       case 'RequestHeaderModifier': return { type, requestHeaderModifier: headerModifier(o['requestHeaderModifier'], `${path}.requestHeaderModifier`) };
       case 'ResponseHeaderModifier': return { type, responseHeaderModifier: headerModifier(o['responseHeaderModifier'], `${path}.responseHeaderModifier`) };
@@ -462,13 +654,15 @@ function routeFilter(kind: RouteKind) {
   };
 }
 
-function backend(kind: RouteKind) {
+function backend(kind: RouteRefKind) {
   return (v: unknown, path: string): RouteBackend => {
     const o = obj(v, path);
     const weight = int(o, 'weight', path, 0, 1_000_000);
     if (o['invalid'] !== undefined) return { invalid: str(o, 'invalid', path), weight };
     const b: ServiceBackend = { service: namespacedKey(o, 'service', path), port: port(o, 'port', path), weight };
     if (o['filters'] !== undefined) b.filters = arr(o, 'filters', path, routeFilter(kind));
+    const subset = subsetName(o, path);
+    if (subset !== undefined) b.subset = subset;
     return b;
   };
 }
@@ -495,13 +689,46 @@ function retry(v: unknown, path: string): RouteRetry {
   const backoff = optInt(o, 'backoff', path, 0, MAX_MS);
   if (attempts !== undefined) r.attempts = attempts;
   if (backoff !== undefined) r.backoff = backoff;
+  if (o['on'] !== undefined) {
+    const on = arr(o, 'on', path, (x, p) => {
+      const c = RETRY_CONDITIONS.find((k) => k === x);
+      if (c === undefined) throw new FieldError(p, `must be one of ${RETRY_CONDITIONS.join(', ')}`);
+      return c;
+    });
+    if (r.codes.length > 0 && !on.includes('retriable-status-codes')) throw new FieldError(`${path}.on`, 'must list retriable-status-codes when there are codes');
+    r.on = on;
+  }
+  if (o['ignorePreviousHosts'] !== undefined) r.ignorePreviousHosts = bool(o, 'ignorePreviousHosts', path);
   return r;
+}
+
+/** gRPC status codes run from OK (0) to UNAUTHENTICATED (16). */
+const GRPC_STATUS_MAX = 16;
+
+function fault(v: unknown, path: string): RouteFault {
+  const o = obj(v, path);
+  const f: RouteFault = {};
+  if (o['delay'] !== undefined) {
+    const d = obj(o['delay'], `${path}.delay`);
+    f.delay = { fixedDelay: int(d, 'fixedDelay', `${path}.delay`, 1, MAX_MS), fraction: fraction(d['fraction'], `${path}.delay.fraction`) };
+  }
+  if (o['abort'] !== undefined) {
+    const at = `${path}.abort`;
+    const a = obj(o['abort'], at);
+    const share = fraction(a['fraction'], `${at}.fraction`);
+    if ((a['httpStatus'] === undefined) === (a['grpcStatus'] === undefined)) throw new FieldError(at, 'must set exactly one of httpStatus and grpcStatus');
+    f.abort = a['httpStatus'] !== undefined
+      ? { httpStatus: int(a, 'httpStatus', at, 200, 599), fraction: share }
+      : { grpcStatus: int(a, 'grpcStatus', at, 0, GRPC_STATUS_MAX), fraction: share };
+  }
+  if (f.delay === undefined && f.abort === undefined) throw new FieldError(path, 'must set delay or abort');
+  return f;
 }
 
 function routeRef(v: unknown, path: string): RouteRef {
   const o = obj(v, path);
   const r: RouteRef = {
-    kind: oneOf(o, 'kind', path, Object.values(RouteKind)),
+    kind: oneOf(o, 'kind', path, Object.values(RouteRefKind)),
     namespace: str(o, 'namespace', path),
     name: str(o, 'name', path),
     rule: int(o, 'rule', path, 0, 1023),
@@ -524,15 +751,185 @@ function routeEntry(v: unknown, path: string): RouteEntry {
   if (o['port'] !== undefined) e.port = port(o, 'port', path);
   if (o['timeouts'] !== undefined) e.timeouts = timeouts(o['timeouts'], `${path}.timeouts`);
   if (o['retry'] !== undefined) e.retry = retry(o['retry'], `${path}.retry`);
+  if (o['fault'] !== undefined) {
+    if (route.kind === 'GRPCRoute') throw new FieldError(`${path}.fault`, 'is not part of a GRPCRoute');
+    e.fault = fault(o['fault'], `${path}.fault`);
+  }
   return e;
+}
+
+const MAX_INT32 = 2 ** 31 - 1;
+
+/** Exactly one of `keys` is set in `o`; returns it. */
+function oneKey<K extends string>(o: Obj, path: string, keys: readonly K[]): K {
+  const set = keys.filter((k) => o[k] !== undefined);
+  const only = set[0];
+  if (only === undefined || set.length > 1) throw new FieldError(path, `must set exactly one of ${keys.join(', ')}`);
+  return only;
+}
+
+function hashKey(v: unknown, path: string): HashKey {
+  const o = obj(v, path);
+  switch (oneKey(o, path, ['header', 'cookie', 'sourceIp', 'queryParameter'] as const)) {
+    case 'header': {
+      const header = str(o, 'header', path);
+      if (!HEADER_NAME.test(header)) throw new FieldError(`${path}.header`, 'must be a header name');
+      return { header: header.toLowerCase() };
+    }
+    case 'cookie': {
+      const at = `${path}.cookie`;
+      const c = obj(o['cookie'], at);
+      const cookie: { name: string; path?: string; ttl?: number } = { name: str(c, 'name', at) };
+      const cookiePath = optStr(c, 'path', at);
+      const ttl = optInt(c, 'ttl', at, 0, MAX_MS);
+      if (cookiePath !== undefined) cookie.path = cookiePath;
+      if (ttl !== undefined) cookie.ttl = ttl;
+      return { cookie };
+    }
+    case 'sourceIp':
+      if (o['sourceIp'] !== true) throw new FieldError(`${path}.sourceIp`, 'must be true');
+      return { sourceIp: true };
+    case 'queryParameter':
+      return { queryParameter: str(o, 'queryParameter', path) };
+  }
+}
+
+function isPrime(n: number): boolean {
+  if (n < 2) return false;
+  for (let f = 2; f * f <= n; f++) if (n % f === 0) return false;
+  return true;
+}
+
+function hashAlgorithm(v: unknown, path: string): HashAlgorithm {
+  const o = obj(v, path);
+  if (oneKey(o, path, ['ringHash', 'maglev'] as const) === 'ringHash') {
+    return { ringHash: { minimumRingSize: int(obj(o['ringHash'], `${path}.ringHash`), 'minimumRingSize', `${path}.ringHash`, 1, 8_388_608) } };
+  }
+  const tableSize = int(obj(o['maglev'], `${path}.maglev`), 'tableSize', `${path}.maglev`, 2, 5_000_010);
+  if (!isPrime(tableSize)) throw new FieldError(`${path}.maglev.tableSize`, 'must be a prime number');
+  return { maglev: { tableSize } };
+}
+
+function loadBalancer(v: unknown, path: string): LoadBalancer {
+  const o = obj(v, path);
+  if (oneKey(o, path, ['simple', 'consistentHash'] as const) === 'simple') return { simple: oneOf(o, 'simple', path, SIMPLE_LOAD_BALANCERS) };
+  const at = `${path}.consistentHash`;
+  const c = obj(o['consistentHash'], at);
+  return { consistentHash: { key: hashKey(c['key'], `${at}.key`), algorithm: hashAlgorithm(c['algorithm'], `${at}.algorithm`) } };
+}
+
+/** The listed integer fields of `o[key]`, each optional; absent object: undefined. */
+function limits<K extends string>(o: Obj, key: string, path: string, fields: readonly K[], max: Partial<Record<K, number>> = {}): Partial<Record<K, number>> | undefined {
+  if (o[key] === undefined) return undefined;
+  const at = `${path}.${key}`;
+  const inner = obj(o[key], at);
+  const out: Partial<Record<K, number>> = {};
+  for (const f of fields) {
+    const n = optInt(inner, f, at, 1, max[f] ?? MAX_INT32);
+    if (n !== undefined) out[f] = n;
+  }
+  return out;
+}
+
+function connectionPool(v: unknown, path: string): ConnectionPool {
+  const o = obj(v, path);
+  const pool: ConnectionPool = {};
+  const tcp = limits(o, 'tcp', path, ['maxConnections', 'connectTimeout'] as const, { connectTimeout: MAX_MS });
+  const http = limits(o, 'http', path, ['http1MaxPendingRequests', 'http2MaxRequests', 'maxRequestsPerConnection', 'maxRetries'] as const);
+  if (tcp !== undefined) pool.tcp = tcp;
+  if (http !== undefined) pool.http = http;
+  return pool;
+}
+
+function outlierDetection(v: unknown, path: string): OutlierDetection {
+  const o = obj(v, path);
+  return {
+    consecutive5xxErrors: int(o, 'consecutive5xxErrors', path, 0, MAX_INT32),
+    consecutiveGatewayErrors: int(o, 'consecutiveGatewayErrors', path, 0, MAX_INT32),
+    interval: int(o, 'interval', path, 1, MAX_MS),
+    baseEjectionTime: int(o, 'baseEjectionTime', path, 1, MAX_MS),
+    maxEjectionPercent: int(o, 'maxEjectionPercent', path, 0, 100),
+    minHealthPercent: int(o, 'minHealthPercent', path, 0, 100),
+  };
+}
+
+function trafficPolicy(subsets: ReadonlySet<string>) {
+  return (v: unknown, path: string): TrafficPolicy => {
+    const o = obj(v, path);
+    const p: TrafficPolicy = {};
+    const subset = subsetName(o, path);
+    if (subset !== undefined) {
+      if (!subsets.has(subset)) throw new FieldError(`${path}.subset`, `must name one of the listed subsets`);
+      p.subset = subset;
+    }
+    if (o['port'] !== undefined) p.port = port(o, 'port', path);
+    if (o['loadBalancer'] !== undefined) p.loadBalancer = loadBalancer(o['loadBalancer'], `${path}.loadBalancer`);
+    if (o['connectionPool'] !== undefined) p.connectionPool = connectionPool(o['connectionPool'], `${path}.connectionPool`);
+    if (o['outlierDetection'] !== undefined) p.outlierDetection = outlierDetection(o['outlierDetection'], `${path}.outlierDetection`);
+    return p;
+  };
+}
+
+function destinationPolicy(v: unknown, path: string): DestinationPolicy {
+  const o = obj(v, path);
+  const seen = new Set<string>();
+  const subsets = arr(o, 'subsets', path, (x, p) => {
+    const s = obj(x, p);
+    const name = str(s, 'name', p);
+    if (seen.has(name)) throw new FieldError(`${p}.name`, `subset ${name} is listed twice`);
+    seen.add(name);
+    return { name, workloads: arr(s, 'workloads', p, item.string) };
+  });
+  return {
+    service: namespacedKey(o, 'service', path),
+    rules: arr(o, 'rules', path, (x, p) => {
+      if (typeof x !== 'string' || !/^[^/]+\/[^/]+$/.test(x)) throw new FieldError(p, 'must be <namespace>/<name>');
+      return x;
+    }),
+    subsets,
+    policies: arr(o, 'policies', path, trafficPolicy(seen)),
+  };
+}
+
+/** Every backend or mirror that names a subset finds it among the destinations of its Service. */
+function checkSubsets(entries: readonly RouteEntry[], destinations: readonly DestinationPolicy[], path: string): void {
+  const known = new Set(destinations.flatMap((d) => d.subsets.map((s) => `${d.service}\0${s.name}`)));
+  const check = (service: string, subset: string | undefined, at: string): void => {
+    if (subset !== undefined && !known.has(`${service}\0${subset}`)) throw new FieldError(at, `subset ${subset} of ${service} is not in destinations`);
+  };
+  const mirrors = (filters: readonly RouteFilter[], at: string): void => {
+    filters.forEach((f, k) => {
+      if (f.type === 'RequestMirror') check(f.requestMirror.service, f.requestMirror.subset, `${at}[${k}].requestMirror.subset`);
+    });
+  };
+  entries.forEach((e, i) => {
+    const at = `${path}.entries[${i}]`;
+    mirrors(e.filters, `${at}.filters`);
+    e.backends.forEach((b, j) => {
+      if ('invalid' in b) return;
+      check(b.service, b.subset, `${at}.backends[${j}].subset`);
+      mirrors(b.filters ?? [], `${at}.backends[${j}].filters`);
+    });
+  });
 }
 
 /** Checks a pushed route table field by field and returns a fresh typed copy; throws FieldError. */
 export function parseServiceRoutes(v: unknown, path: string): ServiceRoutes {
   const o = obj(v, path);
-  return {
+  const table: ServiceRoutes = {
     service: namespacedKey(o, 'service', path),
     waypoint: namespacedKey(o, 'waypoint', path, 'gateway'),
     entries: arr(o, 'entries', path, routeEntry),
   };
+  if (o['destinations'] !== undefined) {
+    const destinations = arr(o, 'destinations', path, destinationPolicy);
+    const services = new Set<string>();
+    destinations.forEach((d, i) => {
+      if (services.has(d.service)) throw new FieldError(`${path}.destinations[${i}].service`, `${d.service} is listed twice`);
+      services.add(d.service);
+    });
+    table.destinations = destinations;
+  }
+  checkSubsets(table.entries, table.destinations ?? [], path);
+  return table;
 }

@@ -17,6 +17,7 @@ const SERVER_A = 'spiffe://cluster.local/ns/dst/sa/a';
 const SERVER_B = 'spiffe://cluster.local/ns/dst/sa/b';
 const CLIENT = 'spiffe://cluster.local/ns/src/sa/client';
 const DENIED_PORT = 9;
+const WRONG_HOST = '127.0.0.3';
 
 describe('HboneServer', () => {
   let pki: TestPki;
@@ -48,6 +49,7 @@ describe('HboneServer', () => {
     server = new HboneServer({
       trustDomain: 'cluster.local',
       certificateFor: async (local) => (local === '127.0.0.2' ? certB : certA),
+      checkTarget: (ctx) => (ctx.target.host === WRONG_HOST ? `${WRONG_HOST} is not an address of this workload` : undefined),
       authorize: async (ctx) => {
         contexts.push(ctx);
         return ctx.target.port === DENIED_PORT ? { allow: false, reason: 'port 9 is closed by policy' } : { allow: true };
@@ -129,6 +131,8 @@ describe('HboneServer', () => {
       ['echo.example:80', HboneErrorCode.badRequest],
       ['127.0.0.1:0', HboneErrorCode.badRequest],
       [`127.0.0.1:${DENIED_PORT}`, HboneErrorCode.denied],
+      // A target the endpoint does not serve is a bad request, not a policy denial (Istio answers 400).
+      [`${WRONG_HOST}:${DENIED_PORT}`, HboneErrorCode.badRequest],
       [`127.0.0.1:${await closedPort()}`, HboneErrorCode.upstream],
     ];
     for (const [authority, code] of cases) {
@@ -139,7 +143,11 @@ describe('HboneServer', () => {
     }
     assert.equal(server.stats().connectionsAccepted, accepted, 'no new connection was needed');
     const s = server.stats();
-    assert.ok(s.badRequests >= 2 && s.denied >= 1 && s.upstreamFailures >= 1);
+    assert.ok(s.badRequests >= 3 && s.denied >= 1 && s.upstreamFailures >= 1);
+    const wrong = events.find((e) => e.type === 'tunnel_rejected' && e.ctx?.target.host === WRONG_HOST);
+    assert.deepEqual(wrong?.type === 'tunnel_rejected' ? [wrong.status, wrong.responseFlags, wrong.reason] : undefined,
+      [400, 'BAD_REQUEST', `${WRONG_HOST} is not an address of this workload`]);
+    assert.ok(!contexts.some((c) => c.target.host === WRONG_HOST), 'policy is not consulted for a target the endpoint does not serve');
     const denied = events.find((e) => e.type === 'tunnel_rejected' && e.status === 401);
     assert.equal(denied?.type === 'tunnel_rejected' ? denied.responseFlags : undefined, 'DENY');
   });
@@ -209,6 +217,32 @@ describe('HboneServer', () => {
         await fresh.close(0);
       }
     }
+  });
+
+  test('a refused client certificate gets a TLS alert that says why, not a reset', async () => {
+    const hour = 3600_000;
+    const cases: [string, WorkloadCertificate | undefined, number][] = [
+      ['foreign CA', await pki.issueForeign(CLIENT), 48],
+      ['expired', await pki.issue(CLIENT, { notBefore: new Date(Date.now() - 2 * hour), notAfter: new Date(Date.now() - hour) }), 45],
+      ['other trust domain', await pki.issue('spiffe://other.local/ns/src/sa/client'), 46],
+      ['no client certificate', undefined, 116],
+    ];
+    for (const [name, cert, alert] of cases) {
+      const outcome = await new Promise<string>((resolve) => {
+        const socket = tls.connect({
+          host: '127.0.0.1', port: port1, ca: client.rootsPem, ALPNProtocols: ['h2'], checkServerIdentity: () => undefined,
+          ...(cert === undefined ? {} : { key: cert.keyPem, cert: cert.certPem }),
+        });
+        // TLS 1.3: the client is done with its handshake before the server judges its certificate.
+        socket.once('secureConnect', () => socket.write('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'));
+        socket.once('error', (err: Error & { code?: string }) => resolve(`${err.code ?? ''} ${err.message}`));
+        socket.once('close', () => resolve('closed without an error'));
+      });
+      assert.match(outcome, new RegExp(`alert number ${alert}\\b`), `${name}: ${outcome}`);
+    }
+    const ok = await pool.connect(req());
+    ok.end('served');
+    assert.equal((await readAll(ok)).toString(), 'served');
   });
 
   test('a flood of streams on one connection is bounded by SETTINGS_MAX_CONCURRENT_STREAMS', async () => {

@@ -2,7 +2,8 @@
 // Sockets come from any listener (`handleConnection`), so a caller can accept inside another
 // network namespace. The certificate is chosen by the socket's local address before TLS
 // starts; each CONNECT stream is authorized, dialed and relayed on its own, and a failing
-// stream never takes its connection down.
+// stream never takes its connection down. A refused client certificate is answered with a
+// TLS alert that names the reason, as Istio's ztunnel does, rather than a bare reset.
 import http2 from 'node:http2';
 import net from 'node:net';
 import tls from 'node:tls';
@@ -20,6 +21,7 @@ import { relay } from '#core/hbone/relay.ts';
 import { emptyServerStats, type HboneServerStats } from '#core/hbone/server-stats.ts';
 import { DEFAULT_MAX_STREAMS, SERVER_STREAM_HEADROOM, defaultTuning, type HboneTuning } from '#core/hbone/settings.ts';
 import { HBONE_ALPN, hboneTlsOptions } from '#core/hbone/tls-context.ts';
+import { TlsAlert, alertForVerifyError, sealAlert, serverTrafficSecret } from '#core/hbone/tls-alert.ts';
 
 export type { AuthorizeResult, HboneConnectionInfo, HboneRequestContext, HboneServerEvent } from '#core/hbone/context.ts';
 
@@ -38,6 +40,12 @@ export interface HboneServerOptions {
   certificateFor(localAddress: string): Promise<WorkloadCertificate>;
   /** Client certificates must carry a SPIFFE id of this trust domain. */
   trustDomain: string;
+  /**
+   * Whether this endpoint serves the CONNECT target at all: a reason when it does not (an
+   * address that is not the destination's), answered 400 before any policy is consulted, as
+   * Istio's ztunnel answers a target outside the workload. Absent means every target.
+   */
+  checkTarget?(ctx: HboneRequestContext): string | undefined;
   /** Policy check per CONNECT; absent means allow. A throw counts as deny. */
   authorize?(ctx: HboneRequestContext): Promise<AuthorizeResult>;
   /** Opens the connection to the target; resolves once connected. A rejection answers 503. */
@@ -61,6 +69,14 @@ interface TlsEndpoint {
   identity: string;
 }
 
+/** How long a refused connection waits for the peer to close after the alert before it is destroyed. */
+const ALERT_LINGER_MS = 1000;
+
+/** A connection's addresses and ports: the same on the accepted socket and the TLS socket over it. */
+function tupleOf(s: net.Socket): string {
+  return `${s.remoteAddress ?? ''}|${s.remotePort ?? 0}|${s.localAddress ?? ''}|${s.localPort ?? 0}`;
+}
+
 export class HboneServer {
   readonly #opts: HboneServerOptions;
   readonly #log: Logger;
@@ -75,6 +91,10 @@ export class HboneServer {
   readonly #sessions = new Set<http2.ServerHttp2Session>();
   readonly #listeners = new Set<net.Server>();
   readonly #connInfo = new WeakMap<http2.ServerHttp2Session, HboneConnectionInfo>();
+  /** Accepted sockets by address tuple, to write an alert under the TLS layer that owns them. */
+  readonly #raw = new Map<string, net.Socket>();
+  /** The server's application traffic secret per handshake in progress, dropped once checked. */
+  readonly #secrets = new WeakMap<tls.TLSSocket, Buffer>();
   #nextConnectionId = 0;
   #closed = false;
 
@@ -111,9 +131,12 @@ export class HboneServer {
     this.#stats.connectionsAccepted++;
     this.#stats.connectionsActive++;
     this.#sockets.add(socket);
+    const tuple = tupleOf(socket);
+    this.#raw.set(tuple, socket);
     socket.once('close', () => {
       this.#stats.connectionsActive--;
       this.#sockets.delete(socket);
+      if (this.#raw.get(tuple) === socket) this.#raw.delete(tuple);
     });
     // Until TLS owns the socket, a reset must not become an unhandled error.
     const early = (err: Error): void => this.#log.debug('connection error before TLS', { err });
@@ -174,6 +197,10 @@ export class HboneServer {
       handshakeTimeout: this.#handshakeTimeoutMs,
     });
     server.on('secureConnection', (s) => this.#onSecure(s, cert.identity));
+    server.on('keylog', (line, s) => {
+      const secret = serverTrafficSecret(line);
+      if (secret !== undefined) this.#secrets.set(s, secret);
+    });
     server.on('tlsClientError', (err, s) => {
       this.#handshakeFailed(s, 'WEFT_ERR_HBONE_TLS', errorMessage(err));
       s.destroy();
@@ -205,16 +232,21 @@ export class HboneServer {
       return;
     }
     s.on('error', (err) => this.#log.debug('connection error', { err }));
+    const secret = this.#secrets.get(s);
+    this.#secrets.delete(s);
+    const peerCert = s.getPeerX509Certificate();
     if (!s.authorized) {
-      this.#handshakeFailed(s, 'WEFT_ERR_HBONE_TLS', `client certificate rejected: ${String(s.authorizationError)}`);
-      s.destroy();
+      const alert = peerCert === undefined ? TlsAlert.certificateRequired : alertForVerifyError(String(s.authorizationError));
+      this.#handshakeFailed(s, 'WEFT_ERR_HBONE_TLS', peerCert === undefined ? 'no client certificate' : `client certificate rejected: ${String(s.authorizationError)}`);
+      this.#refuse(s, secret, alert);
       return;
     }
-    const peer = spiffeIdFromSan(s.getPeerX509Certificate()?.subjectAltName, this.#opts.trustDomain);
+    const peer = spiffeIdFromSan(peerCert?.subjectAltName, this.#opts.trustDomain);
     if (!peer.ok) {
       this.#stats.peerIdentityRejected++;
       this.#handshakeFailed(s, 'WEFT_ERR_HBONE_PEER_IDENTITY', `client certificate rejected: ${peer.reason}`);
-      s.destroy();
+      // rustls reports a SAN outside the trust domain as an "other" certificate error.
+      this.#refuse(s, secret, TlsAlert.certificateUnknown);
       return;
     }
     const info: HboneConnectionInfo = {
@@ -229,6 +261,25 @@ export class HboneServer {
     this.#pendingInfo = info;
     this.#h2.emit('connection', s);
     this.#pendingInfo = undefined;
+  }
+
+  /**
+   * Ends a connection whose client certificate was refused with a fatal TLS alert, written
+   * under the TLS layer (Node offers no call for it). The peer is given a moment to read it
+   * and close; what it still sends is discarded, so the close is a FIN, not a reset.
+   */
+  #refuse(s: tls.TLSSocket, secret: Buffer | undefined, alert: TlsAlert): void {
+    const raw = this.#raw.get(tupleOf(s));
+    const record = secret === undefined ? undefined : sealAlert(secret, s.getCipher().standardName, alert);
+    if (raw === undefined || raw.destroyed || record === undefined) {
+      s.destroy();
+      return;
+    }
+    const linger = setTimeout(() => s.destroy(), ALERT_LINGER_MS);
+    linger.unref();
+    s.once('close', () => clearTimeout(linger));
+    s.resume();
+    raw.end(record);
   }
 
   /** Handed from #onSecure to the synchronous 'session' event of the same emit. */
@@ -276,6 +327,16 @@ export class HboneServer {
   }
 
   async #serve(stream: http2.ServerHttp2Stream, ctx: HboneRequestContext): Promise<void> {
+    let wrongTarget: string | undefined;
+    try {
+      wrongTarget = this.#opts.checkTarget?.(ctx);
+    } catch (err) {
+      wrongTarget = `target check failed: ${errorMessage(err)}`;
+    }
+    if (wrongTarget !== undefined) {
+      this.#reject(stream, ctx, ctx, 400, 'BAD_REQUEST', HboneErrorCode.badRequest, wrongTarget);
+      return;
+    }
     if (this.#opts.authorize !== undefined) {
       let decision: AuthorizeResult;
       try {

@@ -1,8 +1,13 @@
 // Sample app for the embedded cluster: an HTTP echo (who called, with what) and a TCP echo in
 // one process. Prints "ready" once both listen.
 //   node local/apps/echo.ts [--http PORT] [--tcp PORT]
-//   GET /status/<code> answers that status; GET /bytes/<n> answers n bytes; anything else
-//   answers JSON {pod, remoteAddress, remotePort, method, path, headers}.
+//   GET /status/<code> answers that status; GET /bytes/<n> answers n bytes;
+//   /flaky/<key>/<n> answers 503 the first n times for that key (per process), then echoes
+//   (with ?fail=reset it resets the connection instead of answering 503);
+//   /delay/<ms> echoes after ms; /reset sends headers and part of a body, then closes the
+//   connection; /reset/early resets the connection before any byte; /seen lists the requests
+//   this process served (for mirror checks); anything else answers JSON {pod, remoteAddress,
+//   remotePort, method, path, headers}.
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createTcpServer, type Server } from 'node:net';
 import { once } from 'node:events';
@@ -17,11 +22,78 @@ export interface EchoReply {
   headers: Record<string, string | string[]>;
 }
 
+/** One request as /seen reports it. */
+export interface SeenRequest {
+  method: string;
+  path: string;
+  host: string;
+}
+
 const MAX_BYTES = 1 << 30;
 const CHUNK = Buffer.alloc(64 * 1024, 'x');
+/** Bounds what a long-running echo keeps for /flaky and /seen. */
+const MAX_REMEMBERED = 10_000;
+const MAX_DELAY_MS = 60_000;
+/** What /reset promises and what it sends before closing. */
+const RESET_DECLARED = 1 << 20;
+
+const flakyCounts = new Map<string, number>();
+const seen: SeenRequest[] = [];
+
+function remember(req: IncomingMessage, path: string): void {
+  seen.push({ method: req.method ?? '', path, host: req.headers.host ?? '' });
+  if (seen.length > MAX_REMEMBERED) seen.splice(0, seen.length - MAX_REMEMBERED);
+}
+
+/** How many times this key has been asked for, counting this time. */
+function flakyAttempt(key: string): number {
+  const n = (flakyCounts.get(key) ?? 0) + 1;
+  flakyCounts.delete(key);
+  flakyCounts.set(key, n);
+  if (flakyCounts.size > MAX_REMEMBERED) {
+    const oldest = flakyCounts.keys().next();
+    if (oldest.done !== true) flakyCounts.delete(oldest.value);
+  }
+  return n;
+}
 
 export function handleHttp(req: IncomingMessage, res: ServerResponse): void {
   const path = req.url ?? '/';
+  if (path === '/seen') {
+    const body = JSON.stringify(seen) + '\n';
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) }).end(body);
+    req.resume();
+    return;
+  }
+  remember(req, path);
+  const bare = path.split('?')[0];
+  if (bare === '/reset/early') {
+    req.socket.resetAndDestroy();
+    return;
+  }
+  if (bare === '/reset') {
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(RESET_DECLARED) });
+    // The close follows the bytes already written, so the client gets headers and a partial body.
+    res.write(CHUNK, () => req.socket.destroy());
+    req.resume();
+    return;
+  }
+  const flaky = /^\/flaky\/([^/?]+)\/(\d+)(\?.*)?$/.exec(path);
+  if (flaky !== null && flakyAttempt(flaky[1] ?? '') <= Number(flaky[2])) {
+    if (new URLSearchParams(flaky[3] ?? '').get('fail') === 'reset') {
+      req.socket.resetAndDestroy();
+      return;
+    }
+    res.writeHead(503, { 'content-type': 'text/plain' }).end('flaky: failing this time\n');
+    req.resume();
+    return;
+  }
+  const delay = /^\/delay\/(\d+)(?:\?.*)?$/.exec(path);
+  if (delay !== null) {
+    const timer = setTimeout(() => echo(req, res, path), Math.min(Number(delay[1]), MAX_DELAY_MS));
+    res.once('close', () => clearTimeout(timer));
+    return;
+  }
   const status = /^\/status\/(\d{3})$/.exec(path);
   if (status !== null) {
     res.writeHead(Number(status[1]), { 'content-type': 'text/plain' }).end(`${status[1]}\n`);
@@ -40,6 +112,11 @@ export function handleHttp(req: IncomingMessage, res: ServerResponse): void {
     req.resume();
     return;
   }
+  echo(req, res, path);
+}
+
+/** Answers with what the request looked like. */
+function echo(req: IncomingMessage, res: ServerResponse, path: string): void {
   const headers: Record<string, string | string[]> = {};
   for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers[k] = v;
   const reply: EchoReply = {

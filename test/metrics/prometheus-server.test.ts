@@ -2,7 +2,7 @@
 // server sends them.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { apiData, parseScalarVector, parseTargets } from './prometheus-server.ts';
+import { apiData, parseInstant, parseScalarVector, parseTargets } from './prometheus-server.ts';
 
 describe('Prometheus API parsing', () => {
   test('apiData returns data on success and raises the server reason otherwise', () => {
@@ -43,5 +43,13 @@ describe('Prometheus API parsing', () => {
     ]);
     assert.throws(() => parseTargets({}), /activeTargets/);
     assert.throws(() => parseTargets({ activeTargets: [1] }), /not an object/);
+  });
+
+  test('parseInstant reads every sample of a vector, and a scalar as one', () => {
+    assert.deepEqual(parseInstant({ resultType: 'vector', result: [{ metric: { pod: 'ztunnel-node1' }, value: [1, '2.5'] }, { metric: {}, value: [1, 'NaN'] }] }),
+      [{ metric: { pod: 'ztunnel-node1' }, value: 2.5 }, { metric: {}, value: NaN }]);
+    assert.deepEqual(parseInstant({ resultType: 'scalar', result: [1, '4'] }), [{ metric: {}, value: 4 }]);
+    assert.deepEqual(parseInstant({ resultType: 'vector', result: [] }), []);
+    assert.throws(() => parseInstant({ resultType: 'matrix', result: [] }), /unexpected result type matrix/);
   });
 });

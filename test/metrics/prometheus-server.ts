@@ -17,9 +17,15 @@ export interface ScrapeTarget {
   readonly scrapeUrl: string;
 }
 
+/** A scrape target with the labels service discovery would have attached to it. */
+export interface LabelledTarget {
+  readonly address: string;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
 export interface StartPrometheusOptions {
-  /** Scrape jobs: job name → `host:port` of each /metrics endpoint. */
-  readonly jobs: Readonly<Record<string, readonly string[]>>;
+  /** Scrape jobs: job name → `host:port` of each /metrics endpoint (optionally with target labels). */
+  readonly jobs: Readonly<Record<string, readonly (string | LabelledTarget)[]>>;
   readonly metricsPath?: string;
   /** Default 'prometheus'. */
   readonly binary?: string;
@@ -73,6 +79,27 @@ export function parseScalarVector(data: unknown): number | undefined {
   return Number(value[1]);
 }
 
+export interface VectorSample {
+  readonly metric: Readonly<Record<string, string>>;
+  readonly value: number;
+}
+
+/** Every sample of an instant query answer (a scalar answer is one sample with no labels). */
+export function parseInstant(data: unknown): VectorSample[] {
+  if (!isRecord(data)) throw new WeftError('WEFT_ERR_TEST_PROMETHEUS', 'query answer is not an object');
+  const pair = (v: unknown): number => {
+    if (!Array.isArray(v) || typeof v[1] !== 'string') throw new WeftError('WEFT_ERR_TEST_PROMETHEUS', 'sample without a value');
+    return Number(v[1]);
+  };
+  if (data['resultType'] === 'scalar') return [{ metric: {}, value: pair(data['result']) }];
+  if (data['resultType'] !== 'vector' || !Array.isArray(data['result'])) throw new WeftError('WEFT_ERR_TEST_PROMETHEUS', `unexpected result type ${String(data['resultType'])}`);
+  return data['result'].map((s: unknown): VectorSample => {
+    const metric: Record<string, string> = {};
+    if (isRecord(s) && isRecord(s['metric'])) for (const [k, v] of Object.entries(s['metric'])) metric[k] = str(v);
+    return { metric, value: pair(isRecord(s) ? s['value'] : undefined) };
+  });
+}
+
 /** A port free on 127.0.0.1 right now (Prometheus needs an explicit one). */
 async function freePort(): Promise<number> {
   const server = net.createServer();
@@ -106,7 +133,7 @@ export class PrometheusServer {
         scrape_configs: Object.entries(opts.jobs).map(([job, targets]) => ({
           job_name: job,
           metrics_path: opts.metricsPath ?? '/metrics',
-          static_configs: [{ targets: [...targets] }],
+          static_configs: targets.map((t) => (typeof t === 'string' ? { targets: [t] } : { targets: [t.address], labels: { ...t.labels } })),
         })),
       };
       const configFile = join(dir, 'prometheus.yml');
@@ -149,6 +176,11 @@ export class PrometheusServer {
   /** Instant query for one aggregate number; undefined when nothing matched. */
   async queryNumber(expr: string): Promise<number | undefined> {
     return parseScalarVector(await this.#get(`/api/v1/query?query=${encodeURIComponent(expr)}`));
+  }
+
+  /** Instant query: every sample it returns. */
+  async query(expr: string): Promise<VectorSample[]> {
+    return parseInstant(await this.#get(`/api/v1/query?query=${encodeURIComponent(expr)}`));
   }
 
   /** What the server wrote to stderr (for failure messages). */

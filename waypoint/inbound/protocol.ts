@@ -1,5 +1,6 @@
 // Which protocol a connection into the waypoint speaks: declared by the Service port
-// (appProtocol, Istio's rules), otherwise detected from the client's first bytes.
+// (appProtocol, Istio's rules), otherwise detected from the client's first bytes. A port
+// declared HTTP still takes HTTP/2 with prior knowledge, as Envoy's AUTO codec does.
 export const Protocol = { http1: 'http1', http2: 'http2', tcp: 'tcp' } as const;
 export type Protocol = (typeof Protocol)[keyof typeof Protocol];
 
@@ -33,4 +34,14 @@ export function detectProtocol(head: Buffer): Protocol | 'more' {
   // A method token still arriving: only capital letters so far.
   if (/^[A-Z-]{1,20}$/.test(text)) return 'more';
   return Protocol.tcp;
+}
+
+/**
+ * For a port declared HTTP: HTTP/2 when the client opens with the preface, else HTTP/1.1.
+ * Never TCP, so bytes that are not HTTP meet the HTTP/1.1 parser and get a 400.
+ */
+export function detectHttpVersion(head: Buffer): Protocol | 'more' {
+  const n = Math.min(head.length, H2_PREFACE.length);
+  if (!head.subarray(0, n).equals(H2_PREFACE.subarray(0, n))) return Protocol.http1;
+  return head.length >= H2_PREFACE.length ? Protocol.http2 : 'more';
 }

@@ -11,7 +11,7 @@ import type { HostPort } from '#core/hbone/authority.ts';
 import { forwardedSource } from '#core/hbone/forwarded.ts';
 import { HboneServer, type HboneRequestContext } from '#core/hbone/server.ts';
 import type { Logger } from '#core/log.ts';
-import { Protocol, declaredProtocol, detectProtocol } from '#waypoint/inbound/protocol.ts';
+import { Protocol, declaredProtocol, detectHttpVersion, detectProtocol } from '#waypoint/inbound/protocol.ts';
 
 /** What is known about one tunnelled connection before any request is read. */
 export interface Downstream {
@@ -41,6 +41,13 @@ export interface InboundOptions {
   detectTimeoutMs?: number;
 }
 
+interface OpenConnection {
+  down: Omit<Downstream, 'protocol'> & { protocol?: Protocol };
+  since: number;
+  /** The last request seen on it, as the HTTP server reported it. */
+  last?: string;
+}
+
 /** Up to this many bytes are read to decide the protocol. */
 const DETECT_MAX = 64;
 
@@ -55,6 +62,8 @@ export class Inbound {
   readonly #down = new WeakMap<object, Downstream>();
   /** Set while a socket is handed to the HTTP/2 server, which creates its session synchronously. */
   #handing: Downstream | undefined;
+  /** Connections being served, with when they arrived. */
+  readonly #open = new Map<Duplex, OpenConnection>();
 
   constructor(o: InboundOptions) {
     this.#o = o;
@@ -75,6 +84,27 @@ export class Inbound {
     });
   }
 
+  /** Tunnelled client connections being served now (a count that only grows means they leak). */
+  get openConnections(): number {
+    return this.#open.size;
+  }
+
+  /** The connections being served, oldest first (for the config dump). */
+  connections(): { target: string; source: string; peer: string; protocol: string; ageMs: number; last?: string; state: string }[] {
+    const now = Date.now();
+    return [...this.#open].map(([socket, { down, since, last }]) => ({
+      target: `${down.target.host}:${down.target.port}`, source: down.source.host, peer: down.ctx.peerIdentity,
+      protocol: down.protocol ?? 'detecting', ageMs: now - since, ...(last === undefined ? {} : { last }),
+      state: `${socket.readableEnded ? 'read-ended' : 'reading'},${socket.writableEnded ? 'write-ended' : 'writing'}`,
+    }));
+  }
+
+  /** Records the latest request on a connection, for the connection list. */
+  noteRequest(socket: object, request: string): void {
+    const entry = this.#open.get(socket as Duplex);
+    if (entry !== undefined) entry.last = request;
+  }
+
   /** The downstream facts of a socket (HTTP/1.1, TCP) or an HTTP/2 session. */
   downstreamOf(socket: object): Downstream | undefined {
     return this.#down.get(socket);
@@ -92,10 +122,16 @@ export class Inbound {
     socket.on('error', (err) => this.#o.logger.debug('inbound stream error', { err }));
     const declared = declaredProtocol(this.#o.handlers.appProtocolOf(target));
     const base = { ctx, target, source: sourceOf(ctx) };
-    if (declared !== 'detect') {
+    const entry: OpenConnection = { down: { ...base }, since: Date.now() };
+    this.#open.set(socket, entry);
+    socket.once('close', () => this.#open.delete(socket));
+    if (declared === Protocol.http2 || declared === Protocol.tcp) {
       this.#dispatch(socket, { ...base, protocol: declared });
       return;
     }
+    // Declared HTTP only leaves the HTTP version open; undeclared, anything that is not HTTP is TCP.
+    const detect = declared === Protocol.http1 ? detectHttpVersion : detectProtocol;
+    const fallback = declared === Protocol.http1 ? Protocol.http1 : Protocol.tcp;
     let head: Buffer = Buffer.alloc(0);
     let done = false;
     const finish = (protocol: Protocol): void => {
@@ -110,19 +146,21 @@ export class Inbound {
     };
     const onData = (chunk: Buffer): void => {
       head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
-      const p = detectProtocol(head);
+      const p = detect(head);
       if (p !== 'more') finish(p);
-      else if (head.length >= DETECT_MAX) finish(Protocol.tcp);
+      else if (head.length >= DETECT_MAX) finish(fallback);
     };
-    const onEnd = (): void => finish(Protocol.tcp);
+    const onEnd = (): void => finish(fallback);
     // A server-first protocol never sends first: after the wait it is carried as TCP.
-    const timer = setTimeout(() => finish(Protocol.tcp), this.#o.detectTimeoutMs ?? 1000);
+    const timer = setTimeout(() => finish(fallback), this.#o.detectTimeoutMs ?? 1000);
     socket.on('data', onData);
     socket.once('end', onEnd);
   }
 
   #dispatch(socket: Duplex, down: Downstream): void {
     this.#down.set(socket, down);
+    const entry = this.#open.get(socket);
+    if (entry !== undefined) entry.down.protocol = down.protocol;
     switch (down.protocol) {
       case Protocol.http1:
         this.#o.handlers.http1.emit('connection', socket);

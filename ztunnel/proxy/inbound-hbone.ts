@@ -114,11 +114,16 @@ export function createInboundHbone(inputs: ProxyInputs, trustDomain: string): Hb
       const w = await waitForState(state, () => state.workloadByAddress(localAddress), inputs.configWaitMs, `the workload at ${localAddress}`);
       return inputs.certificates.get(workloadIdentity(w));
     },
+    // The tunnel ends inside this pod: it may reach this pod's own addresses only. Another
+    // address is a malformed request, answered 400 before policy, as Istio's ztunnel does.
+    checkTarget: (ctx) => {
+      const w = state.workloadByAddress(ctx.localAddress);
+      if (w === undefined || w.addresses.includes(ctx.target.host)) return undefined;
+      return `${ctx.target.host} is not an address of ${w.namespace}/${w.name}`;
+    },
     authorize: async (ctx) => {
       const w = state.workloadByAddress(ctx.localAddress);
       if (w === undefined) return { allow: false, reason: `no workload at ${ctx.localAddress}` };
-      // The tunnel ends inside this pod: it may reach this pod's own addresses only.
-      if (!w.addresses.includes(ctx.target.host)) return { allow: false, reason: `${ctx.target.host} is not an address of ${w.namespace}/${w.name}` };
       const d = authorize(facts(ctx, waypoints), state.policiesFor(w));
       if (d.dryRun !== undefined) log.info('dry-run policies matched', { dryRun: d.dryRun, enforced: d.allow });
       return d.allow ? { allow: true } : { allow: false, reason: d.reason };

@@ -42,12 +42,12 @@ test('a pod IP destination still names its service', () => {
   assert.equal(serviceOfWorkload(client, 8080, lookup), undefined);
 });
 
-test('metrics render with Istio names, istio_build included', () => {
+test('metrics render with Istio names, istio_build included', async () => {
   const m = new ZtunnelMetrics({ tag: 'test' });
   const l = tcpLabels({ reporter: 'source', source: client, destination: echo, service: echoSvc, mtls: true });
   m.opened.inc(l);
   m.sentBytes.inc(l, 42);
-  const text = m.registry.render();
+  const text = await m.registry.render();
   assert.match(text, /istio_build\{component="ztunnel",tag="test"\} 1/);
   assert.match(text, /istio_tcp_connections_opened_total\{reporter="source",source_workload="sleep",.*destination_service="echo.default.svc.cluster.local".*\} 1/);
   assert.match(text, /istio_tcp_sent_bytes_total\{.*\} 42/);

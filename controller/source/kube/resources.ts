@@ -26,6 +26,8 @@ export const KUBE_RESOURCES: readonly KubeResource[] = [
   { kind: 'GRPCRoute', group: 'gateway.networking.k8s.io', version: 'v1', plural: 'grpcroutes', namespaced: true, collection: 'grpcRoutes', writesConditions: false },
   { kind: 'AuthorizationPolicy', group: 'security.istio.io', version: 'v1', plural: 'authorizationpolicies', namespaced: true, collection: 'authorizationPolicies', writesConditions: true },
   { kind: 'PeerAuthentication', group: 'security.istio.io', version: 'v1', plural: 'peerauthentications', namespaced: true, collection: 'peerAuthentications', writesConditions: true },
+  { kind: 'VirtualService', group: 'networking.istio.io', version: 'v1', plural: 'virtualservices', namespaced: true, collection: 'virtualServices', writesConditions: true },
+  { kind: 'DestinationRule', group: 'networking.istio.io', version: 'v1', plural: 'destinationrules', namespaced: true, collection: 'destinationRules', writesConditions: true },
 ];
 
 export function apiVersionOf(r: KubeResource): string {

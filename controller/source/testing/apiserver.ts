@@ -13,8 +13,14 @@
 // now are removed, and `metadata.managedFields` names each manager with operation Apply. It
 // does not detect conflicts between managers (so `force` changes nothing) and ignores `status`
 // in an applied configuration, as the real server does for kinds with a status subresource.
-// Not implemented: JSON patch, strategic merge patch, pagination, selectors, schema validation,
-// discovery, admission (a namespace need not exist), cluster IP allocation (tests set
+// POST creates and PUT replaces (409 on a stale resourceVersion), so leader election on a Lease
+// works; discovery (/api, /apis, APIResourceLists) lists the table below. A stored
+// CustomResourceDefinition must be structural, and custom objects of its kind are validated and
+// pruned against its schema (fieldValidation=Strict refuses unknown fields instead), see
+// structural-schema.ts. With `users` and `rbac`, requests are authorized by the stored
+// ClusterRoles, Roles and their bindings, and each recorded request names its user and verb.
+// Not implemented: JSON patch, strategic merge patch, pagination, selectors, validation of
+// built-in kinds, admission (a namespace need not exist), cluster IP allocation (tests set
 // `spec.clusterIP` with `update`) and garbage collection (deleting an owner leaves the objects
 // that name it in ownerReferences). Tests drive it through create/update/delete/compact/
 // dropWatches/failRequests.
@@ -28,6 +34,8 @@ import { parse as parseYaml } from 'yaml';
 import { EventHistory } from '#controller/source/testing/history.ts';
 import type { HistoryEvent, WatchEventType } from '#controller/source/testing/history.ts';
 import { mergePatch } from '#controller/source/testing/merge-patch.ts';
+import { admitCustomObject, checkStructural } from '#controller/source/testing/structural-schema.ts';
+import type { SchemaCause } from '#controller/source/testing/structural-schema.ts';
 
 type JsonObject = Record<string, unknown>;
 
@@ -57,6 +65,20 @@ const RESOURCES: readonly ResourceType[] = [
   { group: 'gateway.networking.k8s.io', version: 'v1', kind: 'GRPCRoute', plural: 'grpcroutes', namespaced: true, hasStatus: true, custom: true },
   { group: 'security.istio.io', version: 'v1', kind: 'AuthorizationPolicy', plural: 'authorizationpolicies', namespaced: true, hasStatus: true, custom: true },
   { group: 'security.istio.io', version: 'v1', kind: 'PeerAuthentication', plural: 'peerauthentications', namespaced: true, hasStatus: true, custom: true },
+  // What an install applies and the controller's leader election uses.
+  { group: '', version: 'v1', kind: 'ConfigMap', plural: 'configmaps', namespaced: true, hasStatus: false, custom: false },
+  { group: '', version: 'v1', kind: 'Secret', plural: 'secrets', namespaced: true, hasStatus: false, custom: false },
+  { group: 'apps', version: 'v1', kind: 'DaemonSet', plural: 'daemonsets', namespaced: true, hasStatus: true, custom: false },
+  { group: 'policy', version: 'v1', kind: 'PodDisruptionBudget', plural: 'poddisruptionbudgets', namespaced: true, hasStatus: true, custom: false },
+  { group: 'coordination.k8s.io', version: 'v1', kind: 'Lease', plural: 'leases', namespaced: true, hasStatus: false, custom: false },
+  { group: 'rbac.authorization.k8s.io', version: 'v1', kind: 'ClusterRole', plural: 'clusterroles', namespaced: false, hasStatus: false, custom: false },
+  { group: 'rbac.authorization.k8s.io', version: 'v1', kind: 'ClusterRoleBinding', plural: 'clusterrolebindings', namespaced: false, hasStatus: false, custom: false },
+  { group: 'rbac.authorization.k8s.io', version: 'v1', kind: 'Role', plural: 'roles', namespaced: true, hasStatus: false, custom: false },
+  { group: 'rbac.authorization.k8s.io', version: 'v1', kind: 'RoleBinding', plural: 'rolebindings', namespaced: true, hasStatus: false, custom: false },
+  { group: 'apiextensions.k8s.io', version: 'v1', kind: 'CustomResourceDefinition', plural: 'customresourcedefinitions', namespaced: false, hasStatus: true, custom: false },
+  { group: 'gateway.networking.k8s.io', version: 'v1', kind: 'GatewayClass', plural: 'gatewayclasses', namespaced: false, hasStatus: true, custom: true },
+  { group: 'networking.istio.io', version: 'v1', kind: 'VirtualService', plural: 'virtualservices', namespaced: true, hasStatus: true, custom: true },
+  { group: 'networking.istio.io', version: 'v1', kind: 'DestinationRule', plural: 'destinationrules', namespaced: true, hasStatus: true, custom: true },
 ];
 
 const apiVersionOf = (r: ResourceType): string => (r.group === '' ? r.version : `${r.group}/${r.version}`);
@@ -70,6 +92,15 @@ export interface TestApiServerOptions {
   historyLimit?: number;
   /** Period of BOOKMARK events on watches that asked for them (allowWatchBookmarks=true). */
   bookmarkIntervalMs?: number;
+  /**
+   * Bearer token → user name (`system:serviceaccount:<ns>:<sa>`). A request must carry one of
+   * these (or `token`, which stays the unrestricted administrator).
+   */
+  users?: Readonly<Record<string, string>>;
+  /** Authorize every user but the administrator by the stored RBAC objects (see #authorize). */
+  rbac?: boolean;
+  /** Address to listen on (default 127.0.0.1), e.g. the host address pods of the embedded cluster reach. */
+  host?: string;
 }
 
 export interface RecordedRequest {
@@ -79,6 +110,12 @@ export interface RecordedRequest {
   watch: boolean;
   /** The media type of the body (`application/apply-patch+yaml`, ...), without parameters. */
   contentType?: string;
+  /** Who sent it, when the server knows users (`users`). */
+  user?: string;
+  /** The RBAC verb the request asks for (get, list, watch, create, update, patch, delete). */
+  verb?: string;
+  /** A server-side apply of an object that does not exist yet: authorized as create as well. */
+  creates?: boolean;
 }
 
 /** Returns an HTTP status to fail a request with, or undefined to serve it. */
@@ -104,10 +141,14 @@ export class TestApiServer {
   readonly #sockets = new Set<Socket>();
   #resourceVersion = 1;
   #failure: FailureRule | undefined;
+  /** fieldValidation=Strict on the request being served (see #guard). */
+  #strict = false;
   /** Every request served, in order (tests assert relists and reconnections with it). */
   readonly requests: RecordedRequest[] = [];
   /** How many watches were answered with 410 Gone. */
   goneCount = 0;
+  /** Requests RBAC refused (403), in order. */
+  readonly denials: RecordedRequest[] = [];
   url = '';
 
   private constructor(options: TestApiServerOptions) {
@@ -127,10 +168,11 @@ export class TestApiServer {
 
   static async start(options: TestApiServerOptions = {}): Promise<TestApiServer> {
     const s = new TestApiServer(options);
-    s.#server.listen(0, '127.0.0.1');
+    const host = options.host ?? '127.0.0.1';
+    s.#server.listen(0, host);
     await once(s.#server, 'listening');
     const { port } = s.#server.address() as AddressInfo;
-    s.url = `${options.tls === undefined ? 'http' : 'https'}://127.0.0.1:${port}`;
+    s.url = `${options.tls === undefined ? 'http' : 'https'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
     return s;
   }
 
@@ -148,7 +190,7 @@ export class TestApiServer {
     const key = this.#keyOf(r, meta);
     const store = this.#store(r);
     if (store.has(key)) throw new Error(`${r.kind} ${key} already exists`);
-    const stored: JsonObject = structuredClone(obj);
+    const stored: JsonObject = this.#admit(r, structuredClone(obj));
     stored['metadata'] = {
       ...meta,
       ...(r.namespaced ? { namespace: namespaceOf(meta) } : {}),
@@ -171,7 +213,7 @@ export class TestApiServer {
     if (old === undefined) throw new Error(`${r.kind} ${key} does not exist`);
     const oldMeta = metadataOf(old);
     const specChanged = JSON.stringify(obj['spec']) !== JSON.stringify(old['spec']);
-    const stored: JsonObject = structuredClone(obj);
+    const stored: JsonObject = this.#admit(r, structuredClone(obj));
     stored['metadata'] = {
       ...meta,
       ...(r.namespaced ? { namespace: namespaceOf(meta) } : {}),
@@ -275,7 +317,9 @@ export class TestApiServer {
     const contentType = (req.headers['content-type'] ?? '').split(';')[0]?.trim() ?? '';
     const recorded: RecordedRequest = { method: req.method ?? 'GET', path: url.pathname, query, watch, ...(contentType === '' ? {} : { contentType }) };
     this.requests.push(recorded);
-    if (this.#options.token !== undefined && req.headers.authorization !== `Bearer ${this.#options.token}`) {
+    const user = this.#userOf(req);
+    if (user !== undefined && this.#options.users !== undefined) recorded.user = user;
+    if ((this.#options.token !== undefined || this.#options.users !== undefined) && user === undefined) {
       req.resume();
       return sendStatus(res, 401, 'Unauthorized', 'Unauthorized');
     }
@@ -284,12 +328,23 @@ export class TestApiServer {
       req.resume();
       return sendStatus(res, injected, 'InternalError', `injected failure ${injected}`);
     }
+    if (req.method === 'GET' && this.#discovery(res, url.pathname)) return;
     const route = parsePath(url.pathname);
     if (route === undefined) {
       req.resume();
       return sendStatus(res, 404, 'NotFound', `the server could not find the requested resource (${url.pathname})`);
     }
     const { resource: r, namespace, name, subresource } = route;
+    recorded.verb = verbOf(req.method ?? 'GET', name, watch);
+    if (recorded.verb === 'patch' && contentType === 'application/apply-patch+yaml' && name !== undefined && subresource === undefined
+      && !this.#store(r).has(r.namespaced ? `${namespace ?? ''}/${name}` : name)) recorded.creates = true;
+    const denied = this.#authorize(user, recorded.verb, r, namespace, name, subresource)
+      ?? (recorded.creates === true ? this.#authorize(user, 'create', r, namespace, name, subresource) : undefined);
+    if (denied !== undefined) {
+      this.denials.push(recorded);
+      req.resume();
+      return sendStatus(res, 403, 'Forbidden', denied);
+    }
     if (req.method === 'GET' && name === undefined) {
       return watch ? this.#watch(req, res, r, namespace, query) : this.#list(res, r, namespace);
     }
@@ -298,13 +353,13 @@ export class TestApiServer {
       return obj === undefined ? sendStatus(res, 404, 'NotFound', `${r.plural} "${name}" not found`) : sendJson(res, 200, withType(r, obj));
     }
     if ((req.method === 'PATCH' || req.method === 'PUT') && name !== undefined && subresource === 'status' && r.hasStatus) {
-      readBody(req).then((body) => this.#writeStatus(req, res, r, namespace ?? '', name, body), () => {
+      readBody(req).then((body) => this.#guard(res, query, () => this.#writeStatus(req, res, r, namespace ?? '', name, body)), () => {
         sendStatus(res, 400, 'BadRequest', 'cannot read the request body');
       });
       return;
     }
     if (req.method === 'PATCH' && name !== undefined && subresource === undefined) {
-      readBody(req).then((body) => this.#patch(res, r, namespace ?? '', name, contentType, query, body), () => {
+      readBody(req).then((body) => this.#guard(res, query, () => this.#patch(res, r, namespace ?? '', name, contentType, query, body)), () => {
         sendStatus(res, 400, 'BadRequest', 'cannot read the request body');
       });
       return;
@@ -312,6 +367,12 @@ export class TestApiServer {
     if (req.method === 'DELETE' && name !== undefined && subresource === undefined) {
       req.resume();
       return this.#deleteRequest(res, r, namespace ?? '', name);
+    }
+    if ((req.method === 'POST' && name === undefined) || (req.method === 'PUT' && name !== undefined && subresource === undefined)) {
+      readBody(req).then((body) => this.#guard(res, query, () => this.#write(req.method ?? '', res, r, namespace, name, body)), () => {
+        sendStatus(res, 400, 'BadRequest', 'cannot read the request body');
+      });
+      return;
     }
     req.resume();
     sendStatus(res, 405, 'MethodNotAllowed', `${req.method ?? ''} is not supported on ${url.pathname} by this test server`);
@@ -469,6 +530,244 @@ export class TestApiServer {
     this.#store(r).set(key, stored);
     this.#emit('MODIFIED', r, stored);
     sendJson(res, 200, withType(r, stored));
+  }
+
+  // ---- users, RBAC, discovery, create/replace, CRD admission -----------------------------
+
+  /** The user a request authenticates as: ADMIN for `token` (or when no token is asked for). */
+  #userOf(req: IncomingMessage): string | undefined {
+    const auth = req.headers.authorization ?? '';
+    const bearer = auth.startsWith('Bearer ') ? auth.slice(7) : undefined;
+    if (this.#options.token !== undefined && bearer === this.#options.token) return ADMIN;
+    const named = bearer === undefined ? undefined : this.#options.users?.[bearer];
+    if (named !== undefined) return named;
+    return this.#options.token === undefined && this.#options.users === undefined ? ADMIN : undefined;
+  }
+
+  /**
+   * RBAC as the real authorizer decides it, for service accounts and users: the rules of every
+   * ClusterRole bound cluster-wide, and of every Role or ClusterRole bound in the request's
+   * namespace, each matching on API group, resource (`plural` or `plural/subresource`), verb and
+   * (when given) resourceNames. Returns the Forbidden message, or undefined when allowed.
+   */
+  #authorize(user: string | undefined, verb: string, r: ResourceType, namespace: string | undefined, name: string | undefined, subresource: string | undefined): string | undefined {
+    if (this.#options.rbac !== true || user === undefined || user === ADMIN) return undefined;
+    const sa = /^system:serviceaccount:([^:]+):([^:]+)$/.exec(user);
+    const groups = new Set(['system:authenticated', ...(sa === null ? [] : ['system:serviceaccounts', `system:serviceaccounts:${sa[1] ?? ''}`])]);
+    const boundHere = (subjects: unknown): boolean => Array.isArray(subjects) && subjects.some((s: unknown) => {
+      if (!isJsonObject(s)) return false;
+      if (s['kind'] === 'ServiceAccount') return sa !== null && s['name'] === sa[2] && s['namespace'] === sa[1];
+      if (s['kind'] === 'User') return s['name'] === user;
+      return s['kind'] === 'Group' && typeof s['name'] === 'string' && groups.has(s['name']);
+    });
+    const resource = subresource === undefined ? r.plural : `${r.plural}/${subresource}`;
+    const allows = (rules: unknown): boolean => Array.isArray(rules) && rules.some((rule: unknown) => {
+      if (!isJsonObject(rule)) return false;
+      const has = (field: string, v: string): boolean => Array.isArray(rule[field]) && (rule[field] as unknown[]).some((x) => x === v || x === '*');
+      const names = Array.isArray(rule['resourceNames']) ? rule['resourceNames'] as unknown[] : [];
+      return has('apiGroups', r.group) && has('resources', resource) && has('verbs', verb)
+        && (names.length === 0 || (name !== undefined && names.includes(name)));
+    });
+    const rulesOf = (ref: unknown, bindingNamespace: string | undefined): unknown => {
+      if (!isJsonObject(ref) || typeof ref['name'] !== 'string') return undefined;
+      if (ref['kind'] === 'ClusterRole') return this.get('ClusterRole', '', ref['name'])?.['rules'];
+      if (ref['kind'] === 'Role' && bindingNamespace !== undefined) return this.get('Role', bindingNamespace, ref['name'])?.['rules'];
+      return undefined;
+    };
+    for (const b of this.#store(resourceByKind('ClusterRoleBinding')).values()) {
+      if (boundHere(b['subjects']) && allows(rulesOf(b['roleRef'], undefined))) return undefined;
+    }
+    if (r.namespaced && namespace !== undefined) {
+      for (const b of this.#store(resourceByKind('RoleBinding')).values()) {
+        if (namespaceOf(metadataOf(b)) === namespace && boundHere(b['subjects']) && allows(rulesOf(b['roleRef'], namespace))) return undefined;
+      }
+    }
+    const what = `${r.plural}${r.group === '' ? '' : `.${r.group}`}${name === undefined ? '' : ` "${name}"`}`;
+    const scope = r.namespaced && namespace !== undefined ? `in the namespace "${namespace}"` : 'at the cluster scope';
+    return `${what} is forbidden: User "${user}" cannot ${verb} resource "${resource}" in API group "${r.group}" ${scope}`;
+  }
+
+  /** GET /api, /apis, /api/v1, /apis/<group>/<version>: what kubectl and generic clients discover. */
+  #discovery(res: ServerResponse, pathname: string): boolean {
+    const parts = pathname.split('/').filter((p) => p !== '');
+    const groups = new Map<string, string[]>();
+    for (const r of RESOURCES) if (r.group !== '' && !(groups.get(r.group) ?? []).includes(r.version)) groups.set(r.group, [...(groups.get(r.group) ?? []), r.version]);
+    const resourceList = (group: string, version: string): JsonObject => ({
+      kind: 'APIResourceList', apiVersion: 'v1', groupVersion: group === '' ? version : `${group}/${version}`,
+      resources: RESOURCES.filter((r) => r.group === group && r.version === version).flatMap((r) => [
+        {
+          name: r.plural, singularName: r.kind.toLowerCase(), namespaced: r.namespaced, kind: r.kind,
+          verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'],
+        },
+        ...(r.hasStatus ? [{ name: `${r.plural}/status`, singularName: '', namespaced: r.namespaced, kind: r.kind, verbs: ['get', 'patch', 'update'] }] : []),
+      ]),
+    });
+    if (parts.length === 1 && parts[0] === 'api') {
+      sendJson(res, 200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [] });
+    } else if (parts.length === 1 && parts[0] === 'apis') {
+      sendJson(res, 200, {
+        kind: 'APIGroupList', apiVersion: 'v1',
+        groups: [...groups].map(([name, versions]) => ({
+          name, versions: versions.map((version) => ({ groupVersion: `${name}/${version}`, version })),
+          preferredVersion: { groupVersion: `${name}/${versions[0] ?? ''}`, version: versions[0] ?? '' },
+        })),
+      });
+    } else if (parts.length === 2 && parts[0] === 'api' && parts[1] === 'v1') {
+      sendJson(res, 200, resourceList('', 'v1'));
+    } else if (parts.length === 3 && parts[0] === 'apis' && (groups.get(parts[1] ?? '') ?? []).includes(parts[2] ?? '')) {
+      sendJson(res, 200, resourceList(parts[1] ?? '', parts[2] ?? ''));
+    } else {
+      return false;
+    }
+    return true;
+  }
+
+  /** Runs a write with the request's field validation; a refused object becomes its Status. */
+  #guard(res: ServerResponse, query: Record<string, string>, write: () => void): void {
+    this.#strict = query['fieldValidation'] === 'Strict';
+    try {
+      write();
+    } catch (err) {
+      if (!(err instanceof ApiRequestError)) throw err;
+      sendJson(res, err.code, err.status());
+    } finally {
+      this.#strict = false;
+    }
+  }
+
+  /** POST (create) and PUT (replace, with the resourceVersion checked when given). */
+  #write(method: string, res: ServerResponse, r: ResourceType, namespace: string | undefined, name: string | undefined, body: string): void {
+    const obj = parseObjectBody(body, JSON.parse);
+    if (obj === undefined) return sendStatus(res, 400, 'BadRequest', 'the body is not a JSON object');
+    if (obj['apiVersion'] !== apiVersionOf(r) || obj['kind'] !== r.kind) {
+      return sendStatus(res, 400, 'BadRequest', `the object is ${String(obj['apiVersion'])} ${String(obj['kind'])}, not ${apiVersionOf(r)} ${r.kind} as the URL says`);
+    }
+    const meta: JsonObject = isJsonObject(obj['metadata']) ? { ...obj['metadata'] } : {};
+    if (r.namespaced) {
+      if (meta['namespace'] !== undefined && meta['namespace'] !== namespace) {
+        return sendStatus(res, 400, 'BadRequest', `the namespace of the provided object does not match the namespace sent on the request`);
+      }
+      meta['namespace'] = namespace ?? 'default';
+    }
+    if (method === 'POST' && (typeof meta['name'] !== 'string' || meta['name'] === '') && typeof meta['generateName'] === 'string') {
+      meta['name'] = `${meta['generateName']}${randomUUID().slice(0, 5)}`;
+    }
+    if (typeof meta['name'] !== 'string' || meta['name'] === '') {
+      return sendStatus(res, 422, 'Invalid', `${r.kind} is invalid: metadata.name: Required value: name or generateName is required`);
+    }
+    if (method === 'PUT' && meta['name'] !== name) {
+      return sendStatus(res, 400, 'BadRequest', `the name of the object (${String(meta['name'])}) does not match the name on the URL (${name ?? ''})`);
+    }
+    const key = r.namespaced ? `${String(meta['namespace'])}/${meta['name']}` : meta['name'];
+    const old = this.#store(r).get(key);
+    const given: JsonObject = { ...obj, metadata: meta };
+    if (method === 'POST') {
+      if (old !== undefined) return sendStatus(res, 409, 'AlreadyExists', `${r.plural}${r.group === '' ? '' : `.${r.group}`} "${meta['name']}" already exists`);
+      delete meta['resourceVersion'];
+      return sendJson(res, 201, withType(r, this.create(given)));
+    }
+    if (old === undefined) return sendStatus(res, 404, 'NotFound', `${r.plural} "${meta['name']}" not found`);
+    const rv = meta['resourceVersion'];
+    if (rv !== undefined && rv !== metadataOf(old)['resourceVersion']) {
+      return sendStatus(res, 409, 'Conflict', `Operation cannot be fulfilled on ${r.plural}${r.group === '' ? '' : `.${r.group}`} "${meta['name']}": the object has been modified; please apply your changes to the latest version and try again`);
+    }
+    // The main resource does not change status (the status subresource does).
+    if (r.hasStatus) given['status'] = old['status'];
+    sendJson(res, 200, withType(r, this.update(given)));
+  }
+
+  /**
+   * What the server does to an object before storing it: a CRD must be structural and named
+   * `<plural>.<group>` (and is Established at once); a custom object whose CRD is stored is
+   * validated and pruned against that version's schema. Throws ApiRequestError when refused.
+   */
+  #admit(r: ResourceType, obj: JsonObject): JsonObject {
+    const rawName = metadataOf(obj)['name'];
+    const name = typeof rawName === 'string' ? rawName : '';
+    if (r.kind === 'CustomResourceDefinition') {
+      const spec = isJsonObject(obj['spec']) ? obj['spec'] : {};
+      const names = isJsonObject(spec['names']) ? spec['names'] : {};
+      const problems: string[] = [];
+      if (name !== `${String(names['plural'])}.${String(spec['group'])}`) problems.push(`metadata.name: Invalid value: "${name}": must be spec.names.plural+"."+spec.group`);
+      const versions = Array.isArray(spec['versions']) ? spec['versions'] : [];
+      if (versions.length === 0) problems.push('spec.versions: Invalid value: must have exactly one version marked as storage version');
+      if (versions.filter((v: unknown) => isJsonObject(v) && v['storage'] === true).length !== 1) problems.push('spec.versions: Invalid value: must have exactly one version marked as storage version');
+      versions.forEach((v: unknown, i: number) => {
+        const schema = isJsonObject(v) && isJsonObject(v['schema']) ? v['schema']['openAPIV3Schema'] : undefined;
+        problems.push(...checkStructural(schema, `spec.versions[${i}].schema.openAPIV3Schema`));
+      });
+      if (problems.length > 0) {
+        throw new ApiRequestError(422, 'Invalid', `CustomResourceDefinition.apiextensions.k8s.io "${name}" is invalid: ${problems.join(', ')}`,
+          problems.map((message) => ({ field: message.split(':')[0] ?? '', reason: 'FieldValueInvalid', message })));
+      }
+      const storage = versions.find((v: unknown) => isJsonObject(v) && v['storage'] === true) as JsonObject | undefined;
+      const now = new Date().toISOString();
+      return {
+        ...obj,
+        status: isJsonObject(obj['status']) && Array.isArray(obj['status']['conditions']) ? obj['status'] : {
+          acceptedNames: names,
+          storedVersions: [typeof storage?.['name'] === 'string' ? storage['name'] : ''],
+          conditions: [
+            { type: 'NamesAccepted', status: 'True', reason: 'NoConflicts', message: 'no conflicts found', lastTransitionTime: now },
+            { type: 'Established', status: 'True', reason: 'InitialNamesAccepted', message: 'the initial names have been accepted', lastTransitionTime: now },
+          ],
+        },
+      };
+    }
+    if (!r.custom) return obj;
+    const crd = this.#store(resourceByKind('CustomResourceDefinition')).get(`${r.plural}.${r.group}`);
+    if (crd === undefined) return obj;
+    const spec = isJsonObject(crd['spec']) ? crd['spec'] : {};
+    const version = (Array.isArray(spec['versions']) ? spec['versions'] : []).find((v: unknown) => isJsonObject(v) && v['name'] === r.version) as JsonObject | undefined;
+    const schema = isJsonObject(version?.['schema']) ? version['schema']['openAPIV3Schema'] : undefined;
+    if (version?.['served'] !== true || !isJsonObject(schema)) {
+      throw new ApiRequestError(404, 'NotFound', `the server could not find the requested resource (${r.plural}.${r.group} ${r.version} is not served)`);
+    }
+    const { object, causes } = admitCustomObject(schema, obj, { strict: this.#strict });
+    const unknown = causes.filter((c) => c.reason === 'FieldValueUnknown');
+    if (unknown.length > 0) {
+      throw new ApiRequestError(400, 'BadRequest', `strict decoding error: ${unknown.map((c) => c.message).join(', ')}`, unknown);
+    }
+    if (causes.length > 0) {
+      throw new ApiRequestError(422, 'Invalid', `${r.kind}.${r.group} "${name}" is invalid: ${causes.map((c) => c.message).join(', ')}`, causes);
+    }
+    return object;
+  }
+}
+
+/** The user of the `token` option (or of every request when there is none): never refused. */
+const ADMIN = 'system:admin';
+
+/** A refused request, carried out of the store's methods to be sent as a Status. */
+class ApiRequestError extends Error {
+  readonly code: number;
+  readonly reason: string;
+  readonly causes: SchemaCause[];
+
+  constructor(code: number, reason: string, message: string, causes: SchemaCause[] = []) {
+    super(message);
+    this.code = code;
+    this.reason = reason;
+    this.causes = causes;
+  }
+
+  status(): JsonObject {
+    return {
+      kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: this.message, reason: this.reason, code: this.code,
+      ...(this.causes.length === 0 ? {} : { details: { causes: this.causes.map((c) => ({ reason: c.reason, message: c.message, field: c.field })) } }),
+    };
+  }
+}
+
+/** The RBAC verb of a request. */
+function verbOf(method: string, name: string | undefined, watch: boolean): string {
+  switch (method) {
+    case 'GET': return watch ? 'watch' : name === undefined ? 'list' : 'get';
+    case 'POST': return 'create';
+    case 'PUT': return 'update';
+    case 'PATCH': return 'patch';
+    case 'DELETE': return name === undefined ? 'deletecollection' : 'delete';
+    default: return method.toLowerCase();
   }
 }
 

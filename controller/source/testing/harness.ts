@@ -24,7 +24,7 @@ export async function startApiServerHarness(options: Omit<TestApiServerOptions, 
   await CertificateAuthority.open({ store });
   const root = await store.load();
   if (root === undefined) throw new Error('no CA root after open');
-  const cert = await issueServerCertificate(root, { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
+  const cert = await issueServerCertificate(root, { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1', ...(options.host === undefined ? [] : [options.host])] });
   const token = randomBytes(16).toString('hex');
   const server = await TestApiServer.start({ ...options, tls: { certPem: cert.certPem, keyPem: cert.keyPem }, token });
   const dir = await mkdtemp(join(tmpdir(), 'weft-apiserver-'));

@@ -1,0 +1,32 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { CONTROLLER_DEFAULTS, parseControllerConfig, parseDurationSeconds } from './config.ts';
+
+test('parseDurationSeconds reads Go durations as Istio\'s environment does', () => {
+  const cases: [string, number | undefined][] = [
+    ['24h', 86_400], ['1h30m', 5400], ['90s', 90], ['1.5h', 5400], ['500ms', 0.5], ['2m30s', 150], ['45', 45],
+    ['', undefined], ['h', undefined], ['10d', undefined], ['-5s', undefined], ['5 s', undefined], ['1h 2m', undefined], ['abc', undefined],
+  ];
+  for (const [input, want] of cases) assert.equal(parseDurationSeconds(input), want, JSON.stringify(input));
+});
+
+test('the workload certificate lifetime is a controller option (flag or DEFAULT_WORKLOAD_CERT_TTL), 24 h by default', () => {
+  assert.equal(parseControllerConfig(['--state-dir', '/tmp/x'], {}).workloadCertTtlSeconds, 86_400);
+  assert.equal(parseControllerConfig(['--state-dir', '/tmp/x'], { DEFAULT_WORKLOAD_CERT_TTL: '1h' }).workloadCertTtlSeconds, 3600);
+  assert.equal(parseControllerConfig(['--state-dir', '/tmp/x', '--workload-cert-ttl', '20s'], { DEFAULT_WORKLOAD_CERT_TTL: '1h' }).workloadCertTtlSeconds, 20);
+  const bad: [string, RegExp][] = [
+    ['soon', /--workload-cert-ttl: not a duration/], ['1s', /--workload-cert-ttl: must be whole seconds from 5s to 90 days/],
+    ['91d', /not a duration/], ['2500h', /must be whole seconds/], ['10.5s', /must be whole seconds/],
+  ];
+  for (const [v, want] of bad) assert.throws(() => parseControllerConfig(['--state-dir', 'x', '--workload-cert-ttl', v], {}), want, v);
+});
+
+test('push/CA listener limits: a 10 s handshake bound and a per-source connection cap by default', () => {
+  const d = parseControllerConfig(['--state-dir', '/tmp/x'], {});
+  assert.deepEqual([d.handshakeTimeoutMs, d.maxConnectionsPerSource], [10_000, CONTROLLER_DEFAULTS.maxConnectionsPerSource]);
+  const c = parseControllerConfig(['--state-dir', '/tmp/x', '--handshake-timeout-ms', '2500', '--max-connections-per-source', '8'], {});
+  assert.deepEqual([c.handshakeTimeoutMs, c.maxConnectionsPerSource], [2500, 8]);
+  assert.throws(() => parseControllerConfig(['--state-dir', 'x', '--handshake-timeout-ms', '0'], {}), /--handshake-timeout-ms: must be 100-120000/);
+  assert.throws(() => parseControllerConfig(['--state-dir', 'x', '--max-connections-per-source', '0'], {}), /--max-connections-per-source: must be a positive/);
+  assert.throws(() => parseControllerConfig(['--state-dir', 'x', '--max-connections-per-source', 'many'], {}), /--max-connections-per-source: not a number/);
+});
