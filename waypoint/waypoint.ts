@@ -16,7 +16,8 @@ import type { HostPort } from '#core/hbone/authority.ts';
 import type { Logger } from '#core/log.ts';
 import { Ports } from '#core/ports.ts';
 import { serviceOfWorkload, tcpLabels } from '#core/telemetry/labels.ts';
-import { EndpointPicker, endpointOf, type ChosenEndpoint } from '#waypoint/backend/endpoints.ts';
+import { endpointOf, type ChosenEndpoint } from '#waypoint/backend/endpoints.ts';
+import { Destinations, type Acquired, type PoolUse } from '#waypoint/backend/destinations.ts';
 import { Upstreams, type Origin } from '#waypoint/endpoint/upstreams.ts';
 import { Inbound, type Downstream } from '#waypoint/inbound/server.ts';
 import { Protocol, declaredProtocol } from '#waypoint/inbound/protocol.ts';
@@ -25,6 +26,8 @@ import {
 } from '#waypoint/request/forward-http1.ts';
 import { http1Exchange, http2Exchange, resetAfterFlush, type ClientExchange } from '#waypoint/request/exchange.ts';
 import { planRequest } from '#waypoint/request/plan.ts';
+import { addResponseFlag } from '#waypoint/route/fault.ts';
+import { retryWanted, type AttemptOutcome as RetryOutcome } from '#waypoint/route/retry.ts';
 import type { Backend, HeaderMap, Plan, RequestFacts } from '#waypoint/request/plan-types.ts';
 import { WaypointState } from '#waypoint/state/waypoint-state.ts';
 import { AccessLog, type AccessLogSink } from '#core/telemetry/access-log.ts';
@@ -49,6 +52,8 @@ export interface WaypointOptions {
   version?: string;
 }
 
+/** Envoy's answer when a DestinationRule connection pool limit is reached. */
+const OVERFLOW: AttemptFailure = { status: 503, flags: 'UO', retriable: false, message: 'upstream connect error or disconnect/reset before headers. reset reason: overflow' };
 /** Largest request head accepted (Envoy's default is 60 KiB; 431 beyond). */
 const MAX_HEADER_BYTES = 60 * 1024;
 /** How long a connection answered with a protocol error waits for the client to close (Envoy's delayed_close_timeout). */
@@ -66,6 +71,8 @@ interface RequestRecord {
   flags: string;
   route?: string;
   grpcStatus?: string;
+  /** A fault delay held the request (flag DI, whatever else happens). */
+  delayed?: boolean;
 }
 
 export class Waypoint {
@@ -75,7 +82,7 @@ export class Waypoint {
   readonly #log: Logger;
   readonly #inbound: Inbound;
   readonly #upstreams: Upstreams;
-  readonly #picker = new EndpointPicker();
+  readonly #destinations: Destinations;
   readonly #h1: http.Server;
   readonly #h2: http2.Http2Server;
   readonly #accessLog: AccessLog<Record<string, unknown>>;
@@ -94,6 +101,8 @@ export class Waypoint {
     this.#accessLog = new AccessLog<Record<string, unknown>>({ sink: o.accessLog ?? process.stdout });
     this.#upstreams = new Upstreams({ certificates: o.certificates, identity: o.identity, logger: this.#log, connectTimeoutMs: o.connectTimeoutMs });
     this.metrics.readFrom({ hbonePool: () => this.#upstreams.stats(), activeRequests: () => this.#active });
+    this.#destinations = new Destinations({ registry: this.metrics.registry, random: this.#random });
+    this.state.onChange(() => this.#destinations.configure(this.state));
     this.#h1 = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: 0, keepAliveTimeout: 60_000 }, (req, res) => {
       void this.#onHttp1(req, res).catch((err: unknown) => this.#internalError(res, err));
     });
@@ -178,6 +187,7 @@ export class Waypoint {
       services: this.state.services().map((s) => ({ key: resourceKey.service(s), addresses: s.addresses, ports: s.ports })),
       routes: this.state.allRoutes(),
       policies: this.state.policies(),
+      destinations: this.#destinations.dump(),
       hbonePool: this.#upstreams.stats(),
       downstream: this.#inbound.connections(),
     };
@@ -231,9 +241,26 @@ export class Waypoint {
     });
   }
 
-  #pickEndpoint(backend: Backend, tried?: ReadonlySet<string>): ChosenEndpoint | undefined {
-    if (backend.kind === 'workload') return endpointOf(backend.workload, backend.port);
-    return this.#picker.pick(this.state, backend.serviceKey, backend.port, tried);
+  /** An endpoint for a request the DestinationRule's limits and outlier state do not see (mirrors, upgrades). */
+  #pickEndpoint(backend: Backend): ChosenEndpoint | undefined {
+    const got = this.#acquire(backend, 'http1');
+    if (got.kind !== 'endpoint') return undefined;
+    got.lease.end();
+    return got.endpoint;
+  }
+
+  /** An endpoint under the destination's policy, held until the lease ends; a pod addressed directly has no policy. */
+  #acquire(backend: Backend, use: PoolUse, rec?: RequestRecord, tried?: ReadonlySet<string>, retry = false): Acquired {
+    if (backend.kind === 'workload') {
+      const endpoint = endpointOf(backend.workload, backend.port);
+      return endpoint === undefined ? { kind: 'none' } : { kind: 'endpoint', endpoint, lease: { end: () => undefined } };
+    }
+    return this.#destinations.acquire(this.state, {
+      serviceKey: backend.serviceKey, port: backend.port, use, retry,
+      ...(backend.subset === undefined ? {} : { subset: backend.subset }),
+      ...(tried === undefined ? {} : { tried }),
+      ...(rec === undefined ? {} : { hash: { header: rec.facts.header, sourceIp: rec.down.source.host, path: rec.facts.path } }),
+    });
   }
 
   #origin(down: Downstream, service: Service | undefined): Origin {
@@ -260,10 +287,11 @@ export class Waypoint {
     const client = http1Exchange(req, res);
     const plan = this.#plan(down, facts);
     if (plan.route !== undefined) rec.route = plan.route;
+    await this.#faultDelay(rec, plan, (l) => client.onGone(l));
     if (plan.kind === 'respond') {
       rec.flags = plan.flags;
       req.resume();
-      this.#reply(client, rec, plan.status, plan.body, plan.headers);
+      this.#reply(client, rec, plan.status, plan.body, plan.grpcStatus === undefined ? plan.headers : { ...plan.headers, 'grpc-status': String(plan.grpcStatus) });
       return;
     }
     const headers = requestHeaders(req);
@@ -271,6 +299,15 @@ export class Waypoint {
     plan.editRequest(headers);
     if (plan.authority !== undefined) headers['host'] = plan.authority;
     await this.#forwardToHttp1(client, rec, plan, headers);
+  }
+
+  /** A fault delay, before anything is sent or answered; `onGone` ends it early when the client leaves. */
+  async #faultDelay(rec: RequestRecord, plan: Plan, onGone: (listener: () => void) => void): Promise<void> {
+    if (plan.delayMs === undefined) return;
+    rec.delayed = true;
+    const gone = new AbortController();
+    onGone(() => gone.abort());
+    await delay(plan.delayMs, gone.signal);
   }
 
   #reply(client: ClientExchange, rec: RequestRecord, status: number, body: string, headers: Record<string, string> = {}): void {
@@ -321,17 +358,22 @@ export class Waypoint {
     }, plan.timeoutMs);
     client.onGone(() => overall.abort());
     const tried = new Set<string>();
+    let made = 0;
     const attempts = 1 + (canReplay ? plan.retry?.attempts ?? 0 : 0);
     let failure: AttemptFailure | undefined;
     try {
       for (let i = 0; i < attempts; i++) {
         if (i > 0 && plan.retry !== undefined && plan.retry.backoffMs > 0) await delay(plan.retry.backoffMs * 2 ** (i - 1), overall.signal);
         if (overall.signal.aborted) break;
-        const ep = this.#pickEndpoint(plan.backend, tried);
-        if (ep === undefined) {
-          failure = { status: 503, flags: 'UH', retriable: false, message: 'no healthy upstream' };
+        const got = this.#acquire(plan.backend, 'http1', rec, plan.retry?.avoidTried === false ? undefined : tried, i > 0);
+        made = i + 1;
+        if (got.kind !== 'endpoint') {
+          // A retry past maxRetries is not made; the last attempt's failure stands.
+          if (got.kind === 'overflow' && i > 0 && failure !== undefined) break;
+          failure = got.kind === 'overflow' ? OVERFLOW : { status: 503, flags: 'UH', retriable: false, message: 'no healthy upstream' };
           break;
         }
+        const ep = got.endpoint;
         tried.add(ep.workload.uid);
         rec.endpoint = ep;
         const service = plan.backend.kind === 'service' ? this.state.service(plan.backend.serviceKey) : rec.facts.service;
@@ -344,18 +386,21 @@ export class Waypoint {
         }, plan.attemptTimeoutMs);
         const onOverall = (): void => one.abort();
         overall.signal.addEventListener('abort', onOverall, { once: true });
+        let outcome: { status: number } | { failed: true } | undefined;
         try {
           let relayed = false;
           const result = await attempt({
             dispatcher: this.#upstreams.http1(ep, this.#origin(rec.down, service)),
             method: rec.facts.method, path: plan.path, headers: { ...headers, 'x-envoy-attempt-count': String(i + 1) }, body, signal: one.signal,
           }, (status, responseHead) => {
-            const retriable = plan.retry?.codes.has(status) === true;
+            const gs = Number(responseHead['grpc-status'] ?? Number.NaN);
+            const retriable = plan.retry !== undefined && retryWanted(plan.retry, Number.isInteger(gs) ? { status, grpcStatus: gs } : { status });
             if ((retriable && i < attempts - 1) || client.gone()) return 'discard';
             // The retries ran out on a status they retry: Envoy passes the last answer on, flagged URX.
             if (retriable && i > 0) rec.flags = 'URX';
             const out = responseHeaders(responseHead);
             plan.editResponse(out);
+            if (got.setCookie !== undefined) out['set-cookie'] = [...[out['set-cookie'] ?? []].flat(), got.setCookie];
             client.respond(status, out);
             relayed = true;
             return {
@@ -368,6 +413,9 @@ export class Waypoint {
               end: () => client.sink.end(),
             };
           });
+          outcome = result.kind === 'failed' ? (result.status === undefined ? { failed: true } : { status: result.status }) : { status: result.status };
+          // A client that left made no verdict on the endpoint.
+          if (result.kind === 'failed' && client.gone()) outcome = undefined;
           if (result.kind === 'relayed') {
             this.#finish(rec, result.status);
             return;
@@ -386,7 +434,9 @@ export class Waypoint {
           }
           failure = classify(result.error, attemptTimedOut || overallTimedOut);
           if (!failure.retriable || overallTimedOut) break;
+          if (plan.retry !== undefined && !retryWanted(plan.retry, failureOutcome(failure))) break;
         } finally {
+          got.lease.end(outcome);
           clearTimeout(attemptTimer);
           overall.signal.removeEventListener('abort', onOverall);
         }
@@ -400,7 +450,7 @@ export class Waypoint {
       return;
     }
     const f = overallTimedOut ? classify(undefined, true) : failure ?? { status: 503, flags: 'UF', retriable: false, message: 'no attempt made' };
-    rec.flags = attempts > 1 && f.flags !== 'UT' && f.flags !== 'UH' ? 'URX' : f.flags;
+    rec.flags = made > 1 && f.flags !== 'UT' && f.flags !== 'UH' && f.flags !== 'UO' ? 'URX' : f.flags;
     this.#reply(client, rec, f.status, f.message);
   }
 
@@ -443,6 +493,7 @@ export class Waypoint {
     const rec = this.#begin(down, facts, 'http');
     const plan = this.#plan(down, facts);
     if (plan.route !== undefined) rec.route = plan.route;
+    await this.#faultDelay(rec, plan, (l) => socket.once('close', l));
     const reply = (status: number, body: string): void => {
       socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ''}\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
       this.#finish(rec, status);
@@ -548,11 +599,11 @@ export class Waypoint {
     stream.pause();
     const plan = this.#plan(down, facts);
     if (plan.route !== undefined) rec.route = plan.route;
-    const respond = (status: number, body: string, extra: Record<string, string> = {}): void => {
+    const respond = (status: number, body: string, extra: Record<string, string> = {}, grpcStatus?: number): void => {
       if (!stream.destroyed && !stream.headersSent) {
         if (grpc) {
           // gRPC clients read the status from grpc-status; HTTP errors map per the gRPC spec.
-          const code = grpcCodeFor(status);
+          const code = grpcStatus ?? grpcCodeFor(status);
           rec.grpcStatus = String(code);
           stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(code), 'grpc-message': encodeURIComponent(body), ...extra }, { endStream: true });
         } else {
@@ -565,9 +616,10 @@ export class Waypoint {
       }
       this.#finish(rec, status);
     };
+    await this.#faultDelay(rec, plan, (l) => stream.once('close', l));
     if (plan.kind === 'respond') {
       rec.flags = plan.flags;
-      respond(plan.status, plan.body, plan.headers);
+      respond(plan.status, plan.body, plan.headers, plan.grpcStatus);
       return;
     }
     if (!grpc && !this.#speaksHttp2(plan.backend)) {
@@ -582,12 +634,13 @@ export class Waypoint {
       await this.#forwardToHttp1(http2Exchange(stream, endStream), rec, plan, headers);
       return;
     }
-    const ep = this.#pickEndpoint(plan.backend);
-    if (ep === undefined) {
-      rec.flags = 'UH';
-      respond(503, 'no healthy upstream');
+    const got = this.#acquire(plan.backend, 'http2', rec);
+    if (got.kind !== 'endpoint') {
+      rec.flags = got.kind === 'overflow' ? OVERFLOW.flags : 'UH';
+      respond(503, got.kind === 'overflow' ? OVERFLOW.message : 'no healthy upstream');
       return;
     }
+    const { endpoint: ep, lease } = got;
     rec.endpoint = ep;
     const service = plan.backend.kind === 'service' ? this.state.service(plan.backend.serviceKey) : facts.service;
     if (service !== undefined) rec.service = service;
@@ -595,6 +648,7 @@ export class Waypoint {
     try {
       session = await this.#upstreams.http2(ep, this.#origin(down, service));
     } catch (err) {
+      lease.end({ failed: true });
       rec.flags = 'UF';
       respond(503, `upstream connect error: ${errorMessage(err)}`);
       return;
@@ -609,6 +663,8 @@ export class Waypoint {
     const authority = plan.authority ?? facts.authority;
     const upReq = session.request({ ...out, ':method': method, ':path': plan.path, ':authority': authority, ':scheme': 'http' });
     upReq.on('error', () => undefined);
+    let answered: number | undefined;
+    upReq.once('response', (rh) => { answered = Number(rh[':status'] ?? 502); });
     let timedOut = false;
     const limit = plan.attemptTimeoutMs ?? plan.timeoutMs;
     const timer = limit === undefined ? undefined : setTimeout(() => {
@@ -632,6 +688,7 @@ export class Waypoint {
         const resp: HeaderMap = {};
         for (const [k, v] of Object.entries(rh)) if (v !== undefined && !k.startsWith(':')) resp[k] = v;
         plan.editResponse(resp);
+        if (got.setCookie !== undefined) resp['set-cookie'] = [...[resp['set-cookie'] ?? []].flat(), got.setCookie];
         const gs = rh['grpc-status'];
         if (typeof gs === 'string') rec.grpcStatus = gs;
         const endStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
@@ -672,6 +729,7 @@ export class Waypoint {
         resolve();
       });
     });
+    lease.end(answered !== undefined ? { status: answered } : rec.flags === 'UT' || rec.flags === 'UC' ? { failed: true } : undefined);
   }
 
   /** Whether a backend's port is declared HTTP/2 (appProtocol http2, h2c, grpc): else it gets HTTP/1.1. */
@@ -687,22 +745,25 @@ export class Waypoint {
     const backend: Backend | undefined = service !== undefined
       ? { kind: 'service', serviceKey: resourceKey.service(service), port: down.target.port }
       : workload !== undefined ? { kind: 'workload', workload, port: down.target.port } : undefined;
-    const ep = backend === undefined ? undefined : this.#pickEndpoint(backend);
+    const got = backend === undefined ? undefined : this.#acquire(backend, 'tcp');
+    const ep = got?.kind === 'endpoint' ? got.endpoint : undefined;
     const labels = tcpLabels({
       reporter: 'waypoint', source: this.state.workloadByAddress(down.source.host), sourcePrincipal: down.ctx.peerIdentity,
       destination: ep?.workload, destinationPrincipal: ep?.identity, service, mtls: true,
     });
-    if (ep === undefined) {
-      this.#log.info('TCP connection with no endpoint', { target: `${down.target.host}:${down.target.port}` });
+    if (got?.kind !== 'endpoint' || ep === undefined) {
+      this.#log.info(got?.kind === 'overflow' ? 'TCP connection over the connection pool limit' : 'TCP connection with no endpoint', { target: `${down.target.host}:${down.target.port}` });
       socket.destroy();
       return;
     }
     this.metrics.tcpOpened.inc(labels);
     this.#upstreams.connect(ep, this.#origin(down, service)).then((up) => {
       pipeline(socket, up, socket, () => {
+        got.lease.end();
         this.metrics.tcpClosed.inc(labels);
       });
     }, (err: unknown) => {
+      got.lease.end({ failed: true });
       this.#log.info('TCP upstream connect failed', { err: errorMessage(err) });
       this.metrics.tcpClosed.inc({ ...labels, response_flags: 'UF' });
       socket.destroy();
@@ -720,13 +781,14 @@ export class Waypoint {
 
   #finish(rec: RequestRecord, status: number): void {
     this.#active--;
+    const flags = rec.delayed === true ? addResponseFlag(rec.flags, 'DI') : rec.flags;
     const durationMs = performance.now() - rec.started;
     const source = this.state.workloadByAddress(rec.down.source.host);
     const labels: RequestLabels = {
       ...tcpLabels({
         reporter: 'waypoint', source, sourcePrincipal: rec.down.ctx.peerIdentity,
         destination: rec.endpoint?.workload, destinationPrincipal: rec.endpoint?.identity,
-        service: rec.service, responseFlags: rec.flags, mtls: true, protocol: rec.protocol,
+        service: rec.service, responseFlags: flags, mtls: true, protocol: rec.protocol,
       }),
       response_code: String(status),
       grpc_response_status: rec.grpcStatus ?? '',
@@ -735,7 +797,7 @@ export class Waypoint {
     this.#accessLog.log({
       start: new Date(Date.now() - durationMs).toISOString(),
       method: rec.facts.method, path: rec.facts.path, authority: rec.facts.authority, protocol: rec.protocol,
-      status, flags: rec.flags, durationMs: Math.round(durationMs * 1000) / 1000,
+      status, flags, durationMs: Math.round(durationMs * 1000) / 1000,
       bytesReceived: rec.requestBytes, bytesSent: rec.responseBytes,
       src: { addr: rec.down.source.host, identity: rec.down.ctx.peerIdentity },
       dst: { service: rec.service?.hostname, addr: rec.endpoint === undefined ? undefined : `${rec.endpoint.address}:${rec.endpoint.port}`, identity: rec.endpoint?.identity },
@@ -762,6 +824,11 @@ function grpcCodeFor(status: number): number {
     case 429: case 502: case 503: case 504: return 14;
     default: return 2;
   }
+}
+
+/** How a failed attempt ended, in the retry conditions' terms. */
+function failureOutcome(f: AttemptFailure): RetryOutcome {
+  return { failure: f.flags === 'UF' ? 'connect' : f.flags === 'UT' ? 'timeout' : 'reset' };
 }
 
 function delay(ms: number, signal: AbortSignal): Promise<void> {

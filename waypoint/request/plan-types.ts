@@ -3,6 +3,7 @@
 // timeouts, retries and mirrors. Plain data plus two header editors, so both HTTP/1.1 and
 // HTTP/2 forwarders carry out the same plan.
 import type { Service, Workload } from '#core/config/model.ts';
+import type { RetryCondition } from '#core/config/routes.ts';
 
 /** Lower-case header names; repeated headers as arrays. */
 export type HeaderMap = Record<string, string | string[]>;
@@ -25,7 +26,8 @@ export interface RequestFacts {
 }
 
 export type Backend =
-  | { kind: 'service'; serviceKey: string; port: number }
+  /** `subset`: only that DestinationRule subset's endpoints (the table's `destinations` list them). */
+  | { kind: 'service'; serviceKey: string; port: number; subset?: string }
   | { kind: 'workload'; workload: Workload; port: number };
 
 export interface RetryPlan {
@@ -33,7 +35,11 @@ export interface RetryPlan {
   attempts: number;
   /** Response codes that are retried (besides resets and connect failures). */
   codes: ReadonlySet<number>;
+  /** Envoy retry conditions (VirtualService); absent: `codes` and connection errors. */
+  on?: ReadonlySet<RetryCondition>;
   backoffMs: number;
+  /** Whether a retry avoids the endpoints already tried (when others are left). */
+  avoidTried: boolean;
 }
 
 export interface MirrorPlan {
@@ -41,9 +47,17 @@ export interface MirrorPlan {
 }
 
 export type Plan =
-  | { kind: 'respond'; status: number; body: string; flags: string; headers?: Record<string, string>; route?: string }
+  | {
+    kind: 'respond'; status: number; body: string; flags: string; headers?: Record<string, string>; route?: string;
+    /** A gRPC request answered with this grpc-status (HTTP 200), as a fault abort does. */
+    grpcStatus?: number;
+    /** Held this long before the answer (a fault delay; flags then include DI). */
+    delayMs?: number;
+  }
   | {
     kind: 'forward';
+    /** Held this long before it is sent (a fault delay, flag DI), outside the timeouts. */
+    delayMs?: number;
     backend: Backend;
     /** The path to send (after rewrites). */
     path: string;

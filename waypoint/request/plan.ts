@@ -1,13 +1,15 @@
 // Plans one request at the waypoint, as a pure function of the config and the request:
 // L7 authorization first (403 "RBAC: access denied"), then the Service's route table
-// (Gateway API precedence, filters, weighted backends), or, with no route for the Service,
+// (Gateway API precedence, filters, weighted backends, and a VirtualService's source
+// restrictions, subsets, faults and retry conditions), or, with no route for the Service,
 // straight to the Service the client addressed. The forwarders carry the plan out.
 import { resourceKey, type Workload } from '#core/config/model.ts';
 import type { RouteEntry, RouteFilter, ServiceRoutes } from '#core/config/routes.ts';
 import type { L7Authorization } from '#core/config/l7-authorization.ts';
 import { parseSpiffeId } from '#core/identity/spiffe.ts';
 import { authorizeRequest } from '#waypoint/policy/authorize.ts';
-import { modifyHeaders, mirrorWanted, redirect, rewriteHost, rewritePath } from '#waypoint/route/filters.ts';
+import { decideFault } from '#waypoint/route/fault.ts';
+import { changedPath, modifyHeaders, mirrorWanted, redirect, rewriteHost } from '#waypoint/route/filters.ts';
 import { pickBackend } from '#waypoint/route/pick.ts';
 import { hasRoutes, selectRoute } from '#waypoint/route/select.ts';
 import { noEdit, type Backend, type HeaderMap, type MirrorPlan, type Plan, type RequestFacts } from '#waypoint/request/plan-types.ts';
@@ -79,6 +81,7 @@ export function planRequest(input: PlanInput): Plan {
   const routeReq = {
     method: facts.method, path: facts.path, port: facts.port, header: facts.header,
     ...(sourceNamespace === undefined ? {} : { sourceNamespace }),
+    ...(source.workload === undefined ? {} : { sourceWorkload: source.workload.uid }),
   };
   if (table === undefined || !hasRoutes(table, routeReq)) return direct();
   const entry = selectRoute(table, routeReq);
@@ -86,8 +89,26 @@ export function planRequest(input: PlanInput): Plan {
   return planEntry(entry, facts, input.random);
 }
 
+/** The endpoint picker resolves the subset's workloads from the table's destinations. */
+function serviceBackend(service: string, port: number, subset: string | undefined): Backend {
+  return subset === undefined ? { kind: 'service', serviceKey: service, port } : { kind: 'service', serviceKey: service, port, subset };
+}
+
+function isGrpc(facts: RequestFacts): boolean {
+  return (facts.header('content-type') ?? '').startsWith('application/grpc');
+}
+
 function planEntry(entry: RouteEntry, facts: RequestFacts, random: () => number): Plan {
   const route = routeName(entry);
+  // The fault filter sits before routing: its delay holds whatever follows, its abort wins over redirects.
+  const fault = decideFault(entry.fault, isGrpc(facts), random);
+  const held = fault.delayMs === undefined ? {} : { delayMs: fault.delayMs };
+  if (fault.abort !== undefined) {
+    return {
+      kind: 'respond', status: fault.abort.status, body: 'fault filter abort', flags: 'FI', route, ...held,
+      ...(fault.abort.grpcStatus === undefined ? {} : { grpcStatus: fault.abort.grpcStatus }),
+    };
+  }
   let path = facts.path;
   let authority: string | undefined;
   const requestMods: RouteFilter[] = [];
@@ -98,10 +119,10 @@ function planEntry(entry: RouteEntry, facts: RequestFacts, random: () => number)
       switch (f.type) {
         case 'RequestRedirect': {
           const r = redirect({ scheme: facts.scheme, host: facts.authority, port: facts.port, path }, f.requestRedirect, entry.match);
-          return { kind: 'respond', status: r.status, body: '', flags: '-', headers: { location: r.location }, route };
+          return { kind: 'respond', status: r.status, body: '', flags: '-', headers: { location: r.location }, route, ...held };
         }
         case 'URLRewrite':
-          if (f.urlRewrite.path !== undefined) path = rewritePath(path, entry.match, f.urlRewrite.path);
+          path = changedPath(path, entry.match, f.urlRewrite);
           if (f.urlRewrite.hostname !== undefined) authority = rewriteHost(authority ?? facts.authority, f.urlRewrite);
           break;
         case 'RequestHeaderModifier':
@@ -111,7 +132,7 @@ function planEntry(entry: RouteEntry, facts: RequestFacts, random: () => number)
           responseMods.push(f);
           break;
         case 'RequestMirror':
-          if (mirrorWanted(f.requestMirror, random)) mirrors.push({ backend: { kind: 'service', serviceKey: f.requestMirror.service, port: f.requestMirror.port } });
+          if (mirrorWanted(f.requestMirror, random)) mirrors.push({ backend: serviceBackend(f.requestMirror.service, f.requestMirror.port, f.requestMirror.subset) });
           break;
       }
     }
@@ -120,8 +141,8 @@ function planEntry(entry: RouteEntry, facts: RequestFacts, random: () => number)
   const early = apply(entry.filters);
   if (early !== undefined) return early;
   const chosen = pickBackend(entry.backends, random);
-  if (chosen === undefined) return { kind: 'respond', status: 500, body: 'no backend for this route', flags: 'NR', route };
-  if ('invalid' in chosen) return { kind: 'respond', status: 500, body: `backend not usable: ${chosen.invalid}`, flags: 'NR', route };
+  if (chosen === undefined) return { kind: 'respond', status: 500, body: 'no backend for this route', flags: 'NR', route, ...held };
+  if ('invalid' in chosen) return { kind: 'respond', status: 500, body: `backend not usable: ${chosen.invalid}`, flags: 'NR', route, ...held };
   if (chosen.filters !== undefined) {
     const late = apply(chosen.filters);
     if (late !== undefined) return late;
@@ -137,8 +158,9 @@ function planEntry(entry: RouteEntry, facts: RequestFacts, random: () => number)
   };
   const plan: Plan = {
     kind: 'forward',
-    backend: { kind: 'service', serviceKey: chosen.service, port: chosen.port },
+    backend: serviceBackend(chosen.service, chosen.port, chosen.subset),
     path,
+    ...held,
     editRequest: requestMods.length === 0 ? noEdit : edit(requestMods),
     editResponse: responseMods.length === 0 ? noEdit : edit(responseMods),
     mirrors,
@@ -153,7 +175,9 @@ function planEntry(entry: RouteEntry, facts: RequestFacts, random: () => number)
       attempts: entry.retry.attempts ?? DEFAULT_RETRY_ATTEMPTS,
       codes: new Set(entry.retry.codes),
       backoffMs: entry.retry.backoff ?? DEFAULT_RETRY_BACKOFF_MS,
+      avoidTried: entry.retry.ignorePreviousHosts ?? true,
     };
+    if (entry.retry.on !== undefined) plan.retry.on = new Set(entry.retry.on);
   }
   return plan;
 }

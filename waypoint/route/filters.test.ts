@@ -6,8 +6,10 @@
 // table of HTTPPathModifier in apis/v1/httproute_types.go.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { HeaderModifier, HttpRouteMatch, RequestMirror, RequestRedirect } from '#core/config/routes.ts';
-import { mirrorWanted, modifyHeaders, redirect, rewriteHost, rewritePath, type HeaderRecord, type RedirectOrigin } from '#waypoint/route/filters.ts';
+import type { HeaderModifier, HttpRouteMatch, PrefixReplace, RequestMirror, RequestRedirect } from '#core/config/routes.ts';
+import {
+  changedPath, mirrorWanted, modifyHeaders, redirect, replacePrefix, rewriteHost, rewritePath, type HeaderRecord, type RedirectOrigin,
+} from '#waypoint/route/filters.ts';
 
 const mod = (m: Partial<HeaderModifier>): HeaderModifier => ({ set: [], add: [], remove: [], ...m });
 
@@ -147,4 +149,27 @@ test('mirrorWanted: percent and fraction (httproute-request-percentage-mirror)',
   let calls = 0;
   mirrorWanted(mirror(100, 100), () => (calls++, 0));
   assert.equal(calls, 0, 'a certain answer needs no random draw');
+});
+
+test('replacePrefix: character-wise, as Envoy prefix_rewrite (VirtualService rewrite.uri)', () => {
+  const rows: [string, PrefixReplace, string][] = [
+    ['/v1/items?x=1', { prefix: '/v1', replacement: '/v2' }, '/v2/items?x=1'],
+    ['/v1beta/x', { prefix: '/v1', replacement: '/v2' }, '/v2beta/x'],
+    ['/v1', { prefix: '/v1', replacement: '' }, ''],
+    ['/api/x', { prefix: '/api/', replacement: '/' }, '/x'],
+    ['/anything', { prefix: '', replacement: '/pre' }, '/pre/anything'],
+    ['/API/x', { prefix: '/api', replacement: '/svc' }, '/API/x'],
+    ['/API/x', { prefix: '/api', replacement: '/svc', ignoreCase: true }, '/svc/x'],
+    ['/other', { prefix: '/api', replacement: '/svc' }, '/other'],
+  ];
+  for (const [path, r, want] of rows) assert.equal(replacePrefix(path, r), want, `${path} ${JSON.stringify(r)}`);
+});
+
+test('rewrite and redirect with replacePrefix', () => {
+  const m: HttpRouteMatch = { protocol: 'http', path: { type: 'PathPrefix', value: '/old' }, headers: [], queryParams: [] };
+  assert.equal(changedPath('/old/x?q', m, { replacePrefix: { prefix: '/old', replacement: '/new' } }), '/new/x?q');
+  assert.equal(changedPath('/old/x', m, {}), '/old/x');
+  const origin: RedirectOrigin = { scheme: 'http', host: 'echo', port: 80, path: '/old/x?q=1' };
+  const r: RequestRedirect = { statusCode: 301, replacePrefix: { prefix: '/old', replacement: '/new' } };
+  assert.deepEqual(redirect(origin, r, m), { status: 301, location: 'http://echo/new/x?q=1' });
 });

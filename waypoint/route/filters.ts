@@ -1,8 +1,9 @@
 // The pure parts of Gateway API filters: header modifiers on a plain headers record, the
 // redirect a RequestRedirect answers with, URLRewrite's path and host, and whether a request
-// is mirrored. The socket code applies the results; nothing here does I/O.
+// is mirrored, plus a VirtualService's character-wise prefix rewrite. The socket code applies
+// the results; nothing here does I/O.
 import type {
-  HeaderModifier, PathModifier, RedirectStatusCode, RequestMirror, RequestRedirect, RouteMatch, UrlRewrite,
+  Fraction, HeaderModifier, PathModifier, PrefixReplace, RedirectStatusCode, RequestMirror, RequestRedirect, RouteMatch, UrlRewrite,
 } from '#core/config/routes.ts';
 
 /** Headers as Node carries them: one string, or several values (as for set-cookie). */
@@ -69,6 +70,26 @@ export function rewritePath(path: string, match: RouteMatch, modifier: PathModif
   return (result === '' ? '/' : result) + query;
 }
 
+/**
+ * A VirtualService prefix rewrite (Envoy's `prefix_rewrite`): unlike ReplacePrefixMatch it
+ * works on characters, so `/v1` over `/v1beta/x` leaves `beta/x` behind the replacement. A
+ * path without the prefix is returned unchanged; the query string is kept.
+ */
+export function replacePrefix(path: string, r: PrefixReplace): string {
+  const { path: p, query } = splitQuery(path);
+  const head = p.slice(0, r.prefix.length);
+  const has = r.ignoreCase === true ? head.toLowerCase() === r.prefix.toLowerCase() : head === r.prefix;
+  if (!has) return path;
+  return r.replacement + p.slice(r.prefix.length) + query;
+}
+
+/** The path a rewrite or redirect gives: a Gateway API path modifier, a prefix replacement, or none. */
+export function changedPath(path: string, match: RouteMatch, change: Pick<UrlRewrite, 'path' | 'replacePrefix'>): string {
+  if (change.path !== undefined) return rewritePath(path, match, change.path);
+  if (change.replacePrefix !== undefined) return replacePrefix(path, change.replacePrefix);
+  return path;
+}
+
 /** URLRewrite's hostname replaces the Host header; without one the host stays. */
 export function rewriteHost(host: string, rewrite: UrlRewrite): string {
   return rewrite.hostname ?? host;
@@ -106,14 +127,19 @@ export function redirect(origin: RedirectOrigin, filter: RequestRedirect, match:
   const scheme = filter.scheme ?? origin.scheme;
   const host = filter.hostname ?? hostWithoutPort(origin.host);
   const port = filter.port ?? (filter.scheme !== undefined ? DEFAULT_PORT[filter.scheme] : origin.port);
-  const path = filter.path === undefined ? origin.path : rewritePath(origin.path, match, filter.path);
+  const path = changedPath(origin.path, match, filter);
   const authority = port === DEFAULT_PORT[scheme] ? host : `${host}:${port}`;
   return { status: filter.statusCode, location: `${scheme}://${authority}${path}` };
 }
 
 /** Whether this request is mirrored: numerator/denominator of requests are. `random` is in [0, 1). */
 export function mirrorWanted(mirror: RequestMirror, random: () => number): boolean {
-  const { numerator, denominator } = mirror.fraction;
+  return fractionHit(mirror.fraction, random);
+}
+
+/** Whether this request falls in `numerator` of every `denominator`; random() is drawn only when it decides. */
+export function fractionHit(fraction: Fraction, random: () => number): boolean {
+  const { numerator, denominator } = fraction;
   if (numerator <= 0) return false;
   if (numerator >= denominator) return true;
   return random() * denominator < numerator;

@@ -53,12 +53,15 @@ interface Req {
   headers?: Record<string, string>;
   port?: number;
   from?: string;
+  /** The client's workload uid. */
+  workload?: string;
 }
 
 function request(r: Req): RouteRequest {
   const headers = new Map(Object.entries(r.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
   const req: RouteRequest = { method: r.method ?? 'GET', path: r.path, port: r.port ?? 80, header: (name) => headers.get(name) };
   if (r.from !== undefined) req.sourceNamespace = r.from;
+  if (r.workload !== undefined) req.sourceWorkload = r.workload;
   return req;
 }
 
@@ -327,4 +330,32 @@ test('matchers are compiled once per table object: a table is immutable once sel
   t.entries.unshift(http(1, 'v2', { path: exact('/b') }));
   assert.equal(backendOf(t, { path: '/b' }), '404', 'the cached compilation of this object is used');
   assert.equal(backendOf(table([...t.entries]), { path: '/b' }), 'v2', 'a new table object is compiled afresh');
+});
+
+test('VirtualService sourceLabels (as workload uids) and sourceNamespace restrict an entry to those clients', () => {
+  const vs = (rule: number, backend: string, match: Partial<Omit<HttpRouteMatch, 'protocol'>>): RouteEntry => {
+    const e = http(rule, backend, match);
+    e.route.kind = 'VirtualService';
+    return e;
+  };
+  const t = table([
+    vs(0, 'from-canary', { sourceWorkloads: ['uid-canary', 'uid-canary-2'] }),
+    vs(1, 'from-none', { path: prefix('/none'), sourceWorkloads: [] }),
+    vs(2, 'from-tests', { sourceNamespace: 'tests' }),
+    vs(3, 'both', { path: prefix('/both'), sourceWorkloads: ['uid-x'], sourceNamespace: 'other' }),
+    vs(4, 'default', {}),
+  ]);
+  const rows: [string, Req, string][] = [
+    ['a listed workload', { path: '/', workload: 'uid-canary', from: 'tests' }, 'from-canary'],
+    ['another listed workload', { path: '/', workload: 'uid-canary-2' }, 'from-canary'],
+    ['a workload not listed falls through', { path: '/', workload: 'uid-other' }, 'default'],
+    ['a client that is no known workload never matches a workload list', { path: '/' }, 'default'],
+    ['an empty list matches nobody', { path: '/none', workload: 'uid-y' }, 'default'],
+    ['the source namespace', { path: '/', workload: 'uid-y', from: 'tests' }, 'from-tests'],
+    ['another namespace', { path: '/', workload: 'uid-y', from: 'prod' }, 'default'],
+    ['no peer namespace', { path: '/', workload: 'uid-y' }, 'default'],
+    ['both conditions hold', { path: '/both', workload: 'uid-x', from: 'other' }, 'both'],
+    ['only the workload holds', { path: '/both', workload: 'uid-x', from: 'prod' }, 'default'],
+  ];
+  for (const [name, req, want] of rows) assert.equal(backendOf(t, req), want, name);
 });

@@ -1,7 +1,8 @@
 // Route selection at the waypoint: which entry of a Service's route table a request takes,
 // as a pure function of the table and the request. The table arrives sorted in precedence
 // order, so the first entry that matches wins; this file only decides which group of entries
-// applies (consumer, producer or waypoint-attached, and the port) and evaluates matches.
+// applies (consumer, producer or waypoint-attached, and the port) and evaluates matches,
+// including a VirtualService's restriction to source workloads or a source namespace.
 import { compileRouteRegex } from '#core/config/routes.ts';
 import type { GrpcRouteMatch, HttpRouteMatch, RouteEntry, ServiceRoutes } from '#core/config/routes.ts';
 
@@ -18,6 +19,8 @@ export interface RouteRequest {
    * their own namespace; without it they never apply and producer routes do.
    */
   sourceNamespace?: string;
+  /** The uid of the client's workload, when its address is a known workload. */
+  sourceWorkload?: string;
 }
 
 /** The request, with the parts matches read computed once and only when needed. */
@@ -100,6 +103,15 @@ function httpTests(m: HttpRouteMatch): Test[] {
     tests.push((r) => r.req.method === method);
   }
   tests.push(...headerTests(m.headers));
+  if (m.sourceWorkloads !== undefined) {
+    // A client that is no known workload never matches: the restriction cannot be checked.
+    const allowed = new Set(m.sourceWorkloads);
+    tests.push((r) => r.req.sourceWorkload !== undefined && allowed.has(r.req.sourceWorkload));
+  }
+  if (m.sourceNamespace !== undefined) {
+    const ns = m.sourceNamespace;
+    tests.push((r) => r.req.sourceNamespace === ns);
+  }
   for (const q of m.queryParams) {
     const ok = valueTest(q.type, q.value);
     tests.push((r) => {
