@@ -23,10 +23,12 @@ import { proxyTargets } from '#controller/dashboard/targets.ts';
 import { inClusterControllerUrl } from '#controller/deploy/kubernetes-deployer.ts';
 import { LocalDeployer } from '#controller/deploy/local-deployer.ts';
 import { isWaypointGateway } from '#controller/model/waypoints.ts';
+import { loadPluggedCa } from '#controller/ca/plugged-secret.ts';
 import { SecretCaStore } from '#controller/ca/secret-store.ts';
 import { CERTIFICATES_PATH, CaEndpoint, authorizedIdentities } from '#controller/ca/server.ts';
 import { issueServerCertificate } from '#controller/ca/server-cert.ts';
-import { ClientTokens, tokenFilePath } from '#controller/ca/tokens.ts';
+import { CA_AUDIENCE, TokenReviewer } from '#controller/ca/token-review.ts';
+import { CLIENT_TOKEN_PREFIX, ClientTokens, tokenFilePath } from '#controller/ca/tokens.ts';
 import { parseControllerConfig, CONTROLLER_USAGE } from '#controller/config.ts';
 import { ClusterWriters } from '#controller/leader/cluster-writers.ts';
 import { leaseTimings } from '#controller/leader/decide.ts';
@@ -108,9 +110,16 @@ export async function startController(config: ControllerConfig, deps: Controller
     const kubeConfig = config.source === 'kubernetes' ? loadKubeConfig(config.kubeconfig) : undefined;
     // On a cluster the root lives in a Secret: every replica shares it and it outlives restarts.
     const caStore: CaStore = kubeConfig === undefined ? new FileCaStore(join(config.stateDir, 'ca')) : new SecretCaStore({ kubeConfig, namespace: config.rootNamespace });
-    const ca = await CertificateAuthority.open({ store: caStore, trustDomain: config.trustDomain, workloadTtlSeconds: config.workloadCertTtlSeconds });
-    const root = await caStore.load();
+    // A plug-in CA (Secret cacerts, as Istio reads it) replaces the self-made root when present.
+    const plugged = kubeConfig === undefined ? undefined : await loadPluggedCa(kubeConfig, config.rootNamespace);
+    const ca = await CertificateAuthority.open(plugged === undefined
+      ? { store: caStore, trustDomain: config.trustDomain, workloadTtlSeconds: config.workloadCertTtlSeconds }
+      : { pluggedCert: plugged, trustDomain: config.trustDomain, workloadTtlSeconds: config.workloadCertTtlSeconds });
+    // What signs the controller's serving certificate, and the intermediates served after it.
+    const root = plugged === undefined ? await caStore.load() : { certPem: plugged.certPem, keyPem: plugged.keyPem };
     if (root === undefined) throw new WeftError('WEFT_ERR_CA_STORE', 'the CA store is empty after opening the CA');
+    const servingChain = plugged === undefined ? '' : [plugged.certPem, ...plugged.chainPem].map((p) => (p.endsWith('\n') ? p : `${p}\n`)).join('');
+    if (plugged !== undefined) log.info('signing with the plug-in CA', { secret: `${config.rootNamespace}/cacerts` });
     const tokens = await ClientTokens.open(config.stateDir);
     const status = new StatusStore();
     let model: MeshModel | undefined;
@@ -134,8 +143,21 @@ export async function startController(config: ControllerConfig, deps: Controller
       await status.writeLocal(config.stateDir).catch(() => undefined);
     });
 
+    // On a cluster, proxies present projected service-account tokens, checked by TokenReview.
+    // The controller's own tokens stay valid there for in-process clients: one is told from a
+    // JWT by its prefix, and only this replica holds the key that seals it.
+    const reviewer = kubeConfig === undefined ? undefined : new TokenReviewer({
+      kubeConfig, logger: log, trustDomain: config.trustDomain, audience: CA_AUDIENCE,
+      ztunnel: { namespace: config.rootNamespace, name: 'ztunnel' },
+      // Called only once the source below exists (no client connects before the listener).
+      nodeOfPod: (ns, pod) => kubeSource?.current().pods.get(`${ns}/${pod}`)?.spec.nodeName,
+      isWaypoint: (identity) => model?.waypointIdentities.has(identity) === true,
+    });
+    const authenticate = (t: string): ClientDescriptor | undefined | Promise<ClientDescriptor | undefined> => (
+      reviewer === undefined || t.startsWith(`${CLIENT_TOKEN_PREFIX}.`) ? tokens.verify(t) : reviewer.authenticate(t));
+
     const push = new PushServer({
-      authenticate: (t) => tokens.verify(t),
+      authenticate,
       logger: log,
       metrics,
       onNack: (clientId, errors) => {
@@ -152,7 +174,7 @@ export async function startController(config: ControllerConfig, deps: Controller
     cleanups.push(closePush);
     const caEndpoint = new CaEndpoint({
       ca, logger: log, metrics,
-      authenticate: (t) => tokens.verify(t),
+      authenticate,
       identitiesFor: (c) => authorizedIdentities(model, c),
     });
 
@@ -181,6 +203,7 @@ export async function startController(config: ControllerConfig, deps: Controller
       kubeConfig, status, logger: log,
       deployer: { trustDomain: config.trustDomain, controllerUrl: inClusterControllerUrl(config.rootNamespace, config.port) },
       writer: { generationOf: (k, ns, n) => kubeSource.generationOf(k, ns, n) },
+      rootCert: { rootNamespace: config.rootNamespace, rootsPem: ca.rootsPem },
       election: !config.leaderElect ? undefined : {
         namespace: config.rootNamespace, name: config.leaseName, identity: config.identity, timings: leaseTimings(config.leaseDurationMs),
       },
@@ -251,7 +274,7 @@ export async function startController(config: ControllerConfig, deps: Controller
     });
     let serverCert = await issueCert();
     const server: Server = createControllerListener({
-      cert: serverCert.certPem, key: serverCert.keyPem, logger: log, metrics,
+      cert: serverCert.certPem + servingChain, key: serverCert.keyPem, logger: log, metrics,
       limits: { handshakeTimeoutMs: config.handshakeTimeoutMs, maxConnectionsPerSource: config.maxConnectionsPerSource },
     }, (req, res) => {
       if (!caEndpoint.handle(req, res)) {
@@ -264,7 +287,7 @@ export async function startController(config: ControllerConfig, deps: Controller
       if (serverCert.notAfter.getTime() - Date.now() > 15 * 86_400_000) return;
       issueCert().then((c) => {
         serverCert = c;
-        server.setSecureContext({ cert: c.certPem, key: c.keyPem });
+        server.setSecureContext({ cert: c.certPem + servingChain, key: c.keyPem });
         log.info('controller serving certificate renewed', { notAfter: c.notAfter.toISOString() });
       }).catch((err: unknown) => log.error('renewing the serving certificate failed', { err: errorMessage(err) }));
     }, 3_600_000);

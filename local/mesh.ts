@@ -42,6 +42,8 @@ export interface LocalMeshOptions {
   nodeArgs?: readonly string[];
   /** Extra controller flags (e.g. `--workload-cert-ttl 10s` for rotation tests). */
   controllerArgs?: readonly string[];
+  /** Extra environment for the waypoint processes, given the host link's address (where a test's collector can listen). */
+  waypointEnv?: (hostIp: string) => Record<string, string>;
 }
 
 export interface ZtunnelHandle {
@@ -143,6 +145,7 @@ export class LocalMesh {
       waypoints = new LocalWaypoints({
         cluster, dir: join(controllerState, DEPLOYMENTS_DIR), controllerUrl, rootCertFile: rootCert,
         controllerIdentity: CONTROLLER_IDENTITY, logLevel: level, logger: log, echo: opts.echo ?? false,
+        ...(opts.waypointEnv === undefined ? {} : { env: opts.waypointEnv(hostIp) }),
         tokenFile: (ns, sa) => tokenFilePath(controllerState, { kind: 'waypoint', identity: spiffeIdFor(ns, sa) }),
       });
       await waypoints.start();

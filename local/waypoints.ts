@@ -48,6 +48,8 @@ export interface LocalWaypointsOptions {
   logLevel: string;
   logger: Logger;
   echo?: boolean;
+  /** Added to every waypoint's environment, over the Deployment's (e.g. a test's trace collector). */
+  env?: Readonly<Record<string, string>>;
 }
 
 type Json = Record<string, unknown>;
@@ -189,6 +191,7 @@ export class LocalWaypoints {
         echo: this.#o.echo ?? false,
         env: {
           ...d.env,
+          ...this.#o.env,
           // What a kubelet would mount and the cluster's DNS would resolve.
           WEFT_CONTROLLER_URL: this.#o.controllerUrl,
           WEFT_TOKEN_FILE: this.#o.tokenFile(d.namespace, d.serviceAccount),

@@ -14,7 +14,7 @@ DEBIAN_NEEDS=(
   h2load:nghttp2-client stunnel4:stunnel4 tcpdump:tcpdump ps:procps openssl:openssl
   prometheus:prometheus make:make g++:g++ python3:python3 sh:dash sleep:coreutils getconf:libc-bin
   chromium:chromium kubectl:kubernetes-client env:coreutils
-  nginx:nginx haproxy:haproxy
+  nginx:nginx haproxy:haproxy redis-server:redis-server
 )
 
 missing=()

@@ -29,6 +29,14 @@ export interface WaypointConfig {
   logLevel: LogLevelName;
   /** Budget for opening the HBONE stream to an endpoint. */
   connectTimeoutMs: number;
+  /** OTLP/HTTP traces URL; no spans are exported without one. */
+  otlpEndpoint: string | undefined;
+  /** Istio's randomSamplingPercentage (0–100) for traces the caller did not decide. */
+  traceSamplingPercentage: number;
+  /** `host:port` of the Redis holding global rate-limit counters; global limits fail open without one. */
+  rateLimitRedis: { host: string; port: number } | undefined;
+  /** Refuse requests under a global limit while Redis cannot answer. */
+  rateLimitFailClosed: boolean;
 }
 
 const OPTIONS = {
@@ -43,6 +51,10 @@ const OPTIONS = {
   'admin-host': { type: 'string' },
   'log-level': { type: 'string' },
   'connect-timeout-ms': { type: 'string' },
+  'otlp-endpoint': { type: 'string' },
+  'trace-sampling-percentage': { type: 'string' },
+  'rate-limit-redis': { type: 'string' },
+  'rate-limit-fail-closed': { type: 'string' },
 } as const;
 
 const ENV: Record<keyof typeof OPTIONS, string> = {
@@ -57,6 +69,10 @@ const ENV: Record<keyof typeof OPTIONS, string> = {
   'admin-host': 'WEFT_ADMIN_HOST',
   'log-level': 'WEFT_LOG_LEVEL',
   'connect-timeout-ms': 'WEFT_CONNECT_TIMEOUT_MS',
+  'otlp-endpoint': 'WEFT_OTLP_ENDPOINT',
+  'trace-sampling-percentage': 'WEFT_TRACE_SAMPLING_PERCENTAGE',
+  'rate-limit-redis': 'WEFT_RATE_LIMIT_REDIS',
+  'rate-limit-fail-closed': 'WEFT_RATE_LIMIT_FAIL_CLOSED',
 };
 
 function bad(message: string, hint?: string): WeftError {
@@ -102,6 +118,23 @@ export function parseWaypointConfig(argv: readonly string[], env: Readonly<Recor
   if (!(logLevel in LogLevel)) throw bad(`log level must be one of ${Object.keys(LogLevel).join(', ')}, got ${JSON.stringify(logLevel)}`);
   const timeout = get('connect-timeout-ms') ?? '5000';
   if (!/^\d+$/.test(timeout) || Number(timeout) <= 0) throw bad(`connect timeout must be a positive integer (milliseconds), got ${JSON.stringify(timeout)}`);
+  const otlpEndpoint = get('otlp-endpoint');
+  if (otlpEndpoint !== undefined) {
+    const proto = URL.parse(otlpEndpoint)?.protocol;
+    if (proto !== 'http:' && proto !== 'https:') throw bad(`OTLP endpoint must be an http:// or https:// URL, got ${JSON.stringify(otlpEndpoint)}`, 'e.g. http://collector:4318/v1/traces');
+  }
+  // Istio's default randomSamplingPercentage is 1 %.
+  const sampling = get('trace-sampling-percentage') ?? '1';
+  if (!/^\d+(\.\d+)?$/.test(sampling) || Number(sampling) > 100) throw bad(`trace sampling percentage must be a number from 0 to 100, got ${JSON.stringify(sampling)}`);
+  const redis = get('rate-limit-redis');
+  let rateLimitRedis: { host: string; port: number } | undefined;
+  if (redis !== undefined) {
+    const m = /^\[?([^\]]+?)\]?:(\d{1,5})$/.exec(redis);
+    if (m === null || m[1] === undefined || Number(m[2]) < 1 || Number(m[2]) > 65535) throw bad(`rate-limit Redis must be host:port, got ${JSON.stringify(redis)}`, 'e.g. redis.weft-system:6379');
+    rateLimitRedis = { host: m[1], port: Number(m[2]) };
+  }
+  const failClosed = get('rate-limit-fail-closed') ?? 'false';
+  if (failClosed !== 'true' && failClosed !== 'false') throw bad(`rate-limit-fail-closed must be true or false, got ${JSON.stringify(failClosed)}`);
 
   return Object.freeze({
     namespace, name, trustDomain, identity,
@@ -110,5 +143,7 @@ export function parseWaypointConfig(argv: readonly string[], env: Readonly<Recor
     controllerIdentity,
     listenHost: ip('listen-host', '0.0.0.0'), adminHost: ip('admin-host', '0.0.0.0'),
     logLevel: logLevel as LogLevelName, connectTimeoutMs: Number(timeout),
+    otlpEndpoint, traceSamplingPercentage: Number(sampling),
+    rateLimitRedis, rateLimitFailClosed: failClosed === 'true',
   });
 }

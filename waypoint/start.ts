@@ -7,6 +7,7 @@ import { ConfigClient } from '#core/config/client.ts';
 import { WeftError, errorMessage } from '#core/errors.ts';
 import type { Logger } from '#core/log.ts';
 import type { WaypointConfig } from '#waypoint/config.ts';
+import { WaypointTracing } from '#waypoint/telemetry/traces.ts';
 import { Waypoint, type WaypointOptions } from '#waypoint/waypoint.ts';
 
 export interface RunningWaypoint {
@@ -39,7 +40,12 @@ export async function startWaypoint(cfg: WaypointConfig, logger: Logger, o: Part
     listenHost: cfg.listenHost, connectTimeoutMs: cfg.connectTimeoutMs,
     admin: o.admin ?? { host: cfg.adminHost },
     ...(o.hbonePort === undefined ? {} : { hbonePort: o.hbonePort }),
+    ...(cfg.otlpEndpoint === undefined ? {} : {
+      tracing: new WaypointTracing({ endpoint: cfg.otlpEndpoint, samplingPercentage: cfg.traceSamplingPercentage, namespace: cfg.namespace, name: cfg.name }),
+    }),
     ...(o.onQuit === undefined ? {} : { onQuit: o.onQuit }),
+    ...(cfg.rateLimitRedis === undefined ? {} : { rateLimitRedis: cfg.rateLimitRedis }),
+    rateLimitFailClosed: cfg.rateLimitFailClosed,
   });
   // The certificate is fetched now, so the first request does not wait for the CA.
   certificates.get(cfg.identity).catch((err: unknown) => logger.warn('first certificate fetch failed; retrying', { err: errorMessage(err) }));

@@ -26,12 +26,17 @@ import {
 } from '#waypoint/request/forward-http1.ts';
 import { http1Exchange, http2Exchange, resetAfterFlush, type ClientExchange } from '#waypoint/request/exchange.ts';
 import { planRequest } from '#waypoint/request/plan.ts';
+import { LocalRateLimiter, limitPlan, planIsLimited } from '#waypoint/policy/rate-limit.ts';
+import { GlobalRateLimiter } from '#waypoint/policy/global-rate-limit.ts';
+import { RedisClient } from '#waypoint/policy/redis.ts';
 import { addResponseFlag } from '#waypoint/route/fault.ts';
 import { retryWanted, type AttemptOutcome as RetryOutcome } from '#waypoint/route/retry.ts';
 import type { Backend, HeaderMap, Plan, RequestFacts } from '#waypoint/request/plan-types.ts';
 import { WaypointState } from '#waypoint/state/waypoint-state.ts';
 import { AccessLog, type AccessLogSink } from '#core/telemetry/access-log.ts';
+import type { Counter } from '#core/telemetry/metrics.ts';
 import { WaypointMetrics, type RequestLabels } from '#waypoint/telemetry/metrics.ts';
+import { spanName, type RequestSpan, type WaypointTracing } from '#waypoint/telemetry/traces.ts';
 
 export interface WaypointOptions {
   namespace: string;
@@ -50,6 +55,12 @@ export interface WaypointOptions {
   random?: () => number;
   onQuit?: () => void;
   version?: string;
+  /** Spans per request, when a collector is configured; the waypoint closes it. */
+  tracing?: WaypointTracing;
+  /** The Redis holding global rate-limit counters (BackendTrafficPolicy `type: Global`). */
+  rateLimitRedis?: { host: string; port: number };
+  /** Refuse requests under a global limit while Redis cannot answer; by default they pass. */
+  rateLimitFailClosed?: boolean;
 }
 
 /** Envoy's answer when a DestinationRule connection pool limit is reached. */
@@ -73,6 +84,7 @@ interface RequestRecord {
   grpcStatus?: string;
   /** A fault delay held the request (flag DI, whatever else happens). */
   delayed?: boolean;
+  span?: RequestSpan;
 }
 
 export class Waypoint {
@@ -87,6 +99,10 @@ export class Waypoint {
   readonly #h2: http2.Http2Server;
   readonly #accessLog: AccessLog<Record<string, unknown>>;
   readonly #random: () => number;
+  readonly #rateLimiter = new LocalRateLimiter();
+  readonly #redis: RedisClient | undefined;
+  readonly #globalLimiter: GlobalRateLimiter;
+  readonly #rateLimited: Counter<'policy'>;
   #active = 0;
   /** Connections already answered with a protocol error. */
   readonly #refused = new WeakSet<Duplex>();
@@ -102,6 +118,9 @@ export class Waypoint {
     this.#upstreams = new Upstreams({ certificates: o.certificates, identity: o.identity, logger: this.#log, connectTimeoutMs: o.connectTimeoutMs });
     this.metrics.readFrom({ hbonePool: () => this.#upstreams.stats(), activeRequests: () => this.#active });
     this.#destinations = new Destinations({ registry: this.metrics.registry, random: this.#random });
+    this.#redis = o.rateLimitRedis === undefined ? undefined : new RedisClient(o.rateLimitRedis);
+    this.#globalLimiter = new GlobalRateLimiter({ store: this.#redis, logger: this.#log, failClosed: o.rateLimitFailClosed === true });
+    this.#rateLimited = this.metrics.registry.counter('weft_waypoint_rate_limited_total', 'Requests refused by a local rate limit (429, flag RL)', ['policy']);
     this.state.onChange(() => this.#destinations.configure(this.state));
     this.#h1 = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: 0, keepAliveTimeout: 60_000 }, (req, res) => {
       void this.#onHttp1(req, res).catch((err: unknown) => this.#internalError(res, err));
@@ -200,6 +219,8 @@ export class Waypoint {
     this.#h2.close();
     await this.#upstreams.close();
     await this.#admin?.close();
+    await this.#o.tracing?.close();
+    this.#redis?.close();
   }
 
   // --- what a destination is ---------------------------------------------------------
@@ -227,7 +248,27 @@ export class Waypoint {
     };
   }
 
-  #plan(down: Downstream, facts: RequestFacts): Plan {
+  /** The route's plan, then the rate limits: local buckets first, and Redis only when they let the request pass. */
+  async #plan(down: Downstream, facts: RequestFacts): Promise<Plan> {
+    const plan = this.#planRoute(down, facts);
+    const limits = facts.service === undefined ? undefined : this.state.routes(resourceKey.service(facts.service))?.rateLimits;
+    if (limits === undefined || facts.service === undefined || !planIsLimited(plan)) return plan;
+    const serviceKey = resourceKey.service(facts.service);
+    const req = { ...(plan.route === undefined ? {} : { route: plan.route }), header: facts.header, sourceIp: down.source.host };
+    const verdict = this.#rateLimiter.check(serviceKey, limits, req);
+    if (verdict.kind === 'deny') this.#rateLimited.inc({ policy: verdict.policy });
+    const local = limitPlan(plan, verdict);
+    if (verdict.kind === 'deny' || !GlobalRateLimiter.wanted(limits)) return local;
+    const global = await this.#globalLimiter.check(serviceKey, limits, req);
+    if (global.kind === 'error') {
+      if (global.allowed) return local;
+      return { kind: 'respond', status: 429, body: 'rate limit service unavailable', flags: 'RLSE', ...(plan.route === undefined ? {} : { route: plan.route }) };
+    }
+    if (global.kind === 'deny') this.#rateLimited.inc({ policy: global.policy });
+    return limitPlan(local, global);
+  }
+
+  #planRoute(down: Downstream, facts: RequestFacts): Plan {
     return planRequest({
       state: this.state,
       facts,
@@ -285,7 +326,7 @@ export class Waypoint {
     // Counting must not start the flow before the body has somewhere to go.
     req.pause();
     const client = http1Exchange(req, res);
-    const plan = this.#plan(down, facts);
+    const plan = await this.#plan(down, facts);
     if (plan.route !== undefined) rec.route = plan.route;
     await this.#faultDelay(rec, plan, (l) => client.onGone(l));
     if (plan.kind === 'respond') {
@@ -475,6 +516,7 @@ export class Waypoint {
   #addProxyHeaders(headers: HeaderMap, rec: RequestRecord): void {
     if (headers['x-request-id'] === undefined) headers['x-request-id'] = randomUUID();
     headers['x-forwarded-proto'] ??= rec.facts.scheme;
+    rec.span?.inject(headers);
     const xff = headers['x-forwarded-for'];
     const prior = Array.isArray(xff) ? xff.join(', ') : xff;
     headers['x-forwarded-for'] = prior === undefined || prior === '' ? rec.down.source.host : `${prior}, ${rec.down.source.host}`;
@@ -491,7 +533,7 @@ export class Waypoint {
     const header = headerReader(req.headers);
     const facts = this.#facts(down, req.method ?? 'GET', req.url ?? '/', req.headers.host ?? '', header);
     const rec = this.#begin(down, facts, 'http');
-    const plan = this.#plan(down, facts);
+    const plan = await this.#plan(down, facts);
     if (plan.route !== undefined) rec.route = plan.route;
     await this.#faultDelay(rec, plan, (l) => socket.once('close', l));
     const reply = (status: number, body: string): void => {
@@ -597,7 +639,7 @@ export class Waypoint {
     const rec = this.#begin(down, facts, grpc ? 'grpc' : 'http');
     stream.on('data', (c: Buffer) => { rec.requestBytes += c.length; });
     stream.pause();
-    const plan = this.#plan(down, facts);
+    const plan = await this.#plan(down, facts);
     if (plan.route !== undefined) rec.route = plan.route;
     const respond = (status: number, body: string, extra: Record<string, string> = {}, grpcStatus?: number): void => {
       if (!stream.destroyed && !stream.headersSent) {
@@ -776,6 +818,9 @@ export class Waypoint {
     this.#active++;
     const rec: RequestRecord = { started: performance.now(), down, facts, protocol, requestBytes: 0, responseBytes: 0, flags: '-' };
     if (facts.service !== undefined) rec.service = facts.service;
+    if (this.#o.tracing !== undefined) {
+      rec.span = this.#o.tracing.start(facts.header, spanName(facts.service === undefined ? undefined : { ...facts.service, port: facts.port }, facts.authority));
+    }
     return rec;
   }
 
@@ -794,6 +839,14 @@ export class Waypoint {
       grpc_response_status: rec.grpcStatus ?? '',
     };
     this.metrics.record(labels, durationMs, rec.requestBytes, rec.responseBytes);
+    rec.span?.end({
+      method: rec.facts.method, url: `${rec.facts.scheme}://${rec.facts.authority}${rec.facts.path}`, protocol: rec.protocol,
+      status, flags, requestId: rec.facts.header('x-request-id'), userAgent: rec.facts.header('user-agent'),
+      sourceAddress: rec.down.source.host, sourcePrincipal: rec.down.ctx.peerIdentity, destinationPrincipal: rec.endpoint?.identity,
+      service: rec.service === undefined ? undefined : { hostname: rec.service.hostname, namespace: rec.service.namespace, port: rec.facts.port },
+      upstreamHost: rec.endpoint === undefined ? undefined : `${rec.endpoint.address}:${rec.endpoint.port}`,
+      requestBytes: rec.requestBytes, responseBytes: rec.responseBytes, grpcStatus: rec.grpcStatus,
+    });
     this.#accessLog.log({
       start: new Date(Date.now() - durationMs).toISOString(),
       method: rec.facts.method, path: rec.facts.path, authority: rec.facts.authority, protocol: rec.protocol,

@@ -37,7 +37,15 @@ before(async () => {
   assert.ok(root);
   rootsPem = ca.rootsPem;
   tokens = new ClientTokens(randomBytes(32));
-  const endpoint = new CaEndpoint({ ca, authenticate: (t) => tokens.verify(t), identitiesFor: (c) => authorizedIdentities(model, c) });
+  // Tokens `review:…` stand for those checked elsewhere (TokenReview): answered later, or not at all.
+  const reviewed = async (t: string): Promise<ClientDescriptor | undefined> => {
+    await new Promise((r) => setTimeout(r, 5));
+    if (t === 'review:down') throw new Error('API server unreachable');
+    return t === 'review:node-1' ? { kind: 'ztunnel', node: 'node-1' } : undefined;
+  };
+  const endpoint = new CaEndpoint({
+    ca, authenticate: (t) => (t.startsWith('review:') ? reviewed(t) : tokens.verify(t)), identitiesFor: (c) => authorizedIdentities(model, c),
+  });
   const cert = await issueServerCertificate(root, { dnsNames: ['weft-controller'], ipAddresses: ['127.0.0.1'], uris: ['spiffe://cluster.local/ns/weft-system/sa/weft-controller'] });
   server = createServer({ cert: cert.certPem, key: cert.keyPem }, (req, res) => {
     if (!endpoint.handle(req, res)) res.writeHead(404).end();
@@ -173,4 +181,13 @@ test('after a 413 the client\'s next request on the same keep-alive agent is ans
   } finally {
     agent.destroy();
   }
+});
+
+test('a token checked elsewhere is awaited; when it cannot be checked the answer is 503, not 401', async () => {
+  const { csrPem } = await createCsr(podOnNode1);
+  const got = await fetcherFor('review:node-1')(csrPem, podOnNode1);
+  assert.equal(new X509Certificate(got.certPem).subjectAltName, `URI:${podOnNode1}`);
+  assert.match(await refusal(fetcherFor('review:node-1')(csrPem, podOnNode2)), /node node-1 runs no pod/);
+  assert.match(await refusal(fetcherFor('review:unknown')(csrPem, podOnNode1)), /401|invalid bearer token/);
+  assert.match(await refusal(fetcherFor('review:down')(csrPem, podOnNode1)), /503|unreachable/);
 });

@@ -23,8 +23,8 @@ export interface Signer {
 
 export interface CaEndpointOptions {
   ca: Signer;
-  /** The client a bearer token names, or undefined when the token is not valid. */
-  authenticate: (token: string) => ClientDescriptor | undefined;
+  /** The client a bearer token names, or undefined when the token is not valid (TokenReview answers later). */
+  authenticate: (token: string) => ClientDescriptor | undefined | Promise<ClientDescriptor | undefined>;
   /** Identities the client may obtain right now. */
   identitiesFor: (client: ClientDescriptor) => Iterable<string>;
   logger?: Logger;
@@ -79,7 +79,14 @@ export class CaEndpoint {
       if (req.method !== 'POST') throw new HttpError(405, 'WEFT_ERR_CA_METHOD', 'use POST');
       const auth = req.headers.authorization ?? '';
       const token = /^Bearer (\S+)$/i.exec(auth)?.[1];
-      const client = token === undefined ? undefined : this.#opts.authenticate(token);
+      let client: ClientDescriptor | undefined;
+      try {
+        client = token === undefined ? undefined : await this.#opts.authenticate(token);
+      } catch (err) {
+        // The token could not be checked (the API server is away): not the caller's fault, so
+        // not a 401, which would tell it to give up on its token.
+        throw new HttpError(503, 'WEFT_ERR_TOKEN_REVIEW', errorMessage(err));
+      }
       if (client === undefined) throw new HttpError(401, 'WEFT_ERR_CERT_AUTH', 'missing or invalid bearer token');
       caller = clientId(client);
       const body = await this.#readJson(req);
@@ -111,7 +118,7 @@ export class CaEndpoint {
       this.#reply(res, 200, { certChain: [signed.certPem, ...signed.chainPem], rootCerts: this.#opts.ca.rootsPem });
     } catch (err) {
       if (!(err instanceof HttpError)) throw err;
-      const result = err.status === 401 ? 'unauthenticated' : err.status === 403 ? 'unauthorized' : 'bad_request';
+      const result = err.status === 401 ? 'unauthenticated' : err.status === 403 ? 'unauthorized' : err.status === 503 ? 'unavailable' : 'bad_request';
       this.#requests.inc({ result });
       this.#log.warn('certificate request refused', { caller, remote, status: err.status, code: err.code, message: err.message });
       this.#reply(res, err.status, { error: err.code, message: err.message });

@@ -9,7 +9,9 @@ import type { ClientDescriptor } from '#core/config/protocol.ts';
 import { WeftError } from '#core/errors.ts';
 import { parseSpiffeId } from '#core/identity/spiffe.ts';
 
-const PREFIX = 'weft1';
+/** Every token starts `weft1.`, which no JWT (`eyJ…`) does. */
+export const CLIENT_TOKEN_PREFIX = 'weft1';
+const PREFIX = CLIENT_TOKEN_PREFIX;
 const NODE_NAME = /^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/;
 
 function b64(s: string | Buffer): string {

@@ -1,14 +1,16 @@
 // Everything the controller writes to the Kubernetes API — status conditions (the status
-// writer) and each waypoint's objects (the deployer) — switched on and off by leadership. With
-// leader election the Lease's holder alone writes: it gets a fresh deployer and status writer
-// each time it becomes leader (they start from what the cluster shows, so nothing carries over
-// from a previous term), and stops both before it lets the Lease go. Without election, this
-// replica writes from the start. Reading the cluster, push and CA are not here: every replica
-// serves those.
+// writer), each waypoint's objects (the deployer) and the root certificate's ConfigMaps (the
+// publisher) — switched on and off by leadership. With leader election the Lease's holder
+// alone writes: it gets a fresh deployer, status writer and publisher each time it becomes
+// leader (they start from what the cluster shows, so nothing carries over from a previous
+// term), and stops them before it lets the Lease go. Without election, this replica writes
+// from the start. Reading the cluster, push and CA are not here: every replica serves those.
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '#core/log.ts';
 import { KubernetesDeployer } from '#controller/deploy/kubernetes-deployer.ts';
 import type { KubernetesDeployerOptions } from '#controller/deploy/kubernetes-deployer.ts';
+import { RootCertPublisher } from '#controller/ca/root-cert-publisher.ts';
+import type { RootCertPublisherOptions } from '#controller/ca/root-cert-publisher.ts';
 import { LeaderElector } from '#controller/leader/lease-elector.ts';
 import type { LeaderElectorOptions } from '#controller/leader/lease-elector.ts';
 import type { ClusterObjects } from '#controller/source/types.ts';
@@ -17,6 +19,8 @@ import type { KubernetesStatusWriterOptions } from '#controller/status/kubernete
 import type { StatusStore } from '#controller/status/store.ts';
 
 type Shared = 'kubeConfig' | 'status' | 'logger';
+/** What the writers act on; namespaces only matter when the root certificate is published. */
+type Synced = Pick<ClusterObjects, 'gateways' | 'services'> & Partial<Pick<ClusterObjects, 'namespaces'>>;
 
 export interface ClusterWritersOptions {
   kubeConfig: KubeConfig;
@@ -24,6 +28,8 @@ export interface ClusterWritersOptions {
   logger: Logger;
   deployer: Omit<KubernetesDeployerOptions, Shared>;
   writer: Omit<KubernetesStatusWriterOptions, Shared>;
+  /** Publish the mesh root as ConfigMap istio-ca-root-cert; undefined: not published. */
+  rootCert?: Omit<RootCertPublisherOptions, 'kubeConfig' | 'logger'>;
   /** Elect a leader on this Lease; undefined: this replica writes unconditionally. */
   election: Omit<LeaderElectorOptions, 'kubeConfig' | 'logger'> | undefined;
 }
@@ -34,7 +40,8 @@ export class ClusterWriters {
   readonly #elector: LeaderElector | undefined;
   #deployer: KubernetesDeployer | undefined;
   #writer: KubernetesStatusWriter | undefined;
-  #objects: Pick<ClusterObjects, 'gateways' | 'services'> | undefined;
+  #publisher: RootCertPublisher | undefined;
+  #objects: Synced | undefined;
   #handover: Promise<void> = Promise.resolve();
   /** Whether this replica should be writing (the latest word from the election). */
   #want = false;
@@ -49,6 +56,7 @@ export class ClusterWriters {
     if (this.#elector === undefined) {
       this.#want = true;
       this.#deployer = this.#newDeployer();
+      this.#publisher = this.#newPublisher();
     }
   }
 
@@ -63,8 +71,10 @@ export class ClusterWriters {
   }
 
   /** The cluster as the source sees it now; the deployer (when this replica writes) applies it. */
-  sync(objects: Pick<ClusterObjects, 'gateways' | 'services'>): Promise<void> {
+  sync(objects: Synced): Promise<void> {
     this.#objects = objects;
+    // Not awaited: a start with many enrolled namespaces must not wait for every ConfigMap.
+    if (objects.namespaces !== undefined) void this.#publisher?.sync(objects.namespaces);
     return this.#deployer?.sync(objects) ?? Promise.resolve();
   }
 
@@ -112,21 +122,32 @@ export class ClusterWriters {
       this.#deployer = this.#newDeployer();
       this.#writer = this.#newWriter();
       this.#writer.start();
-      // The deployer never rejects; the writer reads the status store itself.
-      if (this.#objects !== undefined) void this.#deployer.sync(this.#objects);
+      this.#publisher = this.#newPublisher();
+      // The deployer and the publisher never reject; the writer reads the status store itself.
+      if (this.#objects !== undefined) {
+        void this.#deployer.sync(this.#objects);
+        if (this.#objects.namespaces !== undefined) void this.#publisher?.sync(this.#objects.namespaces);
+      }
       return;
     }
     const deployer = this.#deployer;
     const writer = this.#writer;
+    const publisher = this.#publisher;
     this.#deployer = undefined;
     this.#writer = undefined;
-    if (deployer === undefined && writer === undefined) return;
-    await Promise.all([deployer?.stop(), writer?.stop()]);
-    if (!this.#stopped) this.#log.info('following: status and waypoints are the leader\'s to write');
+    this.#publisher = undefined;
+    if (deployer === undefined && writer === undefined && publisher === undefined) return;
+    await Promise.all([deployer?.stop(), writer?.stop(), publisher?.stop()]);
+    if (!this.#stopped) this.#log.info('following: status, waypoints and the root certificate are the leader\'s to write');
   }
 
   #newDeployer(): KubernetesDeployer {
     return new KubernetesDeployer({ ...this.#o.deployer, kubeConfig: this.#o.kubeConfig, status: this.#o.status, logger: this.#o.logger });
+  }
+
+  #newPublisher(): RootCertPublisher | undefined {
+    const o = this.#o.rootCert;
+    return o === undefined ? undefined : new RootCertPublisher({ ...o, kubeConfig: this.#o.kubeConfig, logger: this.#o.logger });
   }
 
   #newWriter(): KubernetesStatusWriter {

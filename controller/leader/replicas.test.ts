@@ -93,6 +93,10 @@ test('two replicas: the leader alone writes status and waypoint objects, both se
   assert.deepEqual(h.server.requests.filter((r) => r.user === 'replica-b' && r.path.includes('/leases') && r.verb !== 'get'), [], 'the follower only reads the Lease');
 
   assert.equal(a.rootPem, b.rootPem, 'the replicas share one CA root (its Secret)');
+  // The leader published that root where workloads mount it.
+  const rootCert = (ns: string): string | undefined => (h.server.get('ConfigMap', ns, 'istio-ca-root-cert')?.['data'] as Record<string, string> | undefined)?.['root-cert.pem'];
+  await waitFor(() => rootCert('shop') !== undefined && rootCert('istio-system') !== undefined, 'the root certificate ConfigMaps');
+  assert.equal(rootCert('shop'), a.rootPem.endsWith('\n') ? a.rootPem : `${a.rootPem}\n`);
   const identity = 'spiffe://cluster.local/ns/shop/sa/waypoint';
   await waitFor(() => (a.model()?.waypointIdentities.has(identity) ?? false) && (b.model()?.waypointIdentities.has(identity) ?? false), 'both models');
   await serves(a, identity);
@@ -112,6 +116,10 @@ test('two replicas: the leader alone writes status and waypoint objects, both se
     spec: { gatewayClassName: 'istio-waypoint', listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }] },
   });
   await waitFor(() => h.server.get('Deployment', 'shop', 'second') !== undefined, 'the second waypoint, deployed by b');
+  // A namespace enrolled after the failover gets the root from the new leader.
+  h.server.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'web', labels: { 'istio.io/dataplane-mode': 'ambient' } } });
+  await waitFor(() => rootCert('web') !== undefined, 'the root certificate in a newly enrolled namespace');
+  assert.ok(writesBy('replica-b', mark).some((w) => w.includes('/namespaces/web/configmaps/istio-ca-root-cert')));
   assert.ok(writesBy('replica-b', mark).some((w) => w.includes('/deployments/second')));
   // a's writes after the cut all failed at the server (503), none reached the store.
   h.server.failRequests(undefined);

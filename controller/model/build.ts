@@ -12,6 +12,7 @@ import { convertAuthorizationPolicy, type ConvertedPolicy } from '#controller/mo
 import { convertL7AuthorizationPolicy } from '#controller/model/l7-authorization.ts';
 import { compileRoutes } from '#controller/model/routes.ts';
 import { compileIstioTraffic } from '#controller/model/istio-traffic.ts';
+import { compileRateLimits } from '#controller/model/rate-limits.ts';
 import { objectKey } from '#controller/source/types.ts';
 import { fieldConditions } from '#controller/status/field-conditions.ts';
 import { sameContext, snapshotContext, type BuildContext } from '#controller/model/build-context.ts';
@@ -131,8 +132,10 @@ export class ModelBuilder {
     const compiled = compileRoutes(objects, { trustDomain: options.trustDomain, waypointOfService: (k) => serviceWaypoint.get(k) });
     // VirtualServices and DestinationRules join the same tables: one table per Service, one path in the waypoint.
     const traffic = compileIstioTraffic(objects, compiled.routes, { clusterId: options.clusterId, rootNamespace: options.rootNamespace, waypointOfService: (k) => serviceWaypoint.get(k) });
-    for (const table of traffic.routes) add(keyed({ kind: 'routes', key: resourceKey.routes(table), value: table }));
-    conditions.push(...compiled.conditions, ...traffic.conditions);
+    // BackendTrafficPolicy rate limits ride on the same tables.
+    const limited = compileRateLimits(objects, traffic.routes, { waypointOfService: (k) => serviceWaypoint.get(k), isWaypoint: (k) => waypoints.has(k) });
+    for (const table of limited.routes) add(keyed({ kind: 'routes', key: resourceKey.routes(table), value: table }));
+    conditions.push(...compiled.conditions, ...traffic.conditions, ...limited.conditions);
     // Gateways and routes with fields weft does not know say so in their own condition.
     conditions.push(...fieldConditions(objects));
     const l7Context = {

@@ -28,8 +28,11 @@ import { ClientView, diffClientViews } from './client-view.ts';
 import type { View } from './diff.ts';
 
 export interface PushServerOptions {
-  /** The client a bearer token names, or undefined when the token is not valid. */
-  authenticate: (token: string) => ClientDescriptor | undefined;
+  /**
+   * The client a bearer token names, or undefined when the token is not valid; a promise when
+   * the answer comes from elsewhere (TokenReview on a cluster).
+   */
+  authenticate: (token: string) => ClientDescriptor | undefined | Promise<ClientDescriptor | undefined>;
   logger?: Logger;
   metrics?: Registry;
   /**
@@ -79,6 +82,8 @@ interface Connection {
   alive: boolean;
   /** A fragmented message is being written: no other data frame may go out meanwhile. */
   streaming: boolean;
+  /** A subscribe is waiting for its token to be checked. */
+  authenticating: boolean;
 }
 
 interface ClientRecord {
@@ -280,7 +285,7 @@ export class PushServer {
 
   #onConnection(ws: WebSocket, req: IncomingMessage): void {
     const remote = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`;
-    const conn: Connection = { ws, remote, log: this.#log.child({ remote }), record: undefined, subscribeTimer: undefined, alive: true, streaming: false };
+    const conn: Connection = { ws, remote, log: this.#log.child({ remote }), record: undefined, subscribeTimer: undefined, alive: true, streaming: false, authenticating: false };
     this.#conns.add(conn);
     conn.subscribeTimer = setTimeout(() => {
       this.#reject(conn, 'subscribe_timeout', PushErrorCode.notSubscribed, 'no subscribe message in time', CloseCode.timeout);
@@ -341,11 +346,37 @@ export class PushServer {
   }
 
   #onSubscribe(conn: Connection, msg: SubscribeMessage): void {
-    if (conn.record !== undefined) {
+    if (conn.record !== undefined || conn.authenticating) {
       this.#reject(conn, 'bad_message', PushErrorCode.badMessage, 'subscribe sent twice', CloseCode.badMessage);
       return;
     }
-    const who = this.#opts.authenticate(msg.token);
+    let answer: ReturnType<PushServerOptions['authenticate']>;
+    try {
+      answer = this.#opts.authenticate(msg.token);
+    } catch (err) {
+      conn.log.error('authenticating a client failed', { err: errorMessage(err) });
+      answer = undefined;
+    }
+    // A local token is checked in place; a review elsewhere is awaited, and whatever the
+    // connection did meanwhile (closed, timed out) decides whether the answer still matters.
+    if (!(answer instanceof Promise)) {
+      this.#subscribe(conn, msg, answer);
+      return;
+    }
+    conn.authenticating = true;
+    void answer.catch((err: unknown) => {
+      conn.log.error('authenticating a client failed', { err: errorMessage(err) });
+      return undefined;
+    }).then((who) => {
+      conn.authenticating = false;
+      if (this.#closing || conn.ws.readyState !== WebSocket.OPEN || !this.#conns.has(conn)) return;
+      this.#subscribe(conn, msg, who);
+    }).catch((err: unknown) => {
+      conn.log.error('subscribing a client failed', { err: errorMessage(err) });
+    });
+  }
+
+  #subscribe(conn: Connection, msg: SubscribeMessage, who: ClientDescriptor | undefined): void {
     if (who === undefined || !sameClient(who, msg.client)) {
       this.#reject(conn, 'unauthenticated', PushErrorCode.unauthenticated,
         who === undefined ? 'invalid token' : 'the token does not belong to this client', CloseCode.unauthenticated);

@@ -291,6 +291,7 @@ function collectionOf(obj: ClusterObject): keyof ClusterObjects {
     case 'PeerAuthentication': return 'peerAuthentications';
     case 'VirtualService': return 'virtualServices';
     case 'DestinationRule': return 'destinationRules';
+    case 'BackendTrafficPolicy': return 'backendTrafficPolicies';
   }
 }
 
@@ -299,6 +300,7 @@ function addImplicitNamespaces(namespaces: Map<string, Namespace>, objects: Clus
   const all: ReadonlyMap<string, ClusterObject>[] = [
     objects.pods, objects.services, objects.endpointSlices, objects.gateways, objects.httpRoutes,
     objects.grpcRoutes, objects.authorizationPolicies, objects.peerAuthentications, objects.virtualServices, objects.destinationRules,
+    objects.backendTrafficPolicies,
   ];
   for (const map of all) {
     for (const obj of map.values()) {

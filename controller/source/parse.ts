@@ -7,6 +7,7 @@ import type {
   AuthorizationPolicyAction,
   AuthorizationPolicyRule,
   AuthorizationSource,
+  BackendTrafficPolicy,
   ClusterObject,
   DestinationRule,
   DestinationRuleSubset,
@@ -73,6 +74,7 @@ const KINDS: Readonly<Record<string, KindSpec>> = {
   PeerAuthentication: { namespaced: true, apiVersions: ['security.istio.io/v1', 'security.istio.io/v1beta1'], read: readPeerAuthentication },
   VirtualService: { namespaced: true, apiVersions: ISTIO_NETWORKING_VERSIONS, read: readVirtualService },
   DestinationRule: { namespaced: true, apiVersions: ISTIO_NETWORKING_VERSIONS, read: readDestinationRule },
+  BackendTrafficPolicy: { namespaced: true, apiVersions: ['gateway.envoyproxy.io/v1alpha1'], read: readBackendTrafficPolicy },
 };
 
 export const SUPPORTED_KINDS: readonly string[] = Object.keys(KINDS);
@@ -692,6 +694,43 @@ function readDestinationRule(doc: JsonObject, metadata: ObjectMeta): Destination
           ...defined({ trafficPolicy: optObject(subset['trafficPolicy'], `${p}.trafficPolicy`) }),
         };
       }),
+    },
+    ...problems.field(),
+  };
+}
+
+// Envoy Gateway's BackendTrafficPolicy spec (api/v1alpha1/backendtrafficpolicy_types.go and the
+// ClusterSettings it inlines). weft implements `rateLimit` alone; the rest are named so the
+// status can say "not supported" rather than "unknown".
+const BTP_SPEC_FIELDS = ['targetRef', 'targetRefs', 'rateLimit'];
+const BTP_UNSUPPORTED_FIELDS = [
+  'targetSelectors', 'mergeType', 'faultInjection', 'useClientProtocol', 'compression', 'responseOverride', 'httpUpgrade',
+  'requestBuffer', 'telemetry', 'routingType', 'loadBalancer', 'retry', 'proxyProtocol', 'tcpKeepalive', 'healthCheck',
+  'circuitBreaker', 'timeout', 'connection', 'dns', 'http2',
+];
+
+function readBackendTrafficPolicy(doc: JsonObject, metadata: ObjectMeta): BackendTrafficPolicy {
+  const problems = new FieldProblems();
+  problems.unknownKeys(doc, '', DOCUMENT_FIELDS);
+  const spec = object(doc['spec'], 'spec');
+  problems.unknownKeys(spec, 'spec', BTP_SPEC_FIELDS, BTP_UNSUPPORTED_FIELDS);
+  const targetRefs: PolicyTargetRef[] = [];
+  if (spec['targetRef'] !== undefined && spec['targetRef'] !== null) {
+    const ref = readTargetRef(spec['targetRef'], 'spec.targetRef', problems);
+    if (ref !== undefined) targetRefs.push(ref);
+  }
+  const refs = problems.attempt(() => optList(spec['targetRefs'], 'spec.targetRefs', (v) => v), []) ?? [];
+  refs.forEach((v, i) => {
+    const ref = readTargetRef(v, `spec.targetRefs[${i}]`, problems);
+    if (ref !== undefined) targetRefs.push(ref);
+  });
+  return {
+    apiVersion: 'gateway.envoyproxy.io/v1alpha1',
+    kind: 'BackendTrafficPolicy',
+    metadata,
+    spec: {
+      targetRefs,
+      ...defined({ rateLimit: optObject(spec['rateLimit'], 'spec.rateLimit') }),
     },
     ...problems.field(),
   };

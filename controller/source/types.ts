@@ -2,7 +2,8 @@
 // contract every cluster source (local manifests, Kubernetes API) fulfils.
 // Objects here have been checked by `parse.ts`: absent lists and maps are normalised to
 // empty ones, so consumers never test for undefined collections. The user-authored kinds
-// (Gateway, routes, AuthorizationPolicy, PeerAuthentication, VirtualService, DestinationRule)
+// (Gateway, routes, AuthorizationPolicy, PeerAuthentication, VirtualService, DestinationRule,
+// BackendTrafficPolicy)
 // also list the fields weft could not use in `fieldProblems`; the two policy kinds are already
 // their fail-safe reading (see parse.ts), so a consumer that enforces them as given is never
 // looser than the author wrote.
@@ -316,6 +317,23 @@ export interface DestinationRule {
   fieldProblems?: ReadonlyArray<FieldProblem>;
 }
 
+/**
+ * Envoy Gateway's `gateway.envoyproxy.io` BackendTrafficPolicy: the targets typed, the rate
+ * limit kept as checked JSON (controller/model/rate-limits.ts interprets it). weft reads only
+ * the rate limit; every other spec field is a field problem.
+ */
+export interface BackendTrafficPolicy {
+  apiVersion: 'gateway.envoyproxy.io/v1alpha1';
+  kind: 'BackendTrafficPolicy';
+  metadata: ObjectMeta;
+  spec: {
+    /** `targetRef` (the older single form) and `targetRefs`, together. */
+    targetRefs: ReadonlyArray<PolicyTargetRef>;
+    rateLimit?: Readonly<Record<string, unknown>>;
+  };
+  fieldProblems?: ReadonlyArray<FieldProblem>;
+}
+
 export type ClusterObject =
   | Namespace
   | Pod
@@ -328,7 +346,8 @@ export type ClusterObject =
   | AuthorizationPolicy
   | PeerAuthentication
   | VirtualService
-  | DestinationRule;
+  | DestinationRule
+  | BackendTrafficPolicy;
 
 /** Every map is keyed `namespace/name`, or `name` for cluster-scoped kinds (Namespace, Node). */
 export interface ClusterObjects {
@@ -344,6 +363,7 @@ export interface ClusterObjects {
   peerAuthentications: ReadonlyMap<string, PeerAuthentication>;
   virtualServices: ReadonlyMap<string, VirtualService>;
   destinationRules: ReadonlyMap<string, DestinationRule>;
+  backendTrafficPolicies: ReadonlyMap<string, BackendTrafficPolicy>;
 }
 
 /** An input a source could not accept; the rest of its input keeps working. */
@@ -385,5 +405,6 @@ export function emptyClusterObjects(): ClusterObjects {
     peerAuthentications: new Map(),
     virtualServices: new Map(),
     destinationRules: new Map(),
+    backendTrafficPolicies: new Map(),
   };
 }

@@ -8,11 +8,16 @@ import { startApiServerHarness } from '#controller/source/testing/harness.ts';
 import type { ApiServerHarness } from '#controller/source/testing/harness.ts';
 import { KubernetesStatusWriter } from '#controller/status/kubernetes-writer.ts';
 import { StatusStore } from '#controller/status/store.ts';
+import type { RouteCondition } from '#controller/model/routes.ts';
 
 type GatewayStatus = { conditions?: { type: string; status: string }[]; addresses?: { type: string; value: string }[] } | undefined;
 
+const harnesses: ApiServerHarness[] = [];
 let h: ApiServerHarness | undefined;
-after(async () => { await h?.close(); });
+after(async () => {
+  if (h !== undefined && !harnesses.includes(h)) harnesses.push(h);
+  for (const x of harnesses) await x.close();
+});
 
 async function waitFor(pred: () => boolean, label: string, ms = 5000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -59,6 +64,40 @@ test('a Gateway\'s status.addresses are written with its conditions and removed 
     await writer.idle();
     await new Promise((r) => setTimeout(r, 50));
     assert.equal(writes(), before + 1);
+  } finally {
+    await writer.stop();
+  }
+});
+
+test('a route\'s conditions are written per parent in status.parents, as the Gateway API has them', async () => {
+  const harness = await startApiServerHarness();
+  harnesses.push(harness);
+  harness.server.create({
+    apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name: 'split', namespace: 'shop' },
+    spec: { parentRefs: [{ kind: 'Service', name: 'echo' }, { kind: 'Service', name: 'gone' }], rules: [] },
+  });
+  const status = new StatusStore();
+  const writer = new KubernetesStatusWriter({ kubeConfig: harness.kubeConfig, status, logger: silentLogger, minIntervalMs: 1, retry: { initialMs: 20, maxMs: 50 } });
+  type RouteStatus = { parents?: { parentRef: { name: string }; controllerName: string; conditions: { type: string; status: string; reason: string }[] }[] };
+  const statusOf = (): RouteStatus | undefined => harness.server.get('HTTPRoute', 'shop', 'split')?.['status'] as RouteStatus | undefined;
+  writer.start();
+  try {
+    const base = { kind: 'HTTPRoute', namespace: 'shop', name: 'split', message: 'm' };
+    const conditions: RouteCondition[] = [
+      { ...base, parentRef: { kind: 'Service', name: 'echo' }, type: 'Accepted', status: 'True', reason: 'Accepted' },
+      { ...base, parentRef: { kind: 'Service', name: 'echo' }, type: 'ResolvedRefs', status: 'True', reason: 'ResolvedRefs' },
+      { ...base, parentRef: { kind: 'Service', name: 'gone' }, type: 'Accepted', status: 'False', reason: 'NoWaypoint' },
+    ];
+    status.setModelConditions(conditions);
+    await waitFor(() => statusOf()?.parents?.length === 2, 'parents written');
+    const parents = statusOf()?.parents ?? [];
+    assert.deepEqual(parents.map((p) => [p.parentRef.name, p.controllerName, p.conditions.map((c) => `${c.type}=${c.status}:${c.reason}`)]), [
+      ['echo', 'weft.dev/mesh-controller', ['Accepted=True:Accepted', 'ResolvedRefs=True:ResolvedRefs']],
+      ['gone', 'weft.dev/mesh-controller', ['Accepted=False:NoWaypoint']],
+    ]);
+    // The model drops the route's conditions: its parents are cleared.
+    status.setModelConditions([]);
+    await waitFor(() => statusOf()?.parents?.length === 0, 'parents cleared');
   } finally {
     await writer.stop();
   }

@@ -45,7 +45,19 @@ interface Target {
   conditions: KubeCondition[];
   /** Written when an array; null removes addresses written before; undefined leaves them alone. */
   addresses: GatewayStatusAddress[] | null | undefined;
+  /** Routes: `status.parents[]` (Gateway API), written instead of `status.conditions`. */
+  parents?: RouteParentStatus[];
 }
+
+interface RouteParentStatus {
+  parentRef: Readonly<Record<string, unknown>>;
+  controllerName: string;
+  conditions: KubeCondition[];
+}
+
+/** The controller name weft reports in route status: the chart's `istio-waypoint` GatewayClass's. */
+export const ROUTE_CONTROLLER_NAME = 'weft.dev/mesh-controller';
+const ROUTE_KINDS = new Set(['HTTPRoute', 'GRPCRoute']);
 
 const WRITABLE = new Map(KUBE_RESOURCES.filter((r) => r.writesConditions).map((r) => [r.kind, r]));
 
@@ -120,14 +132,27 @@ export class KubernetesStatusWriter {
       }));
       const id = `${obj.kind}/${obj.namespace}/${obj.name}`;
       const addresses = obj.addresses !== undefined ? obj.addresses : this.#addressed.has(id) ? null : undefined;
-      desired.set(id, { resource, namespace: obj.namespace, name: obj.name, conditions, addresses });
+      const target: Target = { resource, namespace: obj.namespace, name: obj.name, conditions, addresses };
+      if (ROUTE_KINDS.has(obj.kind)) {
+        target.parents = (obj.parents ?? []).map((p) => ({
+          parentRef: p.parentRef, controllerName: ROUTE_CONTROLLER_NAME,
+          conditions: p.conditions.map((c): KubeCondition => ({
+            type: c.type, status: c.status, reason: c.reason, message: c.message,
+            lastTransitionTime: c.lastTransitionTime === '' ? this.#now().toISOString() : c.lastTransitionTime,
+            ...(generation === undefined ? {} : { observedGeneration: generation }),
+          })),
+        }));
+      }
+      desired.set(id, target);
     }
     // Objects written before that have nothing any more get an empty list (and lose their addresses).
     for (const id of [...this.#written.keys(), ...this.#addressed]) {
       if (desired.has(id)) continue;
       const [kind = '', namespace = '', name = ''] = id.split('/');
       const resource = WRITABLE.get(kind);
-      if (resource !== undefined) desired.set(id, { resource, namespace, name, conditions: [], addresses: this.#addressed.has(id) ? null : undefined });
+      if (resource !== undefined) {
+        desired.set(id, { resource, namespace, name, conditions: [], addresses: this.#addressed.has(id) ? null : undefined, ...(ROUTE_KINDS.has(kind) ? { parents: [] } : {}) });
+      }
     }
     this.#desired = desired;
     for (const [id, t] of desired) {
@@ -171,7 +196,7 @@ export class KubernetesStatusWriter {
     try {
       await this.#api.patchNamespacedCustomObjectStatus({
         group: r.group, version: r.version, plural: r.plural, namespace: t.namespace, name: t.name,
-        body: { status: { conditions: t.conditions, ...(t.addresses === undefined ? {} : { addresses: t.addresses }) } }, fieldManager: FIELD_MANAGER,
+        body: { status: t.parents !== undefined ? { parents: t.parents } : { conditions: t.conditions, ...(t.addresses === undefined ? {} : { addresses: t.addresses }) } }, fieldManager: FIELD_MANAGER,
       }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
       this.#failures.delete(id);
       if (Array.isArray(t.addresses)) this.#addressed.add(id);
@@ -208,5 +233,8 @@ export class KubernetesStatusWriter {
 /** What decides a rewrite: everything but lastTransitionTime, which may be filled from the clock here. */
 function comparable(t: Target): string {
   const conditions = t.conditions.map(({ lastTransitionTime: _t, ...rest }) => rest);
+  if (t.parents !== undefined) {
+    return JSON.stringify({ parents: t.parents.map((p) => ({ ...p, conditions: p.conditions.map(({ lastTransitionTime: _t, ...rest }) => rest) })) });
+  }
   return JSON.stringify(t.addresses === undefined ? conditions : { conditions, addresses: t.addresses });
 }

@@ -23,11 +23,19 @@ export interface GatewayStatusAddress {
   value: string;
 }
 
+/** Gateway API route status: conditions per parentRef (`status.parents[]`). */
+export interface ParentStatus {
+  parentRef: Readonly<Record<string, unknown>>;
+  conditions: StatusCondition[];
+}
+
 export interface ObjectStatus {
   kind: string;
   namespace: string;
   name: string;
   conditions: StatusCondition[];
+  /** Routes only: the same conditions, grouped by the parent they are about. */
+  parents?: ParentStatus[];
   /** Gateways only, when their address is known. */
   addresses?: GatewayStatusAddress[];
 }
@@ -121,7 +129,20 @@ export class StatusStore {
     };
     for (const [key, e] of this.#winners()) {
       const since = this.#since.get(key);
-      objectFor(e.kind, e.namespace, e.name).conditions.push({ type: e.type, status: e.status, reason: e.reason, message: e.message, lastTransitionTime: since?.time ?? '' });
+      const condition: StatusCondition = { type: e.type, status: e.status, reason: e.reason, message: e.message, lastTransitionTime: since?.time ?? '' };
+      const obj = objectFor(e.kind, e.namespace, e.name);
+      const parentRef = 'parentRef' in e ? (e as { parentRef?: Readonly<Record<string, unknown>> }).parentRef : undefined;
+      if (parentRef === undefined) {
+        obj.conditions.push(condition);
+        continue;
+      }
+      // A route's own list keeps one condition per type (the first parent's); parents[] has them all.
+      if (!obj.conditions.some((c) => c.type === condition.type)) obj.conditions.push(condition);
+      obj.parents ??= [];
+      const ref = JSON.stringify(parentRef);
+      let parent = obj.parents.find((p) => JSON.stringify(p.parentRef) === ref);
+      if (parent === undefined) obj.parents.push(parent = { parentRef: { ...parentRef }, conditions: [] });
+      parent.conditions.push(condition);
     }
     for (const [key, addresses] of this.#addresses) {
       const slash = key.indexOf('/');
@@ -155,7 +176,7 @@ export class StatusStore {
   #winners(): Map<string, Entry> {
     const out = new Map<string, Entry>();
     for (const e of [...this.#model, ...this.#deploy, ...this.#source, ...this.#nacks.values()]) {
-      const key = `${e.kind}/${e.namespace}/${e.name}/${e.type}`;
+      const key = `${e.kind}/${e.namespace}/${e.name}/${e.type}${parentKey(e)}`;
       const held = out.get(key);
       if (held === undefined || !(held.status === 'False' && e.status === 'True')) out.set(key, e);
     }
@@ -175,4 +196,10 @@ export class StatusStore {
     this.#rendered = rendered;
     for (const listener of this.#listeners) listener();
   }
+}
+
+/** Conditions about one parent of a route are kept apart from those about another. */
+function parentKey(e: ResourceCondition): string {
+  const ref = (e as { parentRef?: unknown }).parentRef;
+  return ref === undefined ? '' : `/${JSON.stringify(ref)}`;
 }

@@ -338,6 +338,60 @@ export interface DestinationPolicy {
   policies: TrafficPolicy[];
 }
 
+/** Envoy Gateway's rate-limit units, as the length of one window. */
+export const RATE_LIMIT_UNIT_MS = { Second: 1000, Minute: 60_000, Hour: 3_600_000, Day: 86_400_000 } as const;
+export type RateLimitUnit = keyof typeof RATE_LIMIT_UNIT_MS;
+export const RATE_LIMIT_UNITS = Object.keys(RATE_LIMIT_UNIT_MS) as RateLimitUnit[];
+
+/** `Distinct`: every value of the header gets its own bucket (a request without it is not selected). */
+export const RATE_LIMIT_HEADER_MATCHES = ['Exact', 'RegularExpression', 'Distinct'] as const;
+export type RateLimitHeaderMatchType = (typeof RATE_LIMIT_HEADER_MATCHES)[number];
+
+export interface RateLimitHeaderMatch {
+  /** Lower case. */
+  name: string;
+  type: RateLimitHeaderMatchType;
+  /** Absent only for `Distinct`. */
+  value?: string;
+  /** Selects requests the match does not hold for (not with `Distinct`). */
+  invert: boolean;
+}
+
+/** `Distinct`: every source address inside `value` gets its own bucket. */
+export interface RateLimitSourceMatch {
+  type: 'Exact' | 'Distinct';
+  /** A CIDR block. */
+  value: string;
+}
+
+/** Holds when every header match and the source match hold. */
+export interface RateLimitSelector {
+  headers: RateLimitHeaderMatch[];
+  sourceCIDR?: RateLimitSourceMatch;
+}
+
+export interface RateLimitRule {
+  /** All must hold for the rule to count a request; none selects every request. */
+  clientSelectors: RateLimitSelector[];
+  requests: number;
+  unit: RateLimitUnit;
+}
+
+/**
+ * One BackendTrafficPolicy's limits as they apply to a table. As in Envoy Gateway, every route
+ * has buckets of its own, even when the policy names the Gateway or the Service: the waypoint
+ * keys buckets by policy, rule, route and distinct values.
+ */
+export interface RateLimitPolicy {
+  /** `<namespace>/<name>` of the BackendTrafficPolicy. */
+  policy: string;
+  /** `Local`: buckets in each waypoint replica; `Global`: counters shared through Redis by every replica of every waypoint. */
+  type: 'Local' | 'Global';
+  /** `<kind>/<namespace>/<name>` of the routes it limits; absent: every request of the Service. */
+  routes?: string[];
+  rules: RateLimitRule[];
+}
+
 export interface ServiceRoutes {
   /** `<namespace>/<hostname>`, as `resourceKey.service`. */
   service: string;
@@ -350,6 +404,8 @@ export interface ServiceRoutes {
    * when no DestinationRule applies. A table may have only this and no entries.
    */
   destinations?: DestinationPolicy[];
+  /** BackendTrafficPolicy rate limits, in policy order; absent when none applies. */
+  rateLimits?: RateLimitPolicy[];
 }
 
 // ---- Value rules shared by the controller and the wire validator ----
@@ -913,6 +969,59 @@ function checkSubsets(entries: readonly RouteEntry[], destinations: readonly Des
   });
 }
 
+function rateLimitHeader(v: unknown, path: string): RateLimitHeaderMatch {
+  const o = obj(v, path);
+  const name = str(o, 'name', path);
+  if (!HEADER_NAME.test(name) || name !== name.toLowerCase()) throw new FieldError(`${path}.name`, 'must be a lower-case header name');
+  const type = oneOf(o, 'type', path, RATE_LIMIT_HEADER_MATCHES);
+  const invert = o['invert'] === undefined ? false : bool(o, 'invert', path);
+  if (type === 'Distinct') {
+    if (o['value'] !== undefined) throw new FieldError(`${path}.value`, 'must be absent with Distinct');
+    if (invert) throw new FieldError(`${path}.invert`, 'must be false with Distinct');
+    return { name, type, invert };
+  }
+  const value = str(o, 'value', path, { empty: true });
+  return { name, type, value: type === 'RegularExpression' ? checkedRegex(value, `${path}.value`) : value, invert };
+}
+
+function rateLimitSelector(v: unknown, path: string): RateLimitSelector {
+  const o = obj(v, path);
+  const s: RateLimitSelector = { headers: arr(o, 'headers', path, rateLimitHeader) };
+  if (o['sourceCIDR'] !== undefined) {
+    const c = obj(o['sourceCIDR'], `${path}.sourceCIDR`);
+    const value = item.cidr(c['value'], `${path}.sourceCIDR.value`);
+    if (!value.includes('/')) throw new FieldError(`${path}.sourceCIDR.value`, 'must be a CIDR block');
+    s.sourceCIDR = { type: oneOf(c, 'type', `${path}.sourceCIDR`, ['Exact', 'Distinct'] as const), value };
+  }
+  return s;
+}
+
+function rateLimitRule(v: unknown, path: string): RateLimitRule {
+  const o = obj(v, path);
+  return {
+    clientSelectors: arr(o, 'clientSelectors', path, rateLimitSelector),
+    requests: int(o, 'requests', path, 1, MAX_INT32),
+    unit: oneOf(o, 'unit', path, RATE_LIMIT_UNITS),
+  };
+}
+
+function rateLimitPolicy(v: unknown, path: string): RateLimitPolicy {
+  const o = obj(v, path);
+  const p: RateLimitPolicy = {
+    policy: namespacedKey(o, 'policy', path, 'name'),
+    type: oneOf(o, 'type', path, ['Local', 'Global'] as const),
+    rules: arr(o, 'rules', path, rateLimitRule),
+  };
+  if (p.rules.length === 0) throw new FieldError(`${path}.rules`, 'must list at least one rule');
+  if (o['routes'] !== undefined) {
+    p.routes = arr(o, 'routes', path, (x, at) => {
+      if (typeof x !== 'string' || !/^[A-Za-z]+\/[^/]+\/[^/]+$/.test(x)) throw new FieldError(at, 'must be <kind>/<namespace>/<name>');
+      return x;
+    });
+  }
+  return p;
+}
+
 /** Checks a pushed route table field by field and returns a fresh typed copy; throws FieldError. */
 export function parseServiceRoutes(v: unknown, path: string): ServiceRoutes {
   const o = obj(v, path);
@@ -931,5 +1040,6 @@ export function parseServiceRoutes(v: unknown, path: string): ServiceRoutes {
     table.destinations = destinations;
   }
   checkSubsets(table.entries, table.destinations ?? [], path);
+  if (o['rateLimits'] !== undefined) table.rateLimits = arr(o, 'rateLimits', path, rateLimitPolicy);
   return table;
 }

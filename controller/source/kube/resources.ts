@@ -22,12 +22,15 @@ export const KUBE_RESOURCES: readonly KubeResource[] = [
   { kind: 'Service', group: '', version: 'v1', plural: 'services', namespaced: true, collection: 'services', writesConditions: false },
   { kind: 'EndpointSlice', group: 'discovery.k8s.io', version: 'v1', plural: 'endpointslices', namespaced: true, collection: 'endpointSlices', writesConditions: false },
   { kind: 'Gateway', group: 'gateway.networking.k8s.io', version: 'v1', plural: 'gateways', namespaced: true, collection: 'gateways', writesConditions: true },
-  { kind: 'HTTPRoute', group: 'gateway.networking.k8s.io', version: 'v1', plural: 'httproutes', namespaced: true, collection: 'httpRoutes', writesConditions: false },
-  { kind: 'GRPCRoute', group: 'gateway.networking.k8s.io', version: 'v1', plural: 'grpcroutes', namespaced: true, collection: 'grpcRoutes', writesConditions: false },
+  { kind: 'HTTPRoute', group: 'gateway.networking.k8s.io', version: 'v1', plural: 'httproutes', namespaced: true, collection: 'httpRoutes', writesConditions: true },
+  { kind: 'GRPCRoute', group: 'gateway.networking.k8s.io', version: 'v1', plural: 'grpcroutes', namespaced: true, collection: 'grpcRoutes', writesConditions: true },
   { kind: 'AuthorizationPolicy', group: 'security.istio.io', version: 'v1', plural: 'authorizationpolicies', namespaced: true, collection: 'authorizationPolicies', writesConditions: true },
   { kind: 'PeerAuthentication', group: 'security.istio.io', version: 'v1', plural: 'peerauthentications', namespaced: true, collection: 'peerAuthentications', writesConditions: true },
   { kind: 'VirtualService', group: 'networking.istio.io', version: 'v1', plural: 'virtualservices', namespaced: true, collection: 'virtualServices', writesConditions: true },
   { kind: 'DestinationRule', group: 'networking.istio.io', version: 'v1', plural: 'destinationrules', namespaced: true, collection: 'destinationRules', writesConditions: true },
+  // BackendTrafficPolicy (rate limits) is read from manifest folders only: on a cluster it would
+  // need Envoy Gateway's CRD, which the chart does not ship, and an informer for a missing kind
+  // never syncs.
 ];
 
 export function apiVersionOf(r: KubeResource): string {

@@ -19,6 +19,7 @@
 // pruned against its schema (fieldValidation=Strict refuses unknown fields instead), see
 // structural-schema.ts. With `users` and `rbac`, requests are authorized by the stored
 // ClusterRoles, Roles and their bindings, and each recorded request names its user and verb.
+// A TokenReview (create only) is answered from the tokens a test registers (reviewableToken).
 // Not implemented: JSON patch, strategic merge patch, pagination, selectors, validation of
 // built-in kinds, admission (a namespace need not exist), cluster IP allocation (tests set
 // `spec.clusterIP` with `update`) and garbage collection (deleting an owner leaves the objects
@@ -79,6 +80,8 @@ const RESOURCES: readonly ResourceType[] = [
   { group: 'gateway.networking.k8s.io', version: 'v1', kind: 'GatewayClass', plural: 'gatewayclasses', namespaced: false, hasStatus: true, custom: true },
   { group: 'networking.istio.io', version: 'v1', kind: 'VirtualService', plural: 'virtualservices', namespaced: true, hasStatus: true, custom: true },
   { group: 'networking.istio.io', version: 'v1', kind: 'DestinationRule', plural: 'destinationrules', namespaced: true, hasStatus: true, custom: true },
+  // Create-only and never stored: answered from the tokens a test registers (reviewableToken).
+  { group: 'authentication.k8s.io', version: 'v1', kind: 'TokenReview', plural: 'tokenreviews', namespaced: false, hasStatus: false, custom: false },
 ];
 
 const apiVersionOf = (r: ResourceType): string => (r.group === '' ? r.version : `${r.group}/${r.version}`);
@@ -118,6 +121,17 @@ export interface RecordedRequest {
   creates?: boolean;
 }
 
+/** What a TokenReview says of a registered token (the `status.user` of an authenticated review). */
+export interface ReviewedToken {
+  username: string;
+  uid?: string;
+  groups?: string[];
+  /** Bound tokens carry `authentication.kubernetes.io/pod-name`, `.../pod-uid`, `.../node-name`. */
+  extra?: Readonly<Record<string, string[]>>;
+  /** The token's audiences; a review asking for none of them is not authenticated. */
+  audiences: string[];
+}
+
 /** Returns an HTTP status to fail a request with, or undefined to serve it. */
 export type FailureRule = (req: RecordedRequest) => number | undefined;
 
@@ -139,6 +153,7 @@ export class TestApiServer {
   readonly #applied = new Map<string, Map<string, JsonObject>>();
   readonly #watchers = new Set<Watcher>();
   readonly #sockets = new Set<Socket>();
+  readonly #reviewable = new Map<string, ReviewedToken>();
   #resourceVersion = 1;
   #failure: FailureRule | undefined;
   /** fieldValidation=Strict on the request being served (see #guard). */
@@ -368,6 +383,16 @@ export class TestApiServer {
       req.resume();
       return this.#deleteRequest(res, r, namespace ?? '', name);
     }
+    if (r.plural === 'tokenreviews') {
+      if (req.method !== 'POST' || name !== undefined) {
+        req.resume();
+        return sendStatus(res, 405, 'MethodNotAllowed', 'tokenreviews only accept create');
+      }
+      readBody(req).then((body) => this.#review(res, body), () => {
+        sendStatus(res, 400, 'BadRequest', 'cannot read the request body');
+      });
+      return;
+    }
     if ((req.method === 'POST' && name === undefined) || (req.method === 'PUT' && name !== undefined && subresource === undefined)) {
       readBody(req).then((body) => this.#guard(res, query, () => this.#write(req.method ?? '', res, r, namespace, name, body)), () => {
         sendStatus(res, 400, 'BadRequest', 'cannot read the request body');
@@ -532,6 +557,39 @@ export class TestApiServer {
     sendJson(res, 200, withType(r, stored));
   }
 
+  // ---- TokenReview ----------------------------------------------------------------------
+
+  /** Makes `token` known to TokenReview; undefined forgets it (as when its pod is deleted). */
+  reviewableToken(token: string, review: ReviewedToken | undefined): void {
+    if (review === undefined) this.#reviewable.delete(token);
+    else this.#reviewable.set(token, review);
+  }
+
+  /**
+   * The authenticator's answer: an unknown token, or one whose audiences miss every audience
+   * the review asks for, is `authenticated: false` with an error (still 201, as the real server
+   * answers); `status.audiences` is the intersection (the API server's audiences when none asked).
+   */
+  #review(res: ServerResponse, body: string): void {
+    const review = parseObjectBody(body, JSON.parse);
+    const spec = review?.['spec'];
+    const token = isJsonObject(spec) ? spec['token'] : undefined;
+    if (review === undefined || typeof token !== 'string' || token === '') return sendStatus(res, 400, 'BadRequest', 'TokenReview spec.token is required');
+    const asked = isJsonObject(spec) && Array.isArray(spec['audiences']) ? spec['audiences'].filter((a): a is string => typeof a === 'string') : [];
+    const known = this.#reviewable.get(token);
+    const audiences = known === undefined ? [] : asked.length === 0 ? known.audiences : asked.filter((a) => known.audiences.includes(a));
+    const status: JsonObject = known === undefined || audiences.length === 0
+      ? { authenticated: false, user: {}, error: known === undefined ? '[invalid bearer token, token lookup failed]' : 'token audiences do not match' }
+      : {
+        authenticated: true, audiences,
+        user: { username: known.username, uid: known.uid ?? randomUUID(), groups: known.groups ?? [], ...(known.extra === undefined ? {} : { extra: known.extra }) },
+      };
+    sendJson(res, 201, {
+      kind: 'TokenReview', apiVersion: 'authentication.k8s.io/v1', metadata: { creationTimestamp: null },
+      spec: { token, ...(asked.length === 0 ? {} : { audiences: asked }) }, status,
+    });
+  }
+
   // ---- users, RBAC, discovery, create/replace, CRD admission -----------------------------
 
   /** The user a request authenticates as: ADMIN for `token` (or when no token is asked for). */
@@ -597,7 +655,7 @@ export class TestApiServer {
       resources: RESOURCES.filter((r) => r.group === group && r.version === version).flatMap((r) => [
         {
           name: r.plural, singularName: r.kind.toLowerCase(), namespaced: r.namespaced, kind: r.kind,
-          verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'],
+          verbs: r.plural === 'tokenreviews' ? ['create'] : ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'],
         },
         ...(r.hasStatus ? [{ name: `${r.plural}/status`, singularName: '', namespaced: r.namespaced, kind: r.kind, verbs: ['get', 'patch', 'update'] }] : []),
       ]),
