@@ -25,7 +25,7 @@ async function readText(path: string, what: string): Promise<string> {
 
 export async function startWaypoint(cfg: WaypointConfig, logger: Logger, o: Partial<Pick<WaypointOptions, 'onQuit' | 'admin' | 'hbonePort'>> = {}): Promise<RunningWaypoint> {
   const rootsPem = [await readText(cfg.rootCertFile, 'root certificate')];
-  const token = await readText(cfg.tokenFile, 'token file');
+  await readText(cfg.tokenFile, 'token file');
   const certificates = new CertificateManager({
     fetch: httpsFetcher({
       url: cfg.caUrl, rootsPem,
@@ -52,7 +52,8 @@ export async function startWaypoint(cfg: WaypointConfig, logger: Logger, o: Part
   const client = new ConfigClient({
     url: cfg.pushUrl,
     client: { kind: 'waypoint', identity: cfg.identity },
-    token, rootsPem,
+    // Read again on every connection: projected tokens rotate.
+    token: () => readText(cfg.tokenFile, 'token file'), rootsPem,
     apply: (u) => waypoint.apply(u),
     logger,
   });

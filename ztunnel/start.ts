@@ -83,7 +83,8 @@ export async function startFromConfig(cfg: ZtunnelConfig, logger: Logger, o: Sta
       const client = new ConfigClient({
         url: src.pushUrl,
         client: { kind: 'ztunnel', node: cfg.node },
-        token: await readText(src.tokenFile, 'token file'),
+        // Read again on every connection: projected tokens rotate.
+        token: () => readText(src.tokenFile, 'token file'),
         rootsPem,
         apply: (u) => {
           ztunnel.metrics.recordPush(u);

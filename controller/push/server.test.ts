@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { after, before, test } from 'node:test';
 import WebSocket from 'ws';
 import type { Resource } from '#core/config/model.ts';
+import { ConfigClient } from '#core/config/client.ts';
 import { PUSH_PATH } from '#core/config/protocol.ts';
 import type { RejectedResource } from '#core/config/protocol.ts';
 import { sampleService, sampleWorkload, serviceResource, workloadResource } from '#core/config/testing.ts';
@@ -199,3 +200,28 @@ async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs = 3000)
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+test('a client that reads its token from a source reads it again on every connection (rotated tokens)', async () => {
+  const who = { kind: 'ztunnel', node: 'node-9' } as const;
+  let reads = 0;
+  const client = new ConfigClient({
+    url: h.url, client: who, rootsPem: h.rootsPem, apply: () => ({ rejected: [] }), backoff: { initialMs: 20, maxMs: 200 },
+    token: () => {
+      reads++;
+      return Promise.resolve(h.tokens.mint(who));
+    },
+  });
+  try {
+    client.start();
+    await once(client, 'update');
+    assert.equal(reads, 1);
+    assert.ok(h.push.disconnect('ztunnel/node-9'));
+    await once(client, 'disconnected');
+    // 'connected' follows the subscribe, which carries the token read for this connection.
+    await once(client, 'connected');
+    assert.equal(reads, 2, 'the token was read again for the new connection');
+    await waitFor(() => h.push.clients().find((c) => c.id === 'ztunnel/node-9')?.connected === true);
+  } finally {
+    await client.close();
+  }
+});

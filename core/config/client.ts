@@ -35,7 +35,8 @@ export interface ConfigClientOptions {
   /** `wss://host:port`; the push path is added when the URL has none. */
   url: string;
   client: ClientDescriptor;
-  token: string;
+  /** The bearer token, or how to read it: read again on every connection (projected tokens rotate). */
+  token: string | (() => Promise<string>);
   /** Mesh root certificates: the controller's certificate must chain to one of them. */
   rootsPem: string[];
   /** The proxy's one mutator: validates and applies, and returns the resources it refused (the NACK). */
@@ -162,10 +163,22 @@ export class ConfigClient extends EventEmitter<ConfigClientEvents> {
       touch();
       this.#connected = true;
       this.#log.info('connected to controller', { resumeVersion: this.#version });
-      const subscribe: ClientMessage = { type: 'subscribe', client: this.#opts.client, token: this.#opts.token };
-      if (this.#version !== undefined) subscribe.resumeVersion = this.#version;
-      this.#send(ws, subscribe);
-      this.emit('connected');
+      const token = this.#opts.token;
+      const subscribe = (value: string): void => {
+        if (ws.readyState !== WebSocket.OPEN) return;
+        const msg: ClientMessage = { type: 'subscribe', client: this.#opts.client, token: value };
+        if (this.#version !== undefined) msg.resumeVersion = this.#version;
+        this.#send(ws, msg);
+        this.emit('connected');
+      };
+      if (typeof token === 'string') {
+        subscribe(token);
+        return;
+      }
+      token().then(subscribe, (err: unknown) => {
+        failure = `cannot read the token: ${errorMessage(err)}`;
+        ws.close(4401, 'no token');
+      });
     });
     ws.on('message', (data: RawData, isBinary: boolean) => {
       touch();
