@@ -95,6 +95,8 @@ test('a route\'s conditions are written per parent in status.parents, as the Gat
       ['echo', 'weft.dev/mesh-controller', ['Accepted=True:Accepted', 'ResolvedRefs=True:ResolvedRefs']],
       ['gone', 'weft.dev/mesh-controller', ['Accepted=False:NoWaypoint']],
     ]);
+    // The write is done on the writer's side too (the server stores it before the writer hears back).
+    await writer.idle();
     // The model drops the route's conditions: its parents are cleared.
     status.setModelConditions([]);
     await waitFor(() => statusOf()?.parents?.length === 0, 'parents cleared');
