@@ -893,5 +893,3 @@ function delay(ms: number, signal: AbortSignal): Promise<void> {
     }, { once: true });
   });
 }
-
-export { Protocol };
