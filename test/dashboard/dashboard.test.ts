@@ -56,15 +56,24 @@ describe('the node dashboard on the embedded mesh', { skip }, () => {
 
   test('the connection counter rises after traffic, and the traffic table names the pair', async () => {
     const { page, errors } = browser!;
-    // Two polls apart, so the baseline is a settled number.
-    await page.waitForTimeout(2500);
+    // The baseline is read once the page shows a snapshot taken two scrape intervals after
+    // the test began, so counts from earlier traffic have settled.
+    const GENERATED = `Number(document.querySelector('#updated').dataset.generatedAt ?? '0')`;
+    const since = Date.now() + 4500;
+    await page.waitForFunction(`${GENERATED} >= ${since}`, undefined, { timeout: 15_000 });
     const before = await opened();
     await scene!.traffic(5);
     await page.waitForFunction(`${OPENED} >= ${before + 10}`, undefined, { timeout: 15_000 });
     const after = await opened();
     assert.ok(after >= before + 10, `opened ${before} → ${after}: each request opens a connection at both ztunnels`);
-    await page.waitForFunction(`/tclient\\.tcp/.test(document.querySelector('#traffic tbody').textContent)`, undefined, { timeout: 10_000 });
-    const table: unknown = await page.evaluate(`[...document.querySelectorAll('#traffic tbody tr')].map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent))`);
+    // The traffic table fills from the same scrapes; wait until every expected row is there
+    // with its full count, then read it once for the assertions (and their messages).
+    const ROWS = `[...document.querySelectorAll('#traffic tbody tr')].map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent))`;
+    const READY = `((rows) => rows.some((r) => r[0] === 'tclient.tcp' && r[1] === 'techo.tcp' && r[3] === 'mTLS' && Number(r[4]) >= 5)
+      && rows.some((r) => r[0] === 'denied.tcp' && r[1] === 'techo.tcp' && Number(r[5]) >= 5)
+      && rows.some((r) => r[6] === 'waypoint' && r[0] === 'client.shop'))(${ROWS})`;
+    await page.waitForFunction(READY, undefined, { timeout: 15_000 }).catch(() => undefined);
+    const table: unknown = await page.evaluate(ROWS);
     const rows = Array.isArray(table) ? table.map((r: unknown) => (Array.isArray(r) ? r.map(String) : [])) : [];
     assert.ok(rows.some((r) => r[0] === 'tclient.tcp' && r[1] === 'techo.tcp' && r[3] === 'mTLS' && Number(r[4]) >= 5), JSON.stringify(rows));
     assert.ok(rows.some((r) => r[0] === 'denied.tcp' && r[1] === 'techo.tcp' && Number(r[5]) >= 5), `denied pair: ${JSON.stringify(rows)}`);

@@ -235,6 +235,7 @@ function render(s: DashboardSnapshot): void {
   syncScopeOptions(s.nodes);
   drawCharts(s);
   updated.textContent = `updated ${new Date(now).toLocaleTimeString('en-GB')}`;
+  updated.dataset['generatedAt'] = String(now);
   // For tests and the curious: how long after navigation the first full render finished.
   if (performance.getEntriesByName('weft-first-render').length === 0) performance.mark('weft-first-render');
 }
