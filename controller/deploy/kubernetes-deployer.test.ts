@@ -11,7 +11,7 @@ import { parseControllerConfig } from '#controller/config.ts';
 import { APPLY_FAILED, KubernetesDeployer, inClusterControllerUrl } from '#controller/deploy/kubernetes-deployer.ts';
 import { startController } from '#controller/main.ts';
 import { parseObject } from '#controller/source/parse.ts';
-import { startApiServerHarness } from '#controller/source/testing/harness.ts';
+import { startApiServerHarness, waitFor } from '#controller/source/testing/harness.ts';
 import type { ApiServerHarness } from '#controller/source/testing/harness.ts';
 import type { TestApiServer } from '#controller/source/testing/apiserver.ts';
 import type { ClusterObjects, Gateway, Service } from '#controller/source/types.ts';
@@ -70,13 +70,6 @@ function deployer(h: ApiServerHarness, status: StatusStore, logger: Logger = sil
   return d;
 }
 
-async function waitFor(pred: () => boolean, label: string, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${label}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 const meta = (o: Obj | undefined): Obj => (o?.['metadata'] ?? {}) as Obj;
 const envOf = (deployment: Obj | undefined): Record<string, string> => {
