@@ -179,12 +179,13 @@ describe('a global rate limit shared by three waypoint replicas through the embe
     for (const r of replicas) assert.equal(r.deployment.env['WEFT_RATE_LIMIT_REDIS'], address);
   });
 
-  test('N allowed within 5 % across three replicas, each of which answered part of the traffic', async () => {
+  test('N allowed within 5 % across three replicas, each of which answered part of the traffic', async (t) => {
     await awayFromWindowEnd();
     await mesh?.apply('global-rate-limit.yaml', policy);
     const spent = await untilEveryReplicaCounts('applied the global limit');
     const { ok, refused, perReplica } = await round();
     const allowed = ok + spent;
+    t.diagnostic(`limit ${LIMIT}: allowed ${allowed} (${spent} probes + ${ok} of ${REPLICAS * PER_CLIENT} in the round), refused ${refused}; per replica ${perReplica.join('/')}`);
     assert.ok(Math.abs(allowed - LIMIT) <= LIMIT * 0.05, `allowed ${allowed} (${spent} while waiting for the policy + ${ok} in the round) of a limit of ${LIMIT}`);
     assert.equal(refused, REPLICAS * PER_CLIENT - ok);
     for (const [i, n] of perReplica.entries()) assert.ok(n > 0, `replica ${i} answered none of the round (${perReplica.join(', ')})`);
@@ -193,7 +194,7 @@ describe('a global rate limit shared by three waypoint replicas through the embe
     assert.equal(limited.reduce((a, b) => a + b, 0), refused);
   });
 
-  test('Redis stopped: every replica lets requests through; restarted: the whole budget holds again', async () => {
+  test('Redis stopped: every replica lets requests through; restarted: the whole budget holds again', async (t) => {
     const redis = mesh?.redis;
     assert.ok(redis !== undefined);
     await redis.stopProcess();
@@ -203,8 +204,9 @@ describe('a global rate limit shared by three waypoint replicas through the embe
     await awayFromWindowEnd();
     await redis.startProcess();
     const spent = await untilEveryReplicaCounts('counted in Redis again');
-    const { ok } = await round();
+    const { ok, perReplica } = await round();
     const allowed = ok + spent;
+    t.diagnostic(`after the restart, limit ${LIMIT}: allowed ${allowed} (${spent} probes + ${ok} in the round); per replica ${perReplica.join('/')}`);
     assert.ok(Math.abs(allowed - LIMIT) <= LIMIT * 0.05, `allowed ${allowed} (${spent} while waiting for Redis + ${ok} in the round) of a limit of ${LIMIT}`);
   });
 });
