@@ -220,7 +220,9 @@ export class LocalWaypoints {
     const node = nodes[(hash.readUInt32BE(0) + replica) % nodes.length];
     if (node === undefined) throw new Error('the cluster has no node');
     const podName = `${d.name}-${hash.toString('hex').slice(0, 5)}${replica === 0 ? '' : `-${replica}`}`;
-    const pod = await cluster.addPod({ namespace: d.namespace, name: podName, node: node.name, labels: d.labels, serviceAccount: d.serviceAccount });
+    // Not an endpoint of the Service until its readiness probe passes, as on Kubernetes: a replica
+    // added while traffic flows gets none before it listens.
+    const pod = await cluster.addPod({ namespace: d.namespace, name: podName, node: node.name, labels: d.labels, serviceAccount: d.serviceAccount, ready: false });
     let proc: LocalProcess | undefined;
     try {
       proc = pod.spawn([process.execPath, WAYPOINT_MAIN], {
@@ -240,6 +242,7 @@ export class LocalWaypoints {
       });
       await proc.waitForLine('ready', 20_000);
       await waitReady(`http://${pod.ip}:${Ports.readiness}/healthz/ready`, proc, 20_000);
+      await cluster.setPodReady(pod, true);
       // The Service appears once the first replica serves: the controller programs the Gateway
       // with its address, and ztunnels start sending to it, only then. Later replicas join it
       // as endpoints by their labels.
