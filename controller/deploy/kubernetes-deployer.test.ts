@@ -61,10 +61,11 @@ function objectsOf(server: TestApiServer, keys: { gateways: string[]; services?:
   return { gateways, services };
 }
 
-function deployer(h: ApiServerHarness, status: StatusStore, logger: Logger = silentLogger): KubernetesDeployer {
+function deployer(h: ApiServerHarness, status: StatusStore, logger: Logger = silentLogger, rateLimitRedis?: string): KubernetesDeployer {
   const d = new KubernetesDeployer({
     kubeConfig: h.kubeConfig, status, logger, trustDomain: 'example.org',
     controllerUrl: 'wss://weft-controller.istio-system.svc:15010', retry: { initialMs: 20, maxMs: 80 },
+    ...(rateLimitRedis === undefined ? {} : { rateLimitRedis }),
   });
   deployers.push(d);
   return d;
@@ -112,6 +113,7 @@ test('a waypoint Gateway gets its ServiceAccount, Service and Deployment by serv
   assert.equal(env['WEFT_CONTROLLER_URL'], 'wss://weft-controller.istio-system.svc:15010');
   assert.equal(env['WEFT_TRUST_DOMAIN'], 'example.org');
   assert.deepEqual([env['WEFT_WAYPOINT_NAMESPACE'], env['WEFT_WAYPOINT_NAME']], ['shop', 'waypoint']);
+  assert.equal(env['WEFT_RATE_LIMIT_REDIS'], undefined, 'no Redis configured, none set');
   assert.deepEqual(conditionsOf(status, 'waypoint'), ['Accepted=True:Accepted']);
 
   // Nothing changed: nothing is applied again.
@@ -233,4 +235,12 @@ test('startController --source kubernetes deploys a waypoint and writes its addr
     await controller.close();
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('the controller\'s rate-limit Redis goes into every waypoint Deployment as WEFT_RATE_LIMIT_REDIS', async () => {
+  const h = await cluster();
+  h.server.create(gateway('waypoint'));
+  const d = deployer(h, new StatusStore(), silentLogger, 'redis.weft-system:6379');
+  await d.sync(objectsOf(h.server, { gateways: ['shop/waypoint'] }));
+  assert.equal(envOf(h.server.get('Deployment', 'shop', 'waypoint'))['WEFT_RATE_LIMIT_REDIS'], 'redis.weft-system:6379');
 });
