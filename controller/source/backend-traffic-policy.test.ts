@@ -89,6 +89,12 @@ test('without the CRD the source syncs, reads none, logs it once and looks again
   // Watched from now on: a change arrives through the watch.
   h.server.create(btp('second', { kind: 'Service', name: 'ratings' }));
   await until(() => source.current().backendTrafficPolicies.has('shop/second'), 'a later policy through the watch');
+
+  // The CRD is removed (its objects with it): the kind is absent again, its policies gone.
+  h.server.delete('CustomResourceDefinition', '', 'backendtrafficpolicies.gateway.envoyproxy.io');
+  await until(() => state()?.absent === true && source.current().backendTrafficPolicies.size === 0, 'no policies once the CRD is gone');
+  assert.equal(lines.filter((l) => l['msg'] === NOT_SERVED).length, 2, 'said again, once, after it had been served');
+  assert.deepEqual(lines.filter((l) => l['level'] === 'warn' || l['level'] === 'error'), []);
 });
 
 test('the controller writes each policy\'s status per ancestor, as Envoy Gateway: ancestorRef, controllerName, Accepted', async () => {

@@ -256,6 +256,12 @@ export class TestApiServer {
     // The DELETED event carries the object at the deletion's resourceVersion, as the real server sends it.
     const gone: JsonObject = { ...old, metadata: { ...metadataOf(old), resourceVersion: String(++this.#resourceVersion) } };
     this.#emit('DELETED', r, gone);
+    // A kind served only with its CRD goes with it: its objects, then its watches end.
+    const served = r.kind === 'CustomResourceDefinition' ? RESOURCES.find((x) => x.onlyWithCrd === true && `${x.plural}.${x.group}` === name) : undefined;
+    if (served !== undefined) {
+      this.#store(served).clear();
+      for (const w of [...this.#watchers]) if (w.resource === served) this.#endWatch(w);
+    }
   }
 
   get(kind: string, namespace: string, name: string): JsonObject | undefined {
