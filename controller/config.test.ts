@@ -30,3 +30,12 @@ test('push/CA listener limits: a 10 s handshake bound and a per-source connectio
   assert.throws(() => parseControllerConfig(['--state-dir', 'x', '--max-connections-per-source', '0'], {}), /--max-connections-per-source: must be a positive/);
   assert.throws(() => parseControllerConfig(['--state-dir', 'x', '--max-connections-per-source', 'many'], {}), /--max-connections-per-source: not a number/);
 });
+
+test('the waypoints\' rate-limit Redis is a controller option (flag or WEFT_WAYPOINT_RATE_LIMIT_REDIS), none by default', () => {
+  assert.equal(parseControllerConfig(['--state-dir', '/tmp/x'], {}).waypointRateLimitRedis, '');
+  assert.equal(parseControllerConfig(['--state-dir', '/tmp/x'], { WEFT_WAYPOINT_RATE_LIMIT_REDIS: '10.96.0.10:6379' }).waypointRateLimitRedis, '10.96.0.10:6379');
+  assert.equal(parseControllerConfig(['--state-dir', '/tmp/x', '--waypoint-rate-limit-redis', '[fd00::1]:6380'], { WEFT_WAYPOINT_RATE_LIMIT_REDIS: 'a:1' }).waypointRateLimitRedis, '[fd00::1]:6380');
+  for (const v of ['redis', 'redis:0', 'redis:70000', 'redis:port', 'a b:1']) {
+    assert.throws(() => parseControllerConfig(['--state-dir', 'x', '--waypoint-rate-limit-redis', v], {}), /--waypoint-rate-limit-redis: must be host:port/, v);
+  }
+});

@@ -50,6 +50,8 @@ export interface ControllerConfig {
   readonly leaseDurationMs: number;
   /** This replica's name in the Lease (the pod name; the host name when not given). */
   readonly identity: string;
+  /** `host:port` of the Redis every waypoint counts global rate limits in (WEFT_RATE_LIMIT_REDIS of their Deployment); '' for none. */
+  readonly waypointRateLimitRedis: string;
 }
 
 export const ControllerSource = { local: 'local', kubernetes: 'kubernetes' } as const;
@@ -78,6 +80,7 @@ export const CONTROLLER_DEFAULTS = {
   leaseName: 'weft-controller',
   leaseDurationMs: 10_000,
   identity: '',
+  waypointRateLimitRedis: '',
 } as const;
 
 /** Bounds of the workload certificate lifetime: Istio caps it at MAX_WORKLOAD_CERT_TTL, 90 days. */
@@ -108,6 +111,13 @@ function checkPort(flag: string, v: number, allowZero: boolean): number {
 
 function checkIp(flag: string, v: string): string {
   if (isIP(v) === 0) fail(flag, `not an IP address: ${JSON.stringify(v)}`);
+  return v;
+}
+
+function checkHostPort(flag: string, v: string): string {
+  if (v === '') return v;
+  const m = /^\[?([^\]\s/]+?)\]?:(\d{1,5})$/.exec(v);
+  if (m === null || Number(m[2]) < 1 || Number(m[2]) > 65535) fail(flag, `must be host:port, e.g. redis.weft-system:6379, got ${JSON.stringify(v)}`);
   return v;
 }
 
@@ -153,6 +163,7 @@ export function makeControllerConfig(input: ControllerConfigInput): ControllerCo
     workloadCertTtlSeconds: c.workloadCertTtlSeconds,
     handshakeTimeoutMs: c.handshakeTimeoutMs,
     maxConnectionsPerSource: c.maxConnectionsPerSource,
+    waypointRateLimitRedis: checkHostPort('waypoint-rate-limit-redis', c.waypointRateLimitRedis),
     ...leaderElection(c),
   });
 }
@@ -188,6 +199,7 @@ export const CONTROLLER_USAGE = `usage: controller [options]
   --lease-name NAME      the Lease in the root namespace (default ${CONTROLLER_DEFAULTS.leaseName})
   --lease-duration-seconds N   how long the Lease holds unrenewed; failover takes at most this plus a fifth (default ${CONTROLLER_DEFAULTS.leaseDurationMs / 1000})
   --pod-name NAME        this replica in the Lease (env WEFT_POD_NAME; default the host name)
+  --waypoint-rate-limit-redis HOST:PORT   the Redis waypoints count global rate limits in (env WEFT_WAYPOINT_RATE_LIMIT_REDIS; default none)
 `;
 
 function isLogLevel(v: string): v is LogLevelName {
@@ -230,6 +242,7 @@ export function parseControllerConfig(argv: readonly string[], env: Readonly<Rec
         'lease-name': { type: 'string' },
         'lease-duration-seconds': { type: 'string' },
         'pod-name': { type: 'string' },
+        'waypoint-rate-limit-redis': { type: 'string' },
       },
     }));
   } catch (err) {
@@ -286,5 +299,7 @@ export function parseControllerConfig(argv: readonly string[], env: Readonly<Rec
   if (leaseSeconds !== undefined) input.leaseDurationMs = leaseSeconds * 1000;
   const podName = values['pod-name'] ?? env['WEFT_POD_NAME'];
   if (podName !== undefined && podName !== '') input.identity = podName;
+  const redis = values['waypoint-rate-limit-redis'] ?? env['WEFT_WAYPOINT_RATE_LIMIT_REDIS'];
+  if (redis !== undefined) input.waypointRateLimitRedis = redis;
   return makeControllerConfig(input);
 }

@@ -199,9 +199,9 @@ export async function startController(config: ControllerConfig, deps: Controller
     let tokenWrites: Promise<void> = Promise.resolve();
     // Waypoint deployments: asked for through a folder locally (see LocalDeployer), applied to the API on Kubernetes.
     // On Kubernetes only the leader writes (status too), when replicas elect one.
-    const deployer = kubeConfig === undefined || kubeSource === undefined ? new LocalDeployer(config.stateDir) : new ClusterWriters({
+    const deployer = kubeConfig === undefined || kubeSource === undefined ? new LocalDeployer(config.stateDir, { rateLimitRedis: config.waypointRateLimitRedis }) : new ClusterWriters({
       kubeConfig, status, logger: log,
-      deployer: { trustDomain: config.trustDomain, controllerUrl: inClusterControllerUrl(config.rootNamespace, config.port) },
+      deployer: { trustDomain: config.trustDomain, controllerUrl: inClusterControllerUrl(config.rootNamespace, config.port), rateLimitRedis: config.waypointRateLimitRedis },
       writer: { generationOf: (k, ns, n) => kubeSource.generationOf(k, ns, n) },
       rootCert: { rootNamespace: config.rootNamespace, rootsPem: ca.rootsPem },
       election: !config.leaderElect ? undefined : {

@@ -58,6 +58,8 @@ export interface AddPodOptions {
   readonly labels?: Record<string, string>;
   /** Default 'default'. */
   readonly serviceAccount?: string;
+  /** Start as not ready (no Service endpoint) until setPodReady, as a pod whose probe has yet to pass; default true. */
+  readonly ready?: boolean;
 }
 
 export interface AddServiceOptions {
@@ -257,6 +259,7 @@ export class LocalCluster {
       link: plumbing.podLink, hostLink: plumbing.hostLink, netns: plumbing.podNetns,
       track: (proc) => this.#track(plumbing.podNetns, proc),
     });
+    if (opts.ready === false) pod._setReady(false);
     this.#pods.set(key, pod); // taken now, so a concurrent add of the same pod is refused
     try {
       await ipBatch(podCreateBatch(plumbing));

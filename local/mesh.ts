@@ -4,7 +4,8 @@
 // watches, and a folder for the user's manifests. Used by the demo, end-to-end tests and
 // benchmarks. Components run as processes, as they would in a real cluster. A ztunnel that
 // stops leaves its pods' capture in place, as the DaemonSet's does: until the next one is up
-// their traffic is refused, never let through in plaintext.
+// their traffic is refused, never let through in plaintext. With `redis`, a Redis pod holds
+// the global rate-limit counters, and the controller hands its address to every waypoint.
 import { access, mkdtemp, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +20,7 @@ import { LocalCluster } from './cluster.ts';
 import type { LocalNode } from './node.ts';
 import type { LocalPod } from './pod.ts';
 import { LocalProcess } from './process.ts';
+import { LocalRedis } from './redis.ts';
 import { LocalWaypoints } from './waypoints.ts';
 import { waitForQuietPush } from './settle.ts';
 import { DEPLOYMENTS_DIR } from '#controller/deploy/local-deployer.ts';
@@ -44,6 +46,8 @@ export interface LocalMeshOptions {
   controllerArgs?: readonly string[];
   /** Extra environment for the waypoint processes, given the host link's address (where a test's collector can listen). */
   waypointEnv?: (hostIp: string) => Record<string, string>;
+  /** Start a Redis for global rate limits; the waypoints get its address through their Deployment. */
+  redis?: boolean;
 }
 
 export interface ZtunnelHandle {
@@ -73,13 +77,16 @@ export class LocalMesh {
   readonly #ztunnels: Map<string, ZtunnelHandle>;
   /** Waypoint pods, started from what the controller asks for. */
   readonly waypoints: LocalWaypoints;
+  /** The global rate-limit Redis, when started with `redis: true`. */
+  readonly redis: LocalRedis | undefined;
   #stopped = false;
 
   private constructor(init: {
     cluster: LocalCluster; stateDir: string; manifestDir: string; controllerUrl: string;
     controllerAdminUrl: string; controller: LocalProcess; controllerArgv: readonly string[]; echo: boolean;
-    ztunnels: Map<string, ZtunnelHandle>; waypoints: LocalWaypoints;
+    ztunnels: Map<string, ZtunnelHandle>; waypoints: LocalWaypoints; redis: LocalRedis | undefined;
   }) {
+    this.redis = init.redis;
     this.waypoints = init.waypoints;
     this.cluster = init.cluster;
     this.stateDir = init.stateDir;
@@ -102,13 +109,17 @@ export class LocalMesh {
     let controller: LocalProcess | undefined;
     const ztunnels = new Map<string, ZtunnelHandle>();
     let waypoints: LocalWaypoints | undefined;
+    let redis: LocalRedis | undefined;
     try {
       cluster = await LocalCluster.start({ name: opts.name ?? 'weft', nodes: opts.nodes ?? 2, manifestDir: clusterDir, logger: log });
       const hostIp = cluster.hostIp;
       if (hostIp === undefined) throw new WeftError('WEFT_ERR_LOCAL_MESH', 'the embedded cluster has no host link; the controller could not be reached from the nodes');
+      // Before the controller: the address goes into every waypoint Deployment it writes.
+      if (opts.redis === true) redis = await LocalRedis.start(cluster, { echo: opts.echo ?? false });
       const controllerArgv = [
         CONTROLLER_MAIN, '--state-dir', join(stateDir, 'controller'), '--manifests', clusterDir, '--manifests', manifestDir,
-        '--address', hostIp, '--admin-address', hostIp, '--log-level', level, ...(opts.controllerArgs ?? []),
+        '--address', hostIp, '--admin-address', hostIp, '--log-level', level,
+        ...(redis === undefined ? [] : ['--waypoint-rate-limit-redis', redis.address]), ...(opts.controllerArgs ?? []),
       ];
       controller = new LocalProcess(process.execPath, controllerArgv, 'controller', { echo: opts.echo ?? false });
       const controllerUrl = `https://${hostIp}:${Ports.controllerPush}`;
@@ -150,12 +161,13 @@ export class LocalMesh {
       });
       await waypoints.start();
       return new LocalMesh({
-        cluster, stateDir, manifestDir, controllerUrl, controllerAdminUrl, controller, controllerArgv, echo: opts.echo ?? false, ztunnels, waypoints,
+        cluster, stateDir, manifestDir, controllerUrl, controllerAdminUrl, controller, controllerArgv, echo: opts.echo ?? false, ztunnels, waypoints, redis,
       });
     } catch (err) {
       await waypoints?.stop();
       await Promise.allSettled([...ztunnels.values()].map((z) => z.process.stop(2000)));
       await controller?.stop(2000);
+      await redis?.stopProcess();
       await cluster?.stop();
       await rm(stateDir, { recursive: true, force: true });
       throw err;
@@ -262,6 +274,7 @@ export class LocalMesh {
     await this.waypoints.stop();
     await Promise.allSettled(this.ztunnels.map((z) => z.process.stop(3000)));
     await this.#controller.stop(3000);
+    await this.redis?.stopProcess();
     await this.cluster.stop();
     await rm(this.stateDir, { recursive: true, force: true });
   }
@@ -280,6 +293,7 @@ export class LocalMesh {
       this.waypoints.killSync();
       for (const z of this.ztunnels) z.process.killSync();
       this.#controller.killSync();
+      this.redis?.killSync();
     });
   }
 }

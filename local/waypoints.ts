@@ -3,7 +3,9 @@
 // per waypoint Gateway) and makes each one real: a pod on a node, the waypoint process
 // inside its netns started with the Deployment's environment (plus the token and root
 // certificate a kubelet would mount), and, once the process reports ready, the Service.
-// A file that goes away takes its Service, process and pod with it.
+// A file that goes away takes its Service, process and pod with it. A Deployment runs
+// `spec.replicas` pods (one by default), spread over the nodes; `scale()` changes the count
+// as `kubectl scale` would. Every replica is an endpoint of the one Service.
 import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { mkdir, readFile, readdir } from 'node:fs/promises';
@@ -27,6 +29,8 @@ export interface WaypointDeployment {
   env: Record<string, string>;
   servicePorts: { name?: string; port: number; targetPort: number; appProtocol?: string }[];
   selector: Record<string, string>;
+  /** `spec.replicas`, 1 when absent. */
+  replicas: number;
 }
 
 export interface RunningWaypointPod {
@@ -35,6 +39,8 @@ export interface RunningWaypointPod {
   process: LocalProcess;
   /** Serialized file content, to notice changes. */
   source: string;
+  /** Which replica of its Deployment (0, 1, ...): it names the pod. */
+  replica: number;
 }
 
 export interface LocalWaypointsOptions {
@@ -85,6 +91,7 @@ export function parseDeploymentFile(text: string): WaypointDeployment | undefine
   const svcSpec = service !== undefined && isObj(service['spec']) ? service['spec'] : {};
   const ports = Array.isArray(svcSpec['ports']) ? svcSpec['ports'] as unknown[] : [];
   const name = typeof meta['name'] === 'string' ? meta['name'] : '';
+  const replicas = spec['replicas'];
   const namespace = typeof meta['namespace'] === 'string' ? meta['namespace'] : 'default';
   if (name === '') return undefined;
   return {
@@ -93,6 +100,7 @@ export function parseDeploymentFile(text: string): WaypointDeployment | undefine
     labels: strRecord(podMeta['labels']),
     env,
     selector: strRecord(svcSpec['selector']),
+    replicas: typeof replicas === 'number' && Number.isInteger(replicas) && replicas >= 0 ? replicas : 1,
     servicePorts: ports.filter(isObj).map((p) => ({
       ...(typeof p['name'] === 'string' ? { name: p['name'] } : {}),
       port: Number(p['port']),
@@ -104,7 +112,10 @@ export function parseDeploymentFile(text: string): WaypointDeployment | undefine
 
 export class LocalWaypoints {
   readonly #o: LocalWaypointsOptions;
-  readonly #running = new Map<string, RunningWaypointPod>();
+  /** `<namespace>/<name>` → its replicas, by replica number. */
+  readonly #running = new Map<string, RunningWaypointPod[]>();
+  /** Replica counts set by scale(), over the Deployment's. */
+  readonly #scaled = new Map<string, number>();
   #watcher: FSWatcher | undefined;
   #queue: Promise<void> = Promise.resolve();
   #again = false;
@@ -123,8 +134,29 @@ export class LocalWaypoints {
     await this.#queue;
   }
 
-  /** Waypoints running now, by `<namespace>/<name>`. */
-  get running(): ReadonlyMap<string, RunningWaypointPod> { return this.#running; }
+  /** Waypoints running now, by `<namespace>/<name>`: the first replica of each. */
+  get running(): ReadonlyMap<string, RunningWaypointPod> {
+    const out = new Map<string, RunningWaypointPod>();
+    for (const [k, list] of this.#running) if (list[0] !== undefined) out.set(k, list[0]);
+    return out;
+  }
+
+  /** Every running replica of one waypoint (`<namespace>/<name>`). */
+  replicas(key: string): readonly RunningWaypointPod[] {
+    return [...(this.#running.get(key) ?? [])];
+  }
+
+  /**
+   * Runs `replicas` pods of the waypoint from now on, whatever its Deployment says (as
+   * `kubectl scale deployment`); resolves once they all serve.
+   */
+  async scale(key: string, replicas: number): Promise<void> {
+    if (!Number.isInteger(replicas) || replicas < 0) throw new Error(`replicas must be a whole number ≥ 0, got ${replicas}`);
+    this.#scaled.set(key, replicas);
+    await this.reconciled();
+    const have = this.replicas(key).length;
+    if (have !== replicas) throw new Error(`waypoint ${key} runs ${have} replicas, not ${replicas} (no Deployment for it, or a replica did not start: see the log)`);
+  }
 
   /** Resolves once a pass over the folder finished after this call (for callers that just wrote to it). */
   reconciled(): Promise<void> {
@@ -162,28 +194,35 @@ export class LocalWaypoints {
       const d = parseDeploymentFile(text);
       if (d !== undefined) want.set(`${d.namespace}/${d.name}`, { d, text });
     }
-    for (const [key, r] of [...this.#running]) {
-      if (want.get(key)?.text === r.source) continue;
-      await this.#remove(key, r);
+    for (const [key, list] of [...this.#running]) {
+      const text = want.get(key)?.text;
+      for (const r of [...list].reverse()) if (r.source !== text) await this.#remove(key, r);
     }
     for (const [key, { d, text }] of want) {
-      if (this.#running.has(key) || this.#stopped) continue;
-      try {
-        await this.#create(key, d, text);
-      } catch (err) {
-        this.#o.logger.warn('waypoint pod did not start', { waypoint: key, err: errorMessage(err) });
+      const count = this.#scaled.get(key) ?? d.replicas;
+      for (const r of this.replicas(key).filter((x) => x.replica >= count).reverse()) await this.#remove(key, r);
+      for (let replica = 0; replica < count && !this.#stopped; replica++) {
+        if (this.replicas(key).some((x) => x.replica === replica)) continue;
+        try {
+          await this.#create(key, d, text, replica);
+        } catch (err) {
+          this.#o.logger.warn('waypoint pod did not start', { waypoint: key, replica, err: errorMessage(err) });
+        }
       }
     }
   }
 
-  async #create(key: string, d: WaypointDeployment, text: string): Promise<void> {
+  async #create(key: string, d: WaypointDeployment, text: string, replica: number): Promise<void> {
     const { cluster } = this.#o;
     const nodes = cluster.nodes;
     const hash = createHash('sha256').update(key).digest();
-    const node = nodes[hash.readUInt32BE(0) % nodes.length];
+    // Replicas go round the nodes from the first one's, as a scheduler spreading them would.
+    const node = nodes[(hash.readUInt32BE(0) + replica) % nodes.length];
     if (node === undefined) throw new Error('the cluster has no node');
-    const podName = `${d.name}-${hash.toString('hex').slice(0, 5)}`;
-    const pod = await cluster.addPod({ namespace: d.namespace, name: podName, node: node.name, labels: d.labels, serviceAccount: d.serviceAccount });
+    const podName = `${d.name}-${hash.toString('hex').slice(0, 5)}${replica === 0 ? '' : `-${replica}`}`;
+    // Not an endpoint of the Service until its readiness probe passes, as on Kubernetes: a replica
+    // added while traffic flows gets none before it listens.
+    const pod = await cluster.addPod({ namespace: d.namespace, name: podName, node: node.name, labels: d.labels, serviceAccount: d.serviceAccount, ready: false });
     let proc: LocalProcess | undefined;
     try {
       proc = pod.spawn([process.execPath, WAYPOINT_MAIN], {
@@ -203,10 +242,17 @@ export class LocalWaypoints {
       });
       await proc.waitForLine('ready', 20_000);
       await waitReady(`http://${pod.ip}:${Ports.readiness}/healthz/ready`, proc, 20_000);
-      // The Service appears once the waypoint serves: the controller programs the Gateway
-      // with its address, and ztunnels start sending to it, only then.
-      await cluster.addService({ namespace: d.namespace, name: d.name, selector: d.selector, ports: d.servicePorts, labels: d.labels });
-      this.#running.set(key, { deployment: d, pod, process: proc, source: text });
+      await cluster.setPodReady(pod, true);
+      // The Service appears once the first replica serves: the controller programs the Gateway
+      // with its address, and ztunnels start sending to it, only then. Later replicas join it
+      // as endpoints by their labels.
+      if (cluster.service(d.namespace, d.name) === undefined) {
+        await cluster.addService({ namespace: d.namespace, name: d.name, selector: d.selector, ports: d.servicePorts, labels: d.labels });
+      }
+      const list = this.#running.get(key) ?? [];
+      list.push({ deployment: d, pod, process: proc, source: text, replica });
+      list.sort((a, b) => a.replica - b.replica);
+      this.#running.set(key, list);
     } catch (err) {
       await proc?.stop(2000);
       await cluster.removePod(pod).catch(() => undefined);
@@ -215,8 +261,11 @@ export class LocalWaypoints {
   }
 
   async #remove(key: string, r: RunningWaypointPod): Promise<void> {
-    this.#running.delete(key);
-    await this.#o.cluster.removeService({ namespace: r.deployment.namespace, name: r.deployment.name }).catch(() => undefined);
+    const left = (this.#running.get(key) ?? []).filter((x) => x !== r);
+    if (left.length > 0) this.#running.set(key, left);
+    else this.#running.delete(key);
+    // The last replica takes the Service with it.
+    if (left.length === 0) await this.#o.cluster.removeService({ namespace: r.deployment.namespace, name: r.deployment.name }).catch(() => undefined);
     await r.process.stop(3000);
     await this.#o.cluster.removePod(r.pod).catch(() => undefined);
   }
@@ -225,11 +274,11 @@ export class LocalWaypoints {
     this.#stopped = true;
     this.#watcher?.close();
     await this.#queue;
-    await Promise.allSettled([...this.#running].map(([k, r]) => this.#remove(k, r)));
+    await Promise.allSettled([...this.#running].flatMap(([k, list]) => list.map((r) => this.#remove(k, r))));
   }
 
   killSync(): void {
-    for (const r of this.#running.values()) r.process.killSync();
+    for (const list of this.#running.values()) for (const r of list) r.process.killSync();
   }
 }
 

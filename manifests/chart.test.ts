@@ -317,7 +317,7 @@ test('the waypoint the controller deploys, as it applies it, passes the waypoint
     spec: { gatewayClassName: 'istio-waypoint', listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }] },
   });
   assert.ok(parsed.ok);
-  const objects = renderWaypointObjects(parsed.object as Gateway, inClusterControllerUrl(cc.rootNamespace, cc.port)) as KubeObject[];
+  const objects = renderWaypointObjects(parsed.object as Gateway, { controllerUrl: inClusterControllerUrl(cc.rootNamespace, cc.port) }) as KubeObject[];
   const deployment = find(objects, 'Deployment', 'waypoint');
   const inv = containerInvocation(deployment, { name: 'waypoint-7c9f-x2', namespace: 'shop', nodeName: 'node1' });
   // The deployer sets the trust domain from the controller's own (kubernetes-deployer.ts).
@@ -333,4 +333,20 @@ test('the waypoint the controller deploys, as it applies it, passes the waypoint
   assert.equal(root.configMap?.name, 'istio-ca-root-cert');
   assert.equal(probePort(inv), Ports.readiness);
   assert.equal(wc.adminHost, '0.0.0.0');
+});
+
+test('rateLimit.redis.address reaches every waypoint the controller deploys as its global rate-limit Redis', () => {
+  assert.equal(containers(render()).controllerConfig.waypointRateLimitRedis, '', 'none by default');
+  const cc = containers(render({ rateLimit: { redis: { address: 'redis.weft-system:6379' } } })).controllerConfig;
+  assert.equal(cc.waypointRateLimitRedis, 'redis.weft-system:6379');
+  const parsed = parseObject({
+    apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', metadata: { name: 'waypoint', namespace: 'shop', uid: 'u1' },
+    spec: { gatewayClassName: 'istio-waypoint', listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }] },
+  });
+  assert.ok(parsed.ok);
+  const objects = renderWaypointObjects(parsed.object as Gateway, { controllerUrl: inClusterControllerUrl(cc.rootNamespace, cc.port), rateLimitRedis: cc.waypointRateLimitRedis }) as KubeObject[];
+  const inv = containerInvocation(find(objects, 'Deployment', 'waypoint'), { name: 'waypoint-7c9f-x2', namespace: 'shop', nodeName: 'node1' });
+  const wc = parseWaypointConfig(inv.args, { ...inv.env, WEFT_TRUST_DOMAIN: cc.trustDomain });
+  assert.deepEqual(wc.rateLimitRedis, { host: 'redis.weft-system', port: 6379 });
+  assert.throws(() => containers(render({ rateLimit: { redis: { address: 'redis' } } })), /waypoint-rate-limit-redis: must be host:port/);
 });

@@ -171,6 +171,11 @@ test('the controller runs as its service account under the chart\'s RBAC without
   const h: ApiServerHarness = await startApiServerHarness({ users: { 'sa-token': sa }, rbac: true });
   cleanups.push(() => h.close());
   for (const o of objects) h.server.create(o);
+  // The optional BackendTrafficPolicy CRD too, so its status is written under the same rules.
+  const btpCrd = renderChart(loadChart(CHART_DIR), { name: 'weft', namespace: NAMESPACE, values: { rateLimit: { installCRD: true } } }).objects()
+    .find((o) => o.kind === 'CustomResourceDefinition' && o.metadata.name === 'backendtrafficpolicies.gateway.envoyproxy.io');
+  assert.ok(btpCrd !== undefined);
+  h.server.create(btpCrd);
   const dir = await mkdtemp(join(tmpdir(), 'weft-rbac-'));
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
   const kubeconfig = join(dir, 'kubeconfig');
@@ -195,7 +200,12 @@ test('the controller runs as its service account under the chart\'s RBAC without
     apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'odd', namespace: 'shop' },
     spec: { action: 'ALLOW', rules: [{ from: [{ source: { principals: ['x'], trustDomains: ['y'] } }] }] },
   });
+  h.server.create({
+    apiVersion: 'gateway.envoyproxy.io/v1alpha1', kind: 'BackendTrafficPolicy', metadata: { name: 'limit', namespace: 'shop' },
+    spec: { targetRefs: [{ group: '', kind: 'Service', name: 'nope' }], rateLimit: { type: 'Local', local: { rules: [{ limit: { requests: 1, unit: 'Second' } }] } } },
+  });
   await waitFor(() => h.server.get('Deployment', 'shop', 'waypoint') !== undefined, 'the waypoint Deployment');
+  await waitFor(() => (h.server.get('BackendTrafficPolicy', 'shop', 'limit')?.['status'] as { ancestors?: unknown[] } | undefined)?.ancestors !== undefined, 'the rate-limit policy\'s status');
   await waitFor(() => (h.server.get('AuthorizationPolicy', 'shop', 'odd')?.['status'] as { conditions?: unknown[] } | undefined)?.conditions !== undefined, 'the policy\'s status');
   await waitFor(() => (h.server.get('Gateway', 'shop', 'waypoint')?.['status'] as { conditions?: unknown[] } | undefined)?.conditions !== undefined, 'the Gateway\'s status');
   // The Gateway stops being a waypoint: its objects are read back (owner check) and deleted.
@@ -216,7 +226,7 @@ test('the controller runs as its service account under the chart\'s RBAC without
     assert.ok(called.has(p), `${p} was used, so the code listing must name it`);
   }
   for (const p of ['apps|deployments|create', 'apps|deployments|delete', 'apps|deployments|get', 'gateway.networking.k8s.io|gateways/status|patch',
-    'security.istio.io|authorizationpolicies/status|patch', 'coordination.k8s.io|leases|create', 'coordination.k8s.io|leases|update']) {
+    'security.istio.io|authorizationpolicies/status|patch', 'gateway.envoyproxy.io|backendtrafficpolicies/status|patch', 'coordination.k8s.io|leases|create', 'coordination.k8s.io|leases|update']) {
     assert.ok(used.has(p), `the run exercised ${p}`);
   }
 });

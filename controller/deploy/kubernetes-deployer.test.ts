@@ -11,7 +11,7 @@ import { parseControllerConfig } from '#controller/config.ts';
 import { APPLY_FAILED, KubernetesDeployer, inClusterControllerUrl } from '#controller/deploy/kubernetes-deployer.ts';
 import { startController } from '#controller/main.ts';
 import { parseObject } from '#controller/source/parse.ts';
-import { startApiServerHarness } from '#controller/source/testing/harness.ts';
+import { startApiServerHarness, waitFor } from '#controller/source/testing/harness.ts';
 import type { ApiServerHarness } from '#controller/source/testing/harness.ts';
 import type { TestApiServer } from '#controller/source/testing/apiserver.ts';
 import type { ClusterObjects, Gateway, Service } from '#controller/source/types.ts';
@@ -61,22 +61,16 @@ function objectsOf(server: TestApiServer, keys: { gateways: string[]; services?:
   return { gateways, services };
 }
 
-function deployer(h: ApiServerHarness, status: StatusStore, logger: Logger = silentLogger): KubernetesDeployer {
+function deployer(h: ApiServerHarness, status: StatusStore, logger: Logger = silentLogger, rateLimitRedis?: string): KubernetesDeployer {
   const d = new KubernetesDeployer({
     kubeConfig: h.kubeConfig, status, logger, trustDomain: 'example.org',
     controllerUrl: 'wss://weft-controller.istio-system.svc:15010', retry: { initialMs: 20, maxMs: 80 },
+    ...(rateLimitRedis === undefined ? {} : { rateLimitRedis }),
   });
   deployers.push(d);
   return d;
 }
 
-async function waitFor(pred: () => boolean, label: string, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${label}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 const meta = (o: Obj | undefined): Obj => (o?.['metadata'] ?? {}) as Obj;
 const envOf = (deployment: Obj | undefined): Record<string, string> => {
@@ -119,6 +113,7 @@ test('a waypoint Gateway gets its ServiceAccount, Service and Deployment by serv
   assert.equal(env['WEFT_CONTROLLER_URL'], 'wss://weft-controller.istio-system.svc:15010');
   assert.equal(env['WEFT_TRUST_DOMAIN'], 'example.org');
   assert.deepEqual([env['WEFT_WAYPOINT_NAMESPACE'], env['WEFT_WAYPOINT_NAME']], ['shop', 'waypoint']);
+  assert.equal(env['WEFT_RATE_LIMIT_REDIS'], undefined, 'no Redis configured, none set');
   assert.deepEqual(conditionsOf(status, 'waypoint'), ['Accepted=True:Accepted']);
 
   // Nothing changed: nothing is applied again.
@@ -240,4 +235,12 @@ test('startController --source kubernetes deploys a waypoint and writes its addr
     await controller.close();
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('the controller\'s rate-limit Redis goes into every waypoint Deployment as WEFT_RATE_LIMIT_REDIS', async () => {
+  const h = await cluster();
+  h.server.create(gateway('waypoint'));
+  const d = deployer(h, new StatusStore(), silentLogger, 'redis.weft-system:6379');
+  await d.sync(objectsOf(h.server, { gateways: ['shop/waypoint'] }));
+  assert.equal(envOf(h.server.get('Deployment', 'shop', 'waypoint'))['WEFT_RATE_LIMIT_REDIS'], 'redis.weft-system:6379');
 });

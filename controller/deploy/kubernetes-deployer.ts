@@ -40,6 +40,8 @@ export interface KubernetesDeployerOptions {
   controllerUrl: string;
   /** WEFT_TRUST_DOMAIN of the waypoints, the mesh's trust domain. */
   trustDomain: string;
+  /** WEFT_RATE_LIMIT_REDIS of the waypoints (`host:port`), for global rate limits; absent or '': none. */
+  rateLimitRedis?: string;
   /** Delay before retrying a failed apply or delete: doubles from `initialMs` up to `maxMs`. */
   retry?: { initialMs: number; maxMs: number };
 }
@@ -81,6 +83,7 @@ export class KubernetesDeployer {
   readonly #logger: Logger;
   readonly #controllerUrl: string;
   readonly #trustDomain: string;
+  readonly #rateLimitRedis: string | undefined;
   readonly #retry: { initialMs: number; maxMs: number };
   /** `namespace/name` → what the Gateway asks for now. */
   #wanted = new Map<string, Wanted>();
@@ -124,6 +127,7 @@ export class KubernetesDeployer {
     this.#logger = options.logger.child({ component: 'waypoint-deployer' });
     this.#controllerUrl = options.controllerUrl;
     this.#trustDomain = options.trustDomain;
+    this.#rateLimitRedis = options.rateLimitRedis;
     this.#retry = options.retry ?? { initialMs: 1000, maxMs: 60_000 };
   }
 
@@ -183,7 +187,7 @@ export class KubernetesDeployer {
 
   #render(gw: Gateway): Wanted {
     const objects = new Map<Kind, RenderedObject>();
-    for (const o of renderWaypointObjects(gw, this.#controllerUrl)) {
+    for (const o of renderWaypointObjects(gw, { controllerUrl: this.#controllerUrl, ...(this.#rateLimitRedis === undefined ? {} : { rateLimitRedis: this.#rateLimitRedis }) })) {
       if (o.kind === 'Deployment') setContainerEnv(o, 'WEFT_TRUST_DOMAIN', this.#trustDomain);
       if (o.kind === 'ServiceAccount' || o.kind === 'Service' || o.kind === 'Deployment') objects.set(o.kind, o);
     }

@@ -6,7 +6,7 @@ import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { Gateway } from '#controller/source/types.ts';
-import { renderWaypointObjects } from '#controller/deploy/waypoint-objects.ts';
+import { renderWaypointObjects, type WaypointRenderOptions } from '#controller/deploy/waypoint-objects.ts';
 
 export const DEPLOYMENTS_DIR = 'deployments';
 
@@ -17,12 +17,15 @@ export function deploymentFileName(namespace: string, name: string): string {
 
 export class LocalDeployer {
   readonly #dir: string;
+  readonly #render: WaypointRenderOptions;
   /** File name → content last written, so unchanged Gateways cost nothing. */
   readonly #written = new Map<string, string>();
   #started = false;
 
-  constructor(stateDir: string) {
+  /** `render`: what the Deployments get besides the template (the Redis of global rate limits). */
+  constructor(stateDir: string, render: WaypointRenderOptions = {}) {
     this.#dir = join(stateDir, DEPLOYMENTS_DIR);
+    this.#render = render;
   }
 
   get dir(): string { return this.#dir; }
@@ -36,7 +39,7 @@ export class LocalDeployer {
     }
     const want = new Map<string, string>();
     for (const gw of gateways) {
-      want.set(deploymentFileName(gw.metadata.namespace, gw.metadata.name), renderWaypointObjects(gw).map((o) => stringify(o)).join('---\n'));
+      want.set(deploymentFileName(gw.metadata.namespace, gw.metadata.name), renderWaypointObjects(gw, this.#render).map((o) => stringify(o)).join('---\n'));
     }
     for (const [file, text] of want) {
       if (this.#written.get(file) === text) continue;

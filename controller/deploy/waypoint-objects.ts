@@ -13,8 +13,16 @@ export type RenderedObject = Record<string, unknown> & { apiVersion: string; kin
 
 let templateText: string | undefined;
 
+export interface WaypointRenderOptions {
+  /** WEFT_CONTROLLER_URL, over the template's. */
+  controllerUrl?: string;
+  /** WEFT_RATE_LIMIT_REDIS (`host:port`): where global rate limits are counted; absent, the waypoint has none. */
+  rateLimitRedis?: string;
+}
+
 /** The template's documents with ${NAME} and ${NAMESPACE} filled in and the Gateway as owner. */
-export function renderWaypointObjects(gateway: Gateway, controllerUrl?: string): RenderedObject[] {
+export function renderWaypointObjects(gateway: Gateway, options: WaypointRenderOptions = {}): RenderedObject[] {
+  const { controllerUrl, rateLimitRedis } = options;
   templateText ??= readFileSync(TEMPLATE, 'utf8');
   const { name, namespace, uid } = gateway.metadata;
   const text = templateText.replaceAll('${NAME}', name).replaceAll('${NAMESPACE}', namespace);
@@ -28,6 +36,7 @@ export function renderWaypointObjects(gateway: Gateway, controllerUrl?: string):
     const obj = o as RenderedObject;
     if (owner !== undefined) obj.metadata['ownerReferences'] = owner;
     if (controllerUrl !== undefined && obj.kind === 'Deployment') setEnv(obj, 'WEFT_CONTROLLER_URL', controllerUrl);
+    if (rateLimitRedis !== undefined && rateLimitRedis !== '' && obj.kind === 'Deployment') setEnv(obj, 'WEFT_RATE_LIMIT_REDIS', rateLimitRedis);
     out.push(obj);
   }
   return out;

@@ -165,3 +165,20 @@ test('a Global policy reaches the table as Global, and says it is shared', () =>
   assert.deepEqual(c.routes[0]?.rateLimits, [{ policy: 'shop/g', type: 'Global', routes: ['HTTPRoute/shop/reviews'], rules: [{ clientSelectors: [], requests: 100, unit: 'Minute' }] }]);
   assert.match(accepted(c, 'g')?.message ?? '', /global limit \(shared through Redis\)/);
 });
+
+test('each condition names its ancestor, as Envoy Gateway\'s status.ancestors[]: the waypoint it acts through, else the target', () => {
+  const ancestors = (c: CompiledRateLimits, name: string): unknown[] =>
+    c.conditions.filter((x) => x.name === name).map((x) => [x.status, x.reason, (x as { parentRef?: unknown }).parentRef]);
+  const c = compile([
+    btp('on-service', { targetRefs: [{ kind: 'Service', name: 'reviews' }, { kind: 'Service', name: 'ratings' }], rateLimit: local([{ limit: perMinute(2) }]) }),
+    btp('missing', { targetRefs: [{ kind: 'Service', name: 'nope' }], rateLimit: local([{ limit: perMinute(2) }]) }),
+    btp('invalid', { targetRefs: [routeRef], rateLimit: { type: 'Sometimes' } }),
+    btp('untargeted', { rateLimit: local([{ limit: perMinute(2) }]) }),
+  ]);
+  const waypoint = { group: 'gateway.networking.k8s.io', kind: 'Gateway', namespace: 'shop', name: 'waypoint' };
+  // Two Services of one waypoint: one ancestor.
+  assert.deepEqual(ancestors(c, 'on-service'), [['True', 'Accepted', waypoint]]);
+  assert.deepEqual(ancestors(c, 'missing'), [['False', 'TargetNotFound', { group: '', kind: 'Service', namespace: 'shop', name: 'nope' }]]);
+  assert.deepEqual(ancestors(c, 'invalid'), [['False', 'Invalid', { ...routeRef, namespace: 'shop' }]]);
+  assert.deepEqual(ancestors(c, 'untargeted'), [['False', 'Invalid', undefined]]);
+});

@@ -17,7 +17,7 @@ import {
   type ServiceRoutes,
 } from '#core/config/routes.ts';
 import { isIP } from 'node:net';
-import type { BackendTrafficPolicy, ClusterObjects, PolicyTargetRef } from '#controller/source/types.ts';
+import type { BackendTrafficPolicy, ClusterObjects, ParentReference, PolicyTargetRef } from '#controller/source/types.ts';
 import type { ResourceCondition } from '#controller/model/types.ts';
 import { serviceHostname } from '#controller/model/services.ts';
 
@@ -174,6 +174,24 @@ function readRateLimit(policy: BackendTrafficPolicy): ReadPolicy {
   return { type, rules, problems };
 }
 
+/**
+ * Policy status is per ancestor, as Envoy Gateway reports it (`status.ancestors[]`): each
+ * condition names the ancestor it is for — the waypoint Gateway the policy acts through, or
+ * the target itself when it reaches no waypoint.
+ */
+export interface PolicyCondition extends ResourceCondition {
+  parentRef: ParentReference;
+}
+
+function gatewayRef(key: string): ParentReference {
+  const slash = key.indexOf('/');
+  return { group: GATEWAY_GROUP, kind: 'Gateway', namespace: key.slice(0, slash), name: key.slice(slash + 1) };
+}
+
+function targetAncestor(ref: PolicyTargetRef, namespace: string): ParentReference {
+  return { group: ref.group ?? '', kind: ref.kind, namespace: ref.namespace ?? namespace, name: ref.name };
+}
+
 /** Where one target reference sends the policy: table keys, and the route it is limited to. */
 type Attachment = { services: string[]; route?: string } | { problem: string };
 
@@ -218,17 +236,27 @@ export function compileRateLimits(objects: ClusterObjects, tables: readonly Serv
     if (policy === undefined) continue;
     const { namespace, name } = policy.metadata;
     const base = { kind: 'BackendTrafficPolicy', namespace, name, type: 'Accepted' };
+    /** One condition for each ancestor; none named (no target at all), one without. */
+    const report = (ancestors: readonly ParentReference[], c: Pick<ResourceCondition, 'status' | 'reason' | 'message'>): void => {
+      if (ancestors.length === 0) conditions.push({ ...base, ...c });
+      for (const parentRef of ancestors) {
+        const withAncestor: PolicyCondition = { ...base, ...c, parentRef };
+        conditions.push(withAncestor);
+      }
+    };
+    const targets = policy.spec.targetRefs.map((r) => targetAncestor(r, namespace));
     const read = readRateLimit(policy);
     const left = read.problems.length === 0 ? '' : `; weft leaves out ${read.problems.map((p) => `${p.path} (${p.why})`).join('; ')}`;
     if (read.refused !== undefined) {
-      conditions.push({ ...base, status: 'False', reason: read.refused.reason, message: `${read.refused.message}${left}; the policy has no effect` });
+      report(targets, { status: 'False', reason: read.refused.reason, message: `${read.refused.message}${left}; the policy has no effect` });
       continue;
     }
     if (policy.spec.targetRefs.length === 0) {
-      conditions.push({ ...base, status: 'False', reason: 'Invalid', message: `spec.targetRefs is empty${left}; the policy has no effect` });
+      report([], { status: 'False', reason: 'Invalid', message: `spec.targetRefs is empty${left}; the policy has no effect` });
       continue;
     }
     const applied: string[] = [];
+    const waypoints = new Set<string>();
     const missed: string[] = [];
     for (const ref of policy.spec.targetRefs) {
       const a = attach(ref, namespace);
@@ -237,6 +265,8 @@ export function compileRateLimits(objects: ClusterObjects, tables: readonly Serv
         continue;
       }
       for (const service of a.services) {
+        const waypoint = waypointServices.get(service) ?? byService.get(service)?.waypoint;
+        if (waypoint !== undefined) waypoints.add(waypoint);
         const limit: RateLimitPolicy = { policy: key, type: read.type, rules: read.rules };
         if (a.route !== undefined) limit.routes = [a.route];
         const list = added.get(service) ?? [];
@@ -247,10 +277,10 @@ export function compileRateLimits(objects: ClusterObjects, tables: readonly Serv
     }
     const notes = `${missed.length === 0 ? '' : `; not attached: ${missed.join('; ')}`}${left}`;
     if (applied.length === 0) {
-      conditions.push({ ...base, status: 'False', reason: 'TargetNotFound', message: `${missed.join('; ')}${left}; the policy has no effect` });
+      report(targets, { status: 'False', reason: 'TargetNotFound', message: `${missed.join('; ')}${left}; the policy has no effect` });
       continue;
     }
-    conditions.push({ ...base, status: 'True', reason: 'Accepted', message: `${read.type === 'Local' ? 'local limit (per waypoint replica)' : 'global limit (shared through Redis)'} applied to requests for ${applied.join(', ')}${notes}` });
+    report([...waypoints].sort().map(gatewayRef), { status: 'True', reason: 'Accepted', message: `${read.type === 'Local' ? 'local limit (per waypoint replica)' : 'global limit (shared through Redis)'} applied to requests for ${applied.join(', ')}${notes}` });
   }
 
   const out = new Map(byService);

@@ -3,7 +3,10 @@
 // as the local source reads manifests. Informer handlers only mark the source dirty; a
 // debounced rebuild reads the informers' caches, and listeners hear only of real changes.
 // The library relists by itself after 410 Gone but stops an informer on any other error,
-// so this source restarts it with capped exponential backoff.
+// so this source restarts it with capped exponential backoff. A kind of another project
+// (Envoy Gateway's BackendTrafficPolicy) may not be served at all, its CRD not installed: its
+// 404 counts as synced with no objects, is logged once, and is checked again with a slower
+// backoff until the kind appears (then it is watched like the rest) or the source stops.
 import { ListWatch } from '@kubernetes/client-node';
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import { WeftError, errorMessage } from '#core/errors.ts';
@@ -25,6 +28,8 @@ export interface KubernetesSourceOptions {
   backoff?: { initialMs: number; maxMs: number };
   /** `start()` fails when the informers have not all synced by then (0: wait forever). */
   syncTimeoutMs?: number;
+  /** How often an optional kind the API server does not serve is looked for again: doubles from `initialMs` up to `maxMs`. */
+  absentBackoff?: { initialMs: number; maxMs: number };
 }
 
 type Parsed = { ok: true; object: ClusterObject } | { ok: false; rejection: SourceRejection };
@@ -41,6 +46,10 @@ interface KindState {
   failures: number;
   /** Restarts after failures since the source started. */
   restarts: number;
+  /** An optional kind the API server answered 404 for (its CRD is not installed): read as empty. */
+  absent: boolean;
+  /** Consecutive checks that found it absent, for the backoff. */
+  absentChecks: number;
   retry: NodeJS.Timeout | undefined;
   /** `namespace/name` → the parse of the cached object at a resourceVersion. */
   parsed: Map<string, { resourceVersion: string | undefined; result: Parsed }>;
@@ -51,6 +60,7 @@ export class KubernetesSource implements ClusterSource {
   readonly #debounceMs: number;
   readonly #backoff: { initialMs: number; maxMs: number };
   readonly #syncTimeoutMs: number;
+  readonly #absentBackoff: { initialMs: number; maxMs: number };
   readonly #kinds: KindState[];
   readonly #listeners = new Set<() => void>();
   readonly #syncWaiters = new Set<() => void>();
@@ -66,6 +76,7 @@ export class KubernetesSource implements ClusterSource {
     this.#debounceMs = options.debounceMs ?? 50;
     this.#backoff = options.backoff ?? { initialMs: 500, maxMs: 30_000 };
     this.#syncTimeoutMs = options.syncTimeoutMs ?? 60_000;
+    this.#absentBackoff = options.absentBackoff ?? { initialMs: 5000, maxMs: 300_000 };
     this.#kinds = KUBE_RESOURCES.map((resource) => this.#makeKind(options.kubeConfig, resource));
   }
 
@@ -94,9 +105,10 @@ export class KubernetesSource implements ClusterSource {
   }
 
   /** Per kind: synced, and the resourceVersion the informer would resume from (for diagnostics and tests). */
-  informerStates(): { kind: string; synced: boolean; resourceVersion: string; objects: number; restarts: number }[] {
+  informerStates(): { kind: string; synced: boolean; absent: boolean; resourceVersion: string; objects: number; restarts: number }[] {
     return this.#kinds.map((k) => ({
-      kind: k.resource.kind, synced: k.synced, resourceVersion: k.informer.latestResourceVersion(), objects: k.informer.list().length, restarts: k.restarts,
+      kind: k.resource.kind, synced: k.synced, absent: k.absent, resourceVersion: k.informer.latestResourceVersion(),
+      objects: k.absent ? 0 : k.informer.list().length, restarts: k.restarts,
     }));
   }
 
@@ -130,7 +142,8 @@ export class KubernetesSource implements ClusterSource {
       }),
     });
     const k: KindState = {
-      resource, informer, watch, synced: false, failedDuringLaunch: false, launching: false, failures: 0, restarts: 0, retry: undefined, parsed: new Map(),
+      resource, informer, watch, synced: false, failedDuringLaunch: false, launching: false, failures: 0, restarts: 0,
+      absent: false, absentChecks: 0, retry: undefined, parsed: new Map(),
     };
     const changed = (): void => {
       // An event means the watch is healthy again.
@@ -160,6 +173,11 @@ export class KubernetesSource implements ClusterSource {
       k.launching = false;
     }
     if (k.failedDuringLaunch || this.#stopped) return;
+    if (k.absent) {
+      k.absent = false;
+      k.absentChecks = 0;
+      this.#logger.info('optional kind is served now; watching it', { kind: k.resource.kind, objects: k.informer.list().length });
+    }
     if (!k.synced) {
       k.synced = true;
       this.#logger.debug('informer synced', { kind: k.resource.kind, objects: k.informer.list().length });
@@ -172,12 +190,37 @@ export class KubernetesSource implements ClusterSource {
     if (this.#stopped) return;
     if (k.launching) k.failedDuringLaunch = true;
     if (k.retry !== undefined) return;
+    if (k.resource.optional === true && statusCodeOf(err) === 404) {
+      this.#absent(k);
+      return;
+    }
     const delay = Math.min(this.#backoff.maxMs, this.#backoff.initialMs * 2 ** Math.min(k.failures, 20));
     k.failures++;
     k.restarts++;
     this.#logger.warn('informer failed; restarting', {
       kind: k.resource.kind, err: errorMessage(err), code: statusCodeOf(err), retryInMs: delay, failures: k.failures,
     });
+    k.retry = setTimeout(() => void this.#launch(k), delay);
+  }
+
+  /** The API server does not serve the optional kind: no objects of it, one log line, a look again later. */
+  #absent(k: KindState): void {
+    const delay = Math.min(this.#absentBackoff.maxMs, this.#absentBackoff.initialMs * 2 ** Math.min(k.absentChecks, 20));
+    k.absentChecks++;
+    k.failures = 0;
+    if (!k.absent) {
+      k.absent = true;
+      this.#logger.info('kind not served (its CRD is not installed); reading none of it and checking again with backoff', {
+        kind: k.resource.kind, group: k.resource.group, version: k.resource.version, retryInMs: delay,
+      });
+      // Objects cached before the CRD went away are no longer the cluster's.
+      this.#markDirty();
+    }
+    if (!k.synced) {
+      k.synced = true;
+      for (const wake of this.#syncWaiters) wake();
+      this.#markDirty();
+    }
     k.retry = setTimeout(() => void this.#launch(k), delay);
   }
 
@@ -224,7 +267,7 @@ export class KubernetesSource implements ClusterSource {
       const previous = this.#snapshot[k.resource.collection] as ReadonlyMap<string, ClusterObject>;
       const target = maps[k.resource.collection];
       const parsed = new Map<string, { resourceVersion: string | undefined; result: Parsed }>();
-      for (const raw of k.informer.list()) {
+      for (const raw of k.absent ? [] : k.informer.list()) {
         const meta = raw.metadata ?? {};
         const key = k.resource.namespaced ? `${meta.namespace ?? ''}/${meta.name ?? ''}` : (meta.name ?? '');
         const cached = k.parsed.get(key);

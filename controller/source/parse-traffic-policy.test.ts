@@ -48,9 +48,11 @@ test('BackendTrafficPolicy: fields weft does not implement are named; a bad targ
   assert.equal(parseObject({ apiVersion: 'gateway.envoyproxy.io/v1', kind: 'BackendTrafficPolicy', metadata: meta, spec: {} }).ok, false);
 });
 
-test('BackendTrafficPolicy: a manifest folder files it; the Kubernetes source does not watch it (no CRD shipped)', () => {
+test('BackendTrafficPolicy: a manifest folder files it; the Kubernetes source watches it where its CRD is served', () => {
   const objects = objectsFrom([{ apiVersion, kind: 'BackendTrafficPolicy', metadata: meta, spec: { rateLimit } }]);
   assert.deepEqual([...objects.backendTrafficPolicies.keys()], ['shop/limit']);
   assert.ok(objects.namespaces.has('shop'));
-  assert.equal(KUBE_RESOURCES.find((k) => k.kind === 'BackendTrafficPolicy'), undefined);
+  const kube = KUBE_RESOURCES.find((k) => k.kind === 'BackendTrafficPolicy');
+  assert.deepEqual(kube && [kube.group, kube.version, kube.plural, kube.collection, kube.optional, kube.writesConditions],
+    ['gateway.envoyproxy.io', 'v1alpha1', 'backendtrafficpolicies', 'backendTrafficPolicies', true, true]);
 });

@@ -1,6 +1,8 @@
 // Writes the status store's conditions to the Kubernetes objects they describe, as
 // `status.conditions` through the status subresource (JSON merge patch, field manager
-// `weft-controller`), and a waypoint Gateway's `status.addresses` with them. Only kinds whose
+// `weft-controller`), and a waypoint Gateway's `status.addresses` with them. Routes carry
+// theirs per parent (`status.parents[]`, Gateway API), Envoy Gateway's policies per ancestor
+// (`status.ancestors[]` with `ancestorRef`, as its PolicyStatus has them). Only kinds whose
 // conditions weft owns are written (Gateway, AuthorizationPolicy, PeerAuthentication: see
 // kube/resources.ts); an object is patched only when what it should carry differs from what
 // was last written, writes are spaced by a minimum interval, and a failed write is logged and
@@ -45,7 +47,7 @@ interface Target {
   conditions: KubeCondition[];
   /** Written when an array; null removes addresses written before; undefined leaves them alone. */
   addresses: GatewayStatusAddress[] | null | undefined;
-  /** Routes: `status.parents[]` (Gateway API), written instead of `status.conditions`. */
+  /** Routes: `status.parents[]` (Gateway API); policies: `status.ancestors[]`; written instead of `status.conditions`. */
   parents?: RouteParentStatus[];
 }
 
@@ -58,6 +60,16 @@ interface RouteParentStatus {
 /** The controller name weft reports in route status: the chart's `istio-waypoint` GatewayClass's. */
 export const ROUTE_CONTROLLER_NAME = 'weft.dev/mesh-controller';
 const ROUTE_KINDS = new Set(['HTTPRoute', 'GRPCRoute']);
+/** Kinds whose status is Envoy Gateway's PolicyStatus. */
+const POLICY_KINDS = new Set(['BackendTrafficPolicy']);
+const perParent = (kind: string): boolean => ROUTE_KINDS.has(kind) || POLICY_KINDS.has(kind);
+
+/** The status body of one target. */
+function statusBody(t: Target): Record<string, unknown> {
+  if (t.parents === undefined) return { conditions: t.conditions, ...(t.addresses === undefined ? {} : { addresses: t.addresses }) };
+  if (!POLICY_KINDS.has(t.resource.kind)) return { parents: t.parents };
+  return { ancestors: t.parents.map((p) => ({ ancestorRef: p.parentRef, controllerName: p.controllerName, conditions: p.conditions })) };
+}
 
 const WRITABLE = new Map(KUBE_RESOURCES.filter((r) => r.writesConditions).map((r) => [r.kind, r]));
 
@@ -133,7 +145,7 @@ export class KubernetesStatusWriter {
       const id = `${obj.kind}/${obj.namespace}/${obj.name}`;
       const addresses = obj.addresses !== undefined ? obj.addresses : this.#addressed.has(id) ? null : undefined;
       const target: Target = { resource, namespace: obj.namespace, name: obj.name, conditions, addresses };
-      if (ROUTE_KINDS.has(obj.kind)) {
+      if (perParent(obj.kind)) {
         target.parents = (obj.parents ?? []).map((p) => ({
           parentRef: p.parentRef, controllerName: ROUTE_CONTROLLER_NAME,
           conditions: p.conditions.map((c): KubeCondition => ({
@@ -151,7 +163,7 @@ export class KubernetesStatusWriter {
       const [kind = '', namespace = '', name = ''] = id.split('/');
       const resource = WRITABLE.get(kind);
       if (resource !== undefined) {
-        desired.set(id, { resource, namespace, name, conditions: [], addresses: this.#addressed.has(id) ? null : undefined, ...(ROUTE_KINDS.has(kind) ? { parents: [] } : {}) });
+        desired.set(id, { resource, namespace, name, conditions: [], addresses: this.#addressed.has(id) ? null : undefined, ...(perParent(kind) ? { parents: [] } : {}) });
       }
     }
     this.#desired = desired;
@@ -196,7 +208,7 @@ export class KubernetesStatusWriter {
     try {
       await this.#api.patchNamespacedCustomObjectStatus({
         group: r.group, version: r.version, plural: r.plural, namespace: t.namespace, name: t.name,
-        body: { status: t.parents !== undefined ? { parents: t.parents } : { conditions: t.conditions, ...(t.addresses === undefined ? {} : { addresses: t.addresses }) } }, fieldManager: FIELD_MANAGER,
+        body: { status: statusBody(t) }, fieldManager: FIELD_MANAGER,
       }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
       this.#failures.delete(id);
       if (Array.isArray(t.addresses)) this.#addressed.add(id);

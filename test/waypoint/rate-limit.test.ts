@@ -2,14 +2,12 @@
 // cluster. A local policy on the echo Service allows 10 requests a minute to x-user
 // "anonymous" and 2 a minute to each distinct x-user value; N + k requests inside the window
 // get exactly k answers 429 with flag RL, the x-ratelimit-* headers, and a count in the
-// metrics. A global policy on a second Service counts in a real redis-server on the host: the
-// same N + k, requests passing while Redis is stopped (fail open), and limited again once it
-// is back. Needs root.
+// metrics. A global policy on a second Service counts in the embedded cluster's Redis (a real
+// redis-server in its own pod, whose address the controller writes into the waypoint
+// Deployment): the same N + k, requests passing while Redis is stopped (fail open), and limited
+// again once it is back. Needs root.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import net from 'node:net';
 import { Ports } from '#core/ports.ts';
 import { startEcho } from '#local/echo.ts';
 import { LocalMesh, waitUntil } from '#local/mesh.ts';
@@ -57,35 +55,6 @@ const globalPolicy = {
   },
 };
 
-async function freePort(): Promise<number> {
-  const srv = net.createServer().listen(0);
-  await once(srv, 'listening');
-  const port = (srv.address() as net.AddressInfo).port;
-  srv.close();
-  return port;
-}
-
-/** redis-server on every host address (the waypoint reaches it over the host link), without persistence. */
-async function startRedis(port: number): Promise<ChildProcess> {
-  const proc = spawn('redis-server', ['--port', String(port), '--bind', '0.0.0.0', '--protected-mode', 'no', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  await new Promise<void>((resolve, reject) => {
-    proc.stdout?.on('data', (c: Buffer) => {
-      out += c.toString();
-      if (out.includes('Ready to accept connections')) resolve();
-    });
-    proc.once('exit', (code) => reject(new Error(`redis-server exited (${code}): ${out}`)));
-  });
-  return proc;
-}
-
-async function stopRedis(proc: ChildProcess | undefined): Promise<void> {
-  if (proc === undefined || proc.exitCode !== null) return;
-  const gone = once(proc, 'exit');
-  proc.kill('SIGTERM');
-  await gone;
-}
-
 interface Answer { status: number; headers: Record<string, string>; body: string }
 
 /** n GETs on one connection; each answer's status, headers and body. */
@@ -111,8 +80,6 @@ describe('BackendTrafficPolicy rate limits at the waypoint', { skip }, () => {
   let client: LocalPod;
   let vip: string;
   let sharedVip: string;
-  let redisPort: number;
-  let redis: ChildProcess | undefined;
 
   const metrics = async (): Promise<string> => {
     const wp = mesh?.waypoints.running.get('shop/waypoint');
@@ -121,9 +88,7 @@ describe('BackendTrafficPolicy rate limits at the waypoint', { skip }, () => {
   };
 
   before(async () => {
-    redisPort = await freePort();
-    redis = await startRedis(redisPort);
-    mesh = await LocalMesh.start({ name: 'wprl', nodes: 2, waypointEnv: (hostIp) => ({ WEFT_RATE_LIMIT_REDIS: `${hostIp}:${redisPort}` }) });
+    mesh = await LocalMesh.start({ name: 'wprl', nodes: 2, redis: true });
     const { cluster } = mesh;
     await cluster.setNamespaceLabels('shop', { 'istio.io/dataplane-mode': 'ambient', 'istio.io/use-waypoint': 'waypoint' });
     const [c, echo] = await Promise.all([
@@ -149,7 +114,6 @@ describe('BackendTrafficPolicy rate limits at the waypoint', { skip }, () => {
 
   after(async () => {
     await mesh?.stop();
-    await stopRedis(redis);
   });
 
   test('N + k requests in a window: exactly k answered 429, flagged RL and counted', async () => {
@@ -193,12 +157,14 @@ describe('BackendTrafficPolicy rate limits at the waypoint', { skip }, () => {
     assert.deepEqual(answers.map((a) => a.status), [...Array<number>(LIMIT - 1).fill(200), ...Array<number>(k).fill(429)]);
     assert.equal(answers.at(-1)?.headers['x-ratelimit-limit'], `${LIMIT}, ${LIMIT};w=3600`);
 
-    await stopRedis(redis);
+    const redis = mesh?.redis;
+    assert.ok(redis !== undefined);
+    await redis.stopProcess();
     const open = await requests(client, `http://${sharedVip}/`, 5);
     assert.deepEqual(open.map((a) => a.status), [200, 200, 200, 200, 200], 'requests pass while Redis is down');
 
     // A restarted Redis without persistence starts from zero: the full budget, then 429.
-    redis = await startRedis(redisPort);
+    await redis.startProcess();
     await waitUntil(async () => (await requests(client, `http://${sharedVip}/`, 1))[0]?.headers['x-ratelimit-remaining'] !== undefined,
       15_000, () => 'the waypoint never counted in Redis again');
     const again = await requests(client, `http://${sharedVip}/`, LIMIT);

@@ -13,6 +13,11 @@ export interface KubeResource {
   collection: keyof ClusterObjects;
   /** Weft owns `status.conditions` of this kind and writes them (see status/kubernetes-writer.ts). */
   writesConditions: boolean;
+  /**
+   * A kind of another project whose CRD a cluster may lack: while the API server does not serve
+   * it, the source reads none and checks again with backoff, instead of failing to sync.
+   */
+  optional?: boolean;
 }
 
 export const KUBE_RESOURCES: readonly KubeResource[] = [
@@ -28,9 +33,9 @@ export const KUBE_RESOURCES: readonly KubeResource[] = [
   { kind: 'PeerAuthentication', group: 'security.istio.io', version: 'v1', plural: 'peerauthentications', namespaced: true, collection: 'peerAuthentications', writesConditions: true },
   { kind: 'VirtualService', group: 'networking.istio.io', version: 'v1', plural: 'virtualservices', namespaced: true, collection: 'virtualServices', writesConditions: true },
   { kind: 'DestinationRule', group: 'networking.istio.io', version: 'v1', plural: 'destinationrules', namespaced: true, collection: 'destinationRules', writesConditions: true },
-  // BackendTrafficPolicy (rate limits) is read from manifest folders only: on a cluster it would
-  // need Envoy Gateway's CRD, which the chart does not ship, and an informer for a missing kind
-  // never syncs.
+  // Envoy Gateway's kind, for its rate limits: served where Envoy Gateway is installed or the
+  // chart's optional CRD is (rateLimit.installCRD). Its status is `status.ancestors[]`.
+  { kind: 'BackendTrafficPolicy', group: 'gateway.envoyproxy.io', version: 'v1alpha1', plural: 'backendtrafficpolicies', namespaced: true, collection: 'backendTrafficPolicies', writesConditions: true, optional: true },
 ];
 
 export function apiVersionOf(r: KubeResource): string {

@@ -49,6 +49,8 @@ interface ResourceType {
   hasStatus: boolean;
   /** Custom resources list their items with apiVersion and kind; built-in types do not. */
   custom: boolean;
+  /** Served only while its CustomResourceDefinition is stored, as any custom kind on a real server (404 otherwise). */
+  onlyWithCrd?: boolean;
 }
 
 // The server's own table, written independently of the client's so a wrong path on either
@@ -78,6 +80,8 @@ const RESOURCES: readonly ResourceType[] = [
   { group: 'rbac.authorization.k8s.io', version: 'v1', kind: 'RoleBinding', plural: 'rolebindings', namespaced: true, hasStatus: false, custom: false },
   { group: 'apiextensions.k8s.io', version: 'v1', kind: 'CustomResourceDefinition', plural: 'customresourcedefinitions', namespaced: false, hasStatus: true, custom: false },
   { group: 'gateway.networking.k8s.io', version: 'v1', kind: 'GatewayClass', plural: 'gatewayclasses', namespaced: false, hasStatus: true, custom: true },
+  // An optional kind: tests install its CRD or leave it out.
+  { group: 'gateway.envoyproxy.io', version: 'v1alpha1', kind: 'BackendTrafficPolicy', plural: 'backendtrafficpolicies', namespaced: true, hasStatus: true, custom: true, onlyWithCrd: true },
   { group: 'networking.istio.io', version: 'v1', kind: 'VirtualService', plural: 'virtualservices', namespaced: true, hasStatus: true, custom: true },
   { group: 'networking.istio.io', version: 'v1', kind: 'DestinationRule', plural: 'destinationrules', namespaced: true, hasStatus: true, custom: true },
   // Create-only and never stored: answered from the tokens a test registers (reviewableToken).
@@ -252,6 +256,12 @@ export class TestApiServer {
     // The DELETED event carries the object at the deletion's resourceVersion, as the real server sends it.
     const gone: JsonObject = { ...old, metadata: { ...metadataOf(old), resourceVersion: String(++this.#resourceVersion) } };
     this.#emit('DELETED', r, gone);
+    // A kind served only with its CRD goes with it: its objects, then its watches end.
+    const served = r.kind === 'CustomResourceDefinition' ? RESOURCES.find((x) => x.onlyWithCrd === true && `${x.plural}.${x.group}` === name) : undefined;
+    if (served !== undefined) {
+      this.#store(served).clear();
+      for (const w of [...this.#watchers]) if (w.resource === served) this.#endWatch(w);
+    }
   }
 
   get(kind: string, namespace: string, name: string): JsonObject | undefined {
@@ -359,6 +369,11 @@ export class TestApiServer {
       this.denials.push(recorded);
       req.resume();
       return sendStatus(res, 403, 'Forbidden', denied);
+    }
+    // Authorized first, as the real server does: a kind without its CRD is then not found.
+    if (!this.#served(r)) {
+      req.resume();
+      return sendStatus(res, 404, 'NotFound', `the server could not find the requested resource (${url.pathname})`);
     }
     if (req.method === 'GET' && name === undefined) {
       return watch ? this.#watch(req, res, r, namespace, query) : this.#list(res, r, namespace);
@@ -645,14 +660,23 @@ export class TestApiServer {
     return `${what} is forbidden: User "${user}" cannot ${verb} resource "${resource}" in API group "${r.group}" ${scope}`;
   }
 
+  /** Whether the kind is served now: always, or for an `onlyWithCrd` kind while a CRD serving its version is stored. */
+  #served(r: ResourceType): boolean {
+    if (r.onlyWithCrd !== true) return true;
+    const crd = this.#store(resourceByKind('CustomResourceDefinition')).get(`${r.plural}.${r.group}`);
+    const spec = crd !== undefined && isJsonObject(crd['spec']) ? crd['spec'] : {};
+    return (Array.isArray(spec['versions']) ? spec['versions'] : []).some((v: unknown) => isJsonObject(v) && v['name'] === r.version && v['served'] === true);
+  }
+
   /** GET /api, /apis, /api/v1, /apis/<group>/<version>: what kubectl and generic clients discover. */
   #discovery(res: ServerResponse, pathname: string): boolean {
     const parts = pathname.split('/').filter((p) => p !== '');
     const groups = new Map<string, string[]>();
-    for (const r of RESOURCES) if (r.group !== '' && !(groups.get(r.group) ?? []).includes(r.version)) groups.set(r.group, [...(groups.get(r.group) ?? []), r.version]);
+    const served = RESOURCES.filter((r) => this.#served(r));
+    for (const r of served) if (r.group !== '' && !(groups.get(r.group) ?? []).includes(r.version)) groups.set(r.group, [...(groups.get(r.group) ?? []), r.version]);
     const resourceList = (group: string, version: string): JsonObject => ({
       kind: 'APIResourceList', apiVersion: 'v1', groupVersion: group === '' ? version : `${group}/${version}`,
-      resources: RESOURCES.filter((r) => r.group === group && r.version === version).flatMap((r) => [
+      resources: served.filter((r) => r.group === group && r.version === version).flatMap((r) => [
         {
           name: r.plural, singularName: r.kind.toLowerCase(), namespaced: r.namespaced, kind: r.kind,
           verbs: r.plural === 'tokenreviews' ? ['create'] : ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'],
@@ -773,6 +797,7 @@ export class TestApiServer {
       };
     }
     if (!r.custom) return obj;
+    if (!this.#served(r)) throw new ApiRequestError(404, 'NotFound', `the server could not find the requested resource (${r.plural}.${r.group} ${r.version} is not served)`);
     const crd = this.#store(resourceByKind('CustomResourceDefinition')).get(`${r.plural}.${r.group}`);
     if (crd === undefined) return obj;
     const spec = isJsonObject(crd['spec']) ? crd['spec'] : {};

@@ -56,3 +56,12 @@ current-context: test
     },
   };
 }
+
+/** Polls `pred` until it holds; fails naming `label` after `ms`. */
+export async function waitFor(pred: () => boolean, label: string, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${label}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
