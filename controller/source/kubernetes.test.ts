@@ -77,7 +77,7 @@ function changes(source: KubernetesSource): { count: () => number } {
   return { count: () => n };
 }
 
-const KINDS = 12;
+const KINDS = 13;
 
 test('initial sync lists every kind cluster-wide, then watches with bookmarks from the list version', async () => {
   const h = await cluster();
@@ -106,6 +106,7 @@ test('initial sync lists every kind cluster-wide, then watches with bookmarks fr
     '/apis/gateway.networking.k8s.io/v1/gateways', '/apis/gateway.networking.k8s.io/v1/grpcroutes', '/apis/gateway.networking.k8s.io/v1/httproutes',
     '/apis/networking.istio.io/v1/destinationrules', '/apis/networking.istio.io/v1/virtualservices',
     '/apis/security.istio.io/v1/authorizationpolicies', '/apis/security.istio.io/v1/peerauthentications',
+    '/apis/telemetry.istio.io/v1/telemetries',
   ]);
   const watches = h.server.requests.filter((r) => r.watch);
   assert.equal(watches.length, KINDS);

@@ -28,6 +28,7 @@ export const KUBE_RESOURCES: readonly KubeResource[] = [
   { kind: 'PeerAuthentication', group: 'security.istio.io', version: 'v1', plural: 'peerauthentications', namespaced: true, collection: 'peerAuthentications', writesConditions: true },
   { kind: 'VirtualService', group: 'networking.istio.io', version: 'v1', plural: 'virtualservices', namespaced: true, collection: 'virtualServices', writesConditions: true },
   { kind: 'DestinationRule', group: 'networking.istio.io', version: 'v1', plural: 'destinationrules', namespaced: true, collection: 'destinationRules', writesConditions: true },
+  { kind: 'Telemetry', group: 'telemetry.istio.io', version: 'v1', plural: 'telemetries', namespaced: true, collection: 'telemetries', writesConditions: true },
   // BackendTrafficPolicy (rate limits) is read from manifest folders only: on a cluster it would
   // need Envoy Gateway's CRD, which the chart does not ship, and an informer for a missing kind
   // never syncs.
