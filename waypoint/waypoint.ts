@@ -211,6 +211,7 @@ export class Waypoint {
       services: this.state.services().map((s) => ({ key: resourceKey.service(s), addresses: s.addresses, ports: s.ports })),
       routes: this.state.allRoutes(),
       policies: this.state.policies(),
+      telemetry: this.state.telemetry() ?? null,
       destinations: this.#destinations.dump(),
       hbonePool: this.#upstreams.stats(),
       downstream: this.#inbound.connections(),

@@ -6,11 +6,13 @@
 //   the Telemetry brings the lines back.
 // - randomSamplingPercentage 100 on `loud`'s waypoint (targetRefs to its Gateway): the
 //   waypoint, started at 0 %, samples every new trace, as spans arriving at the in-repo OTLP
-//   receiver show.
+//   receiver show; access logging off there stops the waypoint's request lines until the
+//   Telemetry turns it back on.
 // Needs root.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { Ports } from '#core/ports.ts';
 import { parseExposition } from '#controller/dashboard/exposition.ts';
 import { startEcho } from '#local/echo.ts';
 import { LocalMesh, waitUntil } from '#local/mesh.ts';
@@ -119,6 +121,18 @@ describe('Telemetry on the embedded cluster', { skip }, () => {
     }, 15_000, () => `the ztunnels never held accessLog=${String(want)} for the quiet pods`);
   };
 
+  /** Waits until the waypoint's /config_dump (admin, on its pod's localhost) holds these Telemetry settings. */
+  const waypointTelemetryIs = async (want: unknown): Promise<void> => {
+    let last: unknown;
+    await waitUntil(async () => {
+      const pod = mesh.waypoints.running.get('loud/waypoint')?.pod;
+      const r = await pod?.exec(['curl', '-sS', '--max-time', '3', `http://127.0.0.1:${Ports.admin}/config_dump`]);
+      if (r?.code !== 0) return false;
+      last = (JSON.parse(r.stdout) as { telemetry?: unknown }).telemetry;
+      return JSON.stringify(last) === JSON.stringify(want);
+    }, 15_000, () => `the waypoint holds telemetry ${JSON.stringify(last)}, not ${JSON.stringify(want)}`);
+  };
+
   test('before any Telemetry, both namespaces are access-logged at both ends', async () => {
     const from = offsets();
     await call('quiet');
@@ -170,18 +184,36 @@ describe('Telemetry on the embedded cluster', { skip }, () => {
     assert.equal(spanFor(unsampled), false, 'no span at 0 %');
 
     await mesh.apply('telemetry-loud.yaml', tracedWaypoint);
-    // Taken up live: the first request the waypoint samples shows the push arrived.
-    await waitUntil(async () => {
-      const id = randomUUID();
-      await call('loud', { 'x-request-id': id });
-      await waitUntil(() => spanFor(id), 5_000, () => '').catch(() => undefined);
-      return spanFor(id);
-    }, 30_000, () => 'the waypoint never sampled a request after the Telemetry was applied');
+    await waypointTelemetryIs({ waypoint: 'loud/waypoint', tracing: { randomSamplingPercentage: 100 } });
     const ids = Array.from({ length: 5 }, () => randomUUID());
     for (const id of ids) await call('loud', { 'x-request-id': id });
     await waitUntil(() => ids.every(spanFor), 15_000, () => `spans arrived for ${ids.filter(spanFor).length} of ${ids.length} requests`);
     const span = r.spans.find((s) => s.attributes['guid:x-request-id'] === ids[0]);
     assert.equal(span?.resource['service.name'], 'waypoint.loud');
     assert.equal(span.parentSpanId, '', 'a trace the waypoint started');
+  });
+
+  test('access logging off on the waypoint: its requests go unlogged until the Telemetry turns it back on', async () => {
+    const r = receiver;
+    assert.ok(r);
+    const spanFor = (requestId: string): boolean => r.spans.some((s) => s.attributes['guid:x-request-id'] === requestId);
+    const waypointOut = (): string => mesh.waypoints.running.get('loud/waypoint')?.process.stdout ?? '';
+    const quietSpec = { ...tracedWaypoint.spec, accessLogging: [{ disabled: true }] };
+    await mesh.apply('telemetry-loud.yaml', { ...tracedWaypoint, spec: quietSpec });
+    await waypointTelemetryIs({ waypoint: 'loud/waypoint', accessLog: false, tracing: { randomSamplingPercentage: 100 } });
+    const from = waypointOut().length;
+    const ids = Array.from({ length: 3 }, () => randomUUID());
+    // A request's span ends as its log line would be queued: all three are finished after this.
+    for (const id of ids) await call('loud', { 'x-request-id': id });
+    await waitUntil(() => ids.every(spanFor), 15_000, () => 'spans of the unlogged requests');
+    await mesh.apply('telemetry-loud.yaml', tracedWaypoint);
+    await waypointTelemetryIs({ waypoint: 'loud/waypoint', tracing: { randomSamplingPercentage: 100 } });
+    const back = randomUUID();
+    await waitUntil(async () => {
+      await call('loud', { 'x-request-id': back });
+      return waypointOut().slice(from).includes(back);
+    }, 30_000, () => 'the waypoint never logged again');
+    const logged = waypointOut().slice(from);
+    for (const id of ids) assert.equal(logged.includes(id), false, `request ${id} was access-logged`);
   });
 });
