@@ -134,6 +134,15 @@ test('every rendered object applies to the API server; custom objects are valida
   await refused({
     apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'dr', namespace: 'shop' }, spec: { host: 'reviews', subsets: [{ labels: { v: '1' } }] },
   } as KubernetesObject, 422, /spec\.subsets\[0\]\.name: Required value/);
+  // Telemetry keeps what weft does not implement (metrics) for the status to name, and refuses what cannot be a percentage.
+  const tel = (spec: Record<string, unknown>, name = 't'): KubernetesObject => ({ apiVersion: 'telemetry.istio.io/v1', kind: 'Telemetry', metadata: { name, namespace: 'shop' }, spec }) as KubernetesObject;
+  await api.patch(tel({ accessLogging: [{ disabled: true }], tracing: [{ randomSamplingPercentage: 12.5 }], metrics: [{ overrides: [{ disabled: true }] }] }), undefined, undefined, 'test', true, PatchStrategy.ServerSideApply);
+  const storedTelemetry = parseObject(server.get('Telemetry', 'shop', 't'));
+  assert.ok(storedTelemetry.ok && storedTelemetry.object.kind === 'Telemetry');
+  assert.deepEqual(storedTelemetry.object.spec.tracing, [{ providers: [], randomSamplingPercentage: 12.5 }]);
+  assert.deepEqual(storedTelemetry.object.fieldProblems, [{ path: 'spec.metrics', message: 'not supported by weft' }]);
+  await refused(tel({ tracing: [{ randomSamplingPercentage: 150 }] }), 422, /spec\.tracing\[0\]\.randomSamplingPercentage: Invalid value.*less than or equal to 100/);
+  await refused(tel({ accessLogging: [{ providers: [{}] }] }), 422, /spec\.accessLogging\[0\]\.providers\[0\]\.name: Required value/);
 });
 
 test('the API server refuses a CRD whose schema is not structural', async () => {
@@ -165,7 +174,7 @@ test('a cluster that runs Istio keeps its CRDs and GatewayClass; the rest instal
   const lookup: ReleaseOptions['lookup'] = (_apiVersion, kind, namespace, name) => server.get(kind, namespace, name);
   const r = renderChart(chart, { name: 'weft', namespace: 'istio-system', values: { createNamespace: true }, lookup });
   assert.deepEqual(r.crds.skipped.map((c) => c.metadata.name), ['authorizationpolicies.security.istio.io']);
-  assert.deepEqual(r.crds.install.map((c) => c.metadata.name).sort(), ['destinationrules.networking.istio.io', 'peerauthentications.security.istio.io', 'virtualservices.networking.istio.io']);
+  assert.deepEqual(r.crds.install.map((c) => c.metadata.name).sort(), ['destinationrules.networking.istio.io', 'peerauthentications.security.istio.io', 'telemetries.telemetry.istio.io', 'virtualservices.networking.istio.io']);
   assert.equal(r.objects().some((o) => o.kind === 'GatewayClass'), false, 'Istio\'s GatewayClass is left to istiod');
   await applyAll(server, r.objects());
   assert.equal(server.get('CustomResourceDefinition', '', 'authorizationpolicies.security.istio.io')?.['metadata'] !== undefined, true);

@@ -104,6 +104,8 @@ export class Waypoint {
   readonly #globalLimiter: GlobalRateLimiter;
   readonly #rateLimited: Counter<'policy'>;
   #active = 0;
+  /** Whether requests are access-logged: on unless a pushed Telemetry turns it off. */
+  #accessLogOn = true;
   /** Connections already answered with a protocol error. */
   readonly #refused = new WeakSet<Duplex>();
   #admin: RunningAdmin | undefined;
@@ -121,7 +123,10 @@ export class Waypoint {
     this.#redis = o.rateLimitRedis === undefined ? undefined : new RedisClient(o.rateLimitRedis);
     this.#globalLimiter = new GlobalRateLimiter({ store: this.#redis, logger: this.#log, failClosed: o.rateLimitFailClosed === true });
     this.#rateLimited = this.metrics.registry.counter('weft_waypoint_rate_limited_total', 'Requests refused by a local rate limit (429, flag RL)', ['policy']);
-    this.state.onChange(() => this.#destinations.configure(this.state));
+    this.state.onChange(() => {
+      this.#destinations.configure(this.state);
+      this.#applyTelemetry();
+    });
     this.#h1 = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: 0, keepAliveTimeout: 60_000 }, (req, res) => {
       void this.#onHttp1(req, res).catch((err: unknown) => this.#internalError(res, err));
     });
@@ -206,6 +211,7 @@ export class Waypoint {
       services: this.state.services().map((s) => ({ key: resourceKey.service(s), addresses: s.addresses, ports: s.ports })),
       routes: this.state.allRoutes(),
       policies: this.state.policies(),
+      telemetry: this.state.telemetry() ?? null,
       destinations: this.#destinations.dump(),
       hbonePool: this.#upstreams.stats(),
       downstream: this.#inbound.connections(),
@@ -814,6 +820,13 @@ export class Waypoint {
 
   // --- telemetry -----------------------------------------------------------------------
 
+  /** Pushed Telemetry settings, live: a setting the push leaves out is the configured default. */
+  #applyTelemetry(): void {
+    const t = this.state.telemetry();
+    this.#accessLogOn = t?.accessLog ?? true;
+    this.#o.tracing?.configure(t?.tracing ?? {});
+  }
+
   #begin(down: Downstream, facts: RequestFacts, protocol: 'http' | 'grpc'): RequestRecord {
     this.#active++;
     const rec: RequestRecord = { started: performance.now(), down, facts, protocol, requestBytes: 0, responseBytes: 0, flags: '-' };
@@ -847,6 +860,7 @@ export class Waypoint {
       upstreamHost: rec.endpoint === undefined ? undefined : `${rec.endpoint.address}:${rec.endpoint.port}`,
       requestBytes: rec.requestBytes, responseBytes: rec.responseBytes, grpcStatus: rec.grpcStatus,
     });
+    if (!this.#accessLogOn) return;
     this.#accessLog.log({
       start: new Date(Date.now() - durationMs).toISOString(),
       method: rec.facts.method, path: rec.facts.path, authority: rec.facts.authority, protocol: rec.protocol,

@@ -15,6 +15,7 @@ export interface BuildContext {
   endpointSlices: ClusterObjects['endpointSlices'];
   nodes: ClusterObjects['nodes'];
   authorizationPolicies: ClusterObjects['authorizationPolicies'];
+  telemetries: ClusterObjects['telemetries'];
   /** Compared by value: they are made anew every build. */
   waypoints: ReadonlyMap<string, Waypoint>;
   /** Workload uid → PeerAuthentication policies it lists; by value. */
@@ -26,7 +27,7 @@ export function snapshotContext(c: BuildContext): BuildContext {
   return {
     options: { ...c.options },
     namespaces: new Map(c.namespaces), services: new Map(c.services), endpointSlices: new Map(c.endpointSlices), nodes: new Map(c.nodes),
-    authorizationPolicies: new Map(c.authorizationPolicies), waypoints: c.waypoints, attach: c.attach,
+    authorizationPolicies: new Map(c.authorizationPolicies), telemetries: new Map(c.telemetries), waypoints: c.waypoints, attach: c.attach,
   };
 }
 
@@ -37,6 +38,7 @@ export function sameContext(a: BuildContext, b: BuildContext): boolean {
     sameEntries(a.endpointSlices, b.endpointSlices, identical) &&
     sameEntries(a.nodes, b.nodes, identical) &&
     sameEntries(a.authorizationPolicies, b.authorizationPolicies, identical) &&
+    sameEntries(a.telemetries, b.telemetries, identical) &&
     sameEntries(a.waypoints, b.waypoints, sameWaypoint) &&
     sameEntries(a.attach, b.attach, (x, y) => sameItems(x, y));
 }

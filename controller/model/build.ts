@@ -13,6 +13,7 @@ import { convertL7AuthorizationPolicy } from '#controller/model/l7-authorization
 import { compileRoutes } from '#controller/model/routes.ts';
 import { compileIstioTraffic } from '#controller/model/istio-traffic.ts';
 import { compileRateLimits } from '#controller/model/rate-limits.ts';
+import { compileTelemetry, type CompiledTelemetry } from '#controller/model/telemetry.ts';
 import { objectKey } from '#controller/source/types.ts';
 import { fieldConditions } from '#controller/status/field-conditions.ts';
 import { sameContext, snapshotContext, type BuildContext } from '#controller/model/build-context.ts';
@@ -70,6 +71,7 @@ interface PodContext {
   shapes: ServicePortShapes;
   /** SPIFFE ids by `namespace/service account`, made once per build. */
   identities: Map<string, string>;
+  telemetry: CompiledTelemetry;
 }
 
 const NO_SLICES: readonly (readonly EndpointSlice[] | undefined)[] = [];
@@ -155,6 +157,13 @@ export class ModelBuilder {
       conditions.push(...l7.conditions);
     }
 
+    // Telemetry: access logging per pod (on its Workload), access logging and tracing per waypoint.
+    const telemetry = compileTelemetry(objects.telemetries.values(), {
+      rootNamespace: options.rootNamespace, isWaypoint: (k) => waypoints.has(k), waypoints: () => waypoints.keys(),
+    });
+    for (const t of telemetry.waypoints) add(keyed({ kind: 'telemetry', key: resourceKey.telemetry(t), value: t }));
+    conditions.push(...telemetry.conditions);
+
     // PeerAuthentications need every meshed workload first; pods are walked for them only if there are any.
     const meshRefs: MeshWorkloadRef[] = [];
     if (objects.peerAuthentications.size > 0) {
@@ -166,13 +175,13 @@ export class ModelBuilder {
     const peer = convertPeerAuthentications(objects.peerAuthentications.values(), meshRefs, options.rootNamespace);
     for (const a of peer.authorizations) add(authorizationResource(a));
 
-    const { namespaces, services, endpointSlices, nodes, authorizationPolicies } = objects;
-    const context: BuildContext = { options, namespaces, services, endpointSlices, nodes, authorizationPolicies, waypoints, attach: peer.attach };
+    const { namespaces, services, endpointSlices, nodes, authorizationPolicies, telemetries } = objects;
+    const context: BuildContext = { options, namespaces, services, endpointSlices, nodes, authorizationPolicies, telemetries, waypoints, attach: peer.attach };
     if (this.#context === undefined || !sameContext(this.#context, context)) this.#epoch++;
     this.#context = snapshotContext(context);
     const podContext: PodContext = {
       epoch: this.#epoch, objects, options, waypoints, services: serviceIndex, serviceSlices, policies: selectorPolicies, attach: peer.attach,
-      shapes: new ServicePortShapes(), identities: new Map(),
+      shapes: new ServicePortShapes(), identities: new Map(), telemetry,
     };
     const identitiesByNode = new Map<string, Set<string>>();
     for (const [key, pod] of objects.pods) {
@@ -238,6 +247,7 @@ function podOutcome(pod: Pod, _epoch: number, ctx: PodContext, previous: PodOutc
     slices: services.length === 0 ? NO_SLICES : services.map((svc) => ctx.serviceSlices.get(svc)),
     authorizationPolicies: attached === undefined && selected.length <= 1 ? selected : [...new Set([...selected, ...(attached ?? [])])].sort(),
     waypoint,
+    accessLog: inMesh ? ctx.telemetry.accessLogFor(namespace, labels) : undefined,
   };
   const workload = prev?.workload !== undefined && sameWorkloadInputs(prev.workload.inputs, inputs)
     ? prev.workload

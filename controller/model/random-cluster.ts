@@ -19,10 +19,10 @@ export function seededRandom(seed: number): () => number {
 type Doc = Record<string, unknown>;
 
 const NAMESPACES = ['a', 'b', 'c', 'istio-system'];
-const KINDS = ['Namespace', 'Node', 'Gateway', 'Service', 'EndpointSlice', 'Pod', 'AuthorizationPolicy', 'PeerAuthentication'] as const;
+const KINDS = ['Namespace', 'Node', 'Gateway', 'Service', 'EndpointSlice', 'Pod', 'AuthorizationPolicy', 'PeerAuthentication', 'Telemetry'] as const;
 type Kind = (typeof KINDS)[number];
 /** How many names each kind draws from: small, so changes collide with existing objects. */
-const NAMES: Record<Kind, number> = { Namespace: 4, Node: 3, Gateway: 2, Service: 6, EndpointSlice: 4, Pod: 14, AuthorizationPolicy: 5, PeerAuthentication: 4 };
+const NAMES: Record<Kind, number> = { Namespace: 4, Node: 3, Gateway: 2, Service: 6, EndpointSlice: 4, Pod: 14, AuthorizationPolicy: 5, PeerAuthentication: 4, Telemetry: 4 };
 
 export class RandomCluster {
   readonly #rand: () => number;
@@ -151,6 +151,16 @@ export class RandomCluster {
             ...this.#maybe(0.5, { selector: { matchLabels: { app: this.#pick(['web', 'db', 'api']) } } }),
             ...this.#maybe(0.8, { mtls: { mode: this.#pick(['STRICT', 'PERMISSIVE', 'UNSET']) } }),
             ...this.#maybe(0.2, { portLevelMtls: { 8080: { mode: this.#pick(['STRICT', 'PERMISSIVE']) } } }),
+          },
+        };
+      case 'Telemetry':
+        return {
+          apiVersion: 'telemetry.istio.io/v1', kind, metadata: meta(`tel-${i}`),
+          spec: {
+            ...this.#maybe(0.4, { selector: { matchLabels: { app: this.#pick(['web', 'db', 'api']) } } }),
+            ...this.#maybe(0.2, { targetRefs: [{ kind: 'Gateway', group: 'gateway.networking.k8s.io', name: this.#pick(['wp-0', 'wp-1']) }] }),
+            ...this.#maybe(0.8, { accessLogging: [{ disabled: this.#rand() < 0.6, ...this.#maybe(0.2, { providers: [{ name: this.#pick(['envoy', 'other']) }] }) }] }),
+            ...this.#maybe(0.4, { tracing: [{ randomSamplingPercentage: this.#pick([0, 10, 100]) }] }),
           },
         };
     }

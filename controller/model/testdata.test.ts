@@ -29,6 +29,8 @@ test('controller/testdata: shop (ambient) and legacy (plain)', async () => {
           return `routes ${r.key} ${r.value.entries.length}`;
         case 'l7authorization':
           return `l7authorization ${r.key} ${r.value.action}`;
+        case 'telemetry':
+          return `telemetry ${r.key} ${JSON.stringify(r.value)}`;
       }
     }).sort();
     assert.deepEqual(summary, [

@@ -41,7 +41,7 @@ export class ViewIndex {
   /** How many resources the shared part holds. */
   readonly sharedSize: number;
   readonly #policies: [string, Resource & { kind: 'authorization' }][] = [];
-  /** waypoint key → its route tables and L7 policies. */
+  /** waypoint key → its route tables, L7 policies and telemetry settings. */
   readonly #waypointConfig = new Map<string, Map<string, Resource>>();
   readonly #nodes = new Map<string, NodeFacts>();
   readonly #overlays = new Map<string, Overlay>();
@@ -55,7 +55,7 @@ export class ViewIndex {
         this.#policies.push([key, r]);
         continue;
       }
-      if (r.kind === 'routes' || r.kind === 'l7authorization') {
+      if (r.kind === 'routes' || r.kind === 'l7authorization' || r.kind === 'telemetry') {
         let m = this.#waypointConfig.get(r.value.waypoint);
         if (m === undefined) this.#waypointConfig.set(r.value.waypoint, (m = new Map<string, Resource>()));
         m.set(key, r);

@@ -20,6 +20,8 @@ export interface WorkloadInputs {
   /** Sorted, without duplicates. */
   authorizationPolicies: readonly string[];
   waypoint: GatewayAddress | undefined;
+  /** What Telemetry resources decide for the pod's access log (undefined: ztunnel's default). */
+  accessLog?: boolean | undefined;
 }
 
 export function workloadUid(pod: Pod, clusterId: string): string {
@@ -88,6 +90,7 @@ export function toWorkload(pod: Pod, inputs: WorkloadInputs, shapes: ServicePort
   const nodeAddress = pod.status.hostIP ?? inputs.node?.status.addresses.find((a) => a.type === 'InternalIP')?.address;
   if (nodeAddress !== undefined && nodeAddress !== '') w.nodeAddress = nodeAddress;
   if (inputs.waypoint !== undefined) w.waypoint = inputs.waypoint;
+  if (inputs.accessLog !== undefined) w.accessLog = inputs.accessLog;
   return w;
 }
 
@@ -95,7 +98,8 @@ export function toWorkload(pod: Pod, inputs: WorkloadInputs, shapes: ServicePort
 export function sameWorkloadInputs(a: WorkloadInputs, b: WorkloadInputs): boolean {
   return a.inMesh === b.inMesh && a.trustDomain === b.trustDomain && a.clusterId === b.clusterId && a.node === b.node &&
     sameItems(a.services, b.services) && a.slices.length === b.slices.length && a.slices.every((s, i) => sameItems(s, b.slices[i])) &&
-    sameItems(a.authorizationPolicies, b.authorizationPolicies) && sameAddress(a.waypoint, b.waypoint);
+    sameItems(a.authorizationPolicies, b.authorizationPolicies) && sameAddress(a.waypoint, b.waypoint) &&
+    a.accessLog === b.accessLog;
 }
 
 /** Same length and the same items by identity (or both absent). */

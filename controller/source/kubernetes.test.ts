@@ -71,7 +71,7 @@ function changes(source: KubernetesSource): { count: () => number } {
 }
 
 /** Kinds watched: every kind weft reads but BackendTrafficPolicy, whose CRD these tests do not install. */
-const KINDS = 12;
+const KINDS = 13;
 /** Lists of the watched kinds (the absent one is looked for again now and then). */
 const listCount = (h: ApiServerHarness): number => h.server.requests.filter((r) => !r.watch && !r.path.startsWith('/apis/gateway.envoyproxy.io/')).length;
 
@@ -104,6 +104,7 @@ test('initial sync lists every kind cluster-wide, then watches with bookmarks fr
     '/apis/gateway.networking.k8s.io/v1/gateways', '/apis/gateway.networking.k8s.io/v1/grpcroutes', '/apis/gateway.networking.k8s.io/v1/httproutes',
     '/apis/networking.istio.io/v1/destinationrules', '/apis/networking.istio.io/v1/virtualservices',
     '/apis/security.istio.io/v1/authorizationpolicies', '/apis/security.istio.io/v1/peerauthentications',
+    '/apis/telemetry.istio.io/v1/telemetries',
   ]);
   const watches = h.server.requests.filter((r) => r.watch);
   assert.equal(watches.length, KINDS);

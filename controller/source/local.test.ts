@@ -155,3 +155,24 @@ test('a folder created later is watched too', async () => {
     assert.deepEqual([...s.current().pods.keys()], ['app/q']);
   });
 });
+
+test('a Telemetry manifest, as Istio users write it, is read from a folder and its changes are seen', async () => {
+  const dir = join(root, 'telemetry');
+  await mkdir(dir, { recursive: true });
+  const manifest = (disabled: boolean): string => [
+    'apiVersion: telemetry.istio.io/v1', 'kind: Telemetry', 'metadata:', '  name: quiet', '  namespace: shop', 'spec:',
+    '  accessLogging:', '    - providers:', '        - name: envoy', `      disabled: ${disabled}`,
+    '  tracing:', '    - randomSamplingPercentage: 100', '',
+  ].join('\n');
+  await writeFile(join(dir, 'telemetry.yaml'), manifest(true));
+  await withSource([dir], async (s) => {
+    assert.deepEqual(s.rejected(), []);
+    const t = s.current().telemetries.get('shop/quiet');
+    assert.deepEqual(t?.spec, { targetRefs: [], accessLogging: [{ providers: ['envoy'], disabled: true }], tracing: [{ providers: [], randomSamplingPercentage: 100 }] });
+    assert.ok(s.current().namespaces.has('shop'), 'its namespace exists implicitly');
+    const changed = nextChange(s, 'telemetry edited');
+    await writeFile(join(dir, 'telemetry.yaml'), manifest(false));
+    await changed;
+    assert.equal(s.current().telemetries.get('shop/quiet')?.spec.accessLogging[0]?.disabled, false);
+  });
+});

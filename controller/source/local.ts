@@ -292,6 +292,7 @@ function collectionOf(obj: ClusterObject): keyof ClusterObjects {
     case 'VirtualService': return 'virtualServices';
     case 'DestinationRule': return 'destinationRules';
     case 'BackendTrafficPolicy': return 'backendTrafficPolicies';
+    case 'Telemetry': return 'telemetries';
   }
 }
 
@@ -300,7 +301,7 @@ function addImplicitNamespaces(namespaces: Map<string, Namespace>, objects: Clus
   const all: ReadonlyMap<string, ClusterObject>[] = [
     objects.pods, objects.services, objects.endpointSlices, objects.gateways, objects.httpRoutes,
     objects.grpcRoutes, objects.authorizationPolicies, objects.peerAuthentications, objects.virtualServices, objects.destinationRules,
-    objects.backendTrafficPolicies,
+    objects.backendTrafficPolicies, objects.telemetries,
   ];
   for (const map of all) {
     for (const obj of map.values()) {

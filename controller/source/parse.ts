@@ -25,6 +25,9 @@ import type {
   PolicyTargetRef,
   RouteSpec,
   Service,
+  Telemetry,
+  TelemetryAccessLogging,
+  TelemetryTracing,
   VirtualService,
 } from '#controller/source/types.ts';
 import {
@@ -75,6 +78,7 @@ const KINDS: Readonly<Record<string, KindSpec>> = {
   VirtualService: { namespaced: true, apiVersions: ISTIO_NETWORKING_VERSIONS, read: readVirtualService },
   DestinationRule: { namespaced: true, apiVersions: ISTIO_NETWORKING_VERSIONS, read: readDestinationRule },
   BackendTrafficPolicy: { namespaced: true, apiVersions: ['gateway.envoyproxy.io/v1alpha1'], read: readBackendTrafficPolicy },
+  Telemetry: { namespaced: true, apiVersions: ['telemetry.istio.io/v1', 'telemetry.istio.io/v1alpha1'], read: readTelemetry },
 };
 
 export const SUPPORTED_KINDS: readonly string[] = Object.keys(KINDS);
@@ -709,11 +713,8 @@ const BTP_UNSUPPORTED_FIELDS = [
   'circuitBreaker', 'timeout', 'connection', 'dns', 'http2',
 ];
 
-function readBackendTrafficPolicy(doc: JsonObject, metadata: ObjectMeta): BackendTrafficPolicy {
-  const problems = new FieldProblems();
-  problems.unknownKeys(doc, '', DOCUMENT_FIELDS);
-  const spec = object(doc['spec'], 'spec');
-  problems.unknownKeys(spec, 'spec', BTP_SPEC_FIELDS, BTP_UNSUPPORTED_FIELDS);
+/** `spec.targetRef` (the older single form) and `spec.targetRefs` together; unreadable ones are recorded and left out. */
+function readTargetRefs(spec: JsonObject, problems: FieldProblems): PolicyTargetRef[] {
   const targetRefs: PolicyTargetRef[] = [];
   if (spec['targetRef'] !== undefined && spec['targetRef'] !== null) {
     const ref = readTargetRef(spec['targetRef'], 'spec.targetRef', problems);
@@ -724,6 +725,15 @@ function readBackendTrafficPolicy(doc: JsonObject, metadata: ObjectMeta): Backen
     const ref = readTargetRef(v, `spec.targetRefs[${i}]`, problems);
     if (ref !== undefined) targetRefs.push(ref);
   });
+  return targetRefs;
+}
+
+function readBackendTrafficPolicy(doc: JsonObject, metadata: ObjectMeta): BackendTrafficPolicy {
+  const problems = new FieldProblems();
+  problems.unknownKeys(doc, '', DOCUMENT_FIELDS);
+  const spec = object(doc['spec'], 'spec');
+  problems.unknownKeys(spec, 'spec', BTP_SPEC_FIELDS, BTP_UNSUPPORTED_FIELDS);
+  const targetRefs = readTargetRefs(spec, problems);
   return {
     apiVersion: 'gateway.envoyproxy.io/v1alpha1',
     kind: 'BackendTrafficPolicy',
@@ -732,6 +742,82 @@ function readBackendTrafficPolicy(doc: JsonObject, metadata: ObjectMeta): Backen
       targetRefs,
       ...defined({ rateLimit: optObject(spec['rateLimit'], 'spec.rateLimit') }),
     },
+    ...problems.field(),
+  };
+}
+
+// Istio's telemetry API field names (istio/api telemetry/v1alpha1/telemetry.proto), in the
+// camelCase its CRD uses. weft implements access logging on/off and trace sampling; the other
+// fields Istio has are named so the status says "not supported" rather than "unknown".
+const TELEMETRY_SPEC_FIELDS = ['selector', 'targetRef', 'targetRefs', 'accessLogging', 'tracing'];
+const TELEMETRY_SPEC_UNSUPPORTED = ['metrics'];
+const ACCESS_LOGGING_FIELDS = ['providers', 'disabled'];
+const ACCESS_LOGGING_UNSUPPORTED = ['match', 'filter'];
+const TRACING_FIELDS = ['providers', 'randomSamplingPercentage', 'disableSpanReporting'];
+const TRACING_UNSUPPORTED = ['match', 'customTags', 'useRequestIdForTraceSampling', 'enableIstioTags'];
+
+/** Provider names of one entry; a reference that cannot be read is a problem and left out. */
+function readProviders(value: unknown, path: string, problems: FieldProblems): string[] {
+  const refs = problems.attempt(() => list(value, path, (v) => v), []);
+  return refs.flatMap((v, i) => {
+    const p = `${path}[${i}]`;
+    const r = problems.attempt(() => object(v, p), undefined);
+    if (r === undefined) return [];
+    problems.unknownKeys(r, p, PROVIDER_FIELDS);
+    const name = problems.attempt(() => string(r['name'], `${p}.name`), undefined);
+    return name === undefined ? [] : [name];
+  });
+}
+
+/** A list of objects whose bad entries are recorded and skipped. */
+function readEntries<T>(value: unknown, path: string, problems: FieldProblems, read: (o: JsonObject, p: string) => T): T[] {
+  const entries = problems.attempt(() => list(value, path, (v) => v), []);
+  return entries.flatMap((v, i) => {
+    const o = problems.attempt(() => object(v, `${path}[${i}]`), undefined);
+    return o === undefined ? [] : [read(o, `${path}[${i}]`)];
+  });
+}
+
+function readPercentage(value: unknown, path: string): number | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > 100) throw new FieldError(path, 'a percentage from 0 to 100', value);
+  return value;
+}
+
+/*
+ * Telemetry is read field by field: what cannot be used (an unknown or unsupported field, a
+ * value that cannot be read) is left out and named, and the rest applies as written, as the
+ * telemetry it configures can only log or trace more or less, never let traffic through.
+ */
+function readTelemetry(doc: JsonObject, metadata: ObjectMeta): Telemetry {
+  const problems = new FieldProblems();
+  problems.unknownKeys(doc, '', DOCUMENT_FIELDS);
+  const spec = problems.attempt(() => optObject(doc['spec'], 'spec'), undefined) ?? {};
+  problems.unknownKeys(spec, 'spec', TELEMETRY_SPEC_FIELDS, TELEMETRY_SPEC_UNSUPPORTED);
+  const selector = readSelector(spec['selector'], 'spec.selector', problems);
+  const targetRefs = readTargetRefs(spec, problems);
+  const accessLogging = readEntries(spec['accessLogging'], 'spec.accessLogging', problems, (o, p): TelemetryAccessLogging => {
+    problems.unknownKeys(o, p, ACCESS_LOGGING_FIELDS, ACCESS_LOGGING_UNSUPPORTED);
+    return {
+      providers: readProviders(o['providers'], `${p}.providers`, problems),
+      ...defined({ disabled: problems.attempt(() => optBoolean(o['disabled'], `${p}.disabled`), undefined) }),
+    };
+  });
+  const tracing = readEntries(spec['tracing'], 'spec.tracing', problems, (o, p): TelemetryTracing => {
+    problems.unknownKeys(o, p, TRACING_FIELDS, TRACING_UNSUPPORTED);
+    return {
+      providers: readProviders(o['providers'], `${p}.providers`, problems),
+      ...defined({
+        randomSamplingPercentage: problems.attempt(() => readPercentage(o['randomSamplingPercentage'], `${p}.randomSamplingPercentage`), undefined),
+        disableSpanReporting: problems.attempt(() => optBoolean(o['disableSpanReporting'], `${p}.disableSpanReporting`), undefined),
+      }),
+    };
+  });
+  return {
+    apiVersion: 'telemetry.istio.io/v1',
+    kind: 'Telemetry',
+    metadata,
+    spec: { ...defined({ selector }), targetRefs, accessLogging, tracing },
     ...problems.field(),
   };
 }

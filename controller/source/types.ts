@@ -3,7 +3,7 @@
 // Objects here have been checked by `parse.ts`: absent lists and maps are normalised to
 // empty ones, so consumers never test for undefined collections. The user-authored kinds
 // (Gateway, routes, AuthorizationPolicy, PeerAuthentication, VirtualService, DestinationRule,
-// BackendTrafficPolicy)
+// BackendTrafficPolicy, Telemetry)
 // also list the fields weft could not use in `fieldProblems`; the two policy kinds are already
 // their fail-safe reading (see parse.ts), so a consumer that enforces them as given is never
 // looser than the author wrote.
@@ -334,6 +334,41 @@ export interface BackendTrafficPolicy {
   fieldProblems?: ReadonlyArray<FieldProblem>;
 }
 
+/** One `spec.accessLogging[]` entry of a Telemetry. */
+export interface TelemetryAccessLogging {
+  /** Provider names; empty means the mesh's default provider. */
+  providers: ReadonlyArray<string>;
+  disabled?: boolean;
+}
+
+/** One `spec.tracing[]` entry of a Telemetry. */
+export interface TelemetryTracing {
+  providers: ReadonlyArray<string>;
+  /** 0–100. */
+  randomSamplingPercentage?: number;
+  disableSpanReporting?: boolean;
+}
+
+/**
+ * Istio's `telemetry.istio.io` Telemetry: where it applies (namespace, selector or targetRefs)
+ * and the access logging and tracing weft implements. Unknown and unsupported fields
+ * (`metrics`, `match`, `filter`, `customTags`, ...) and values that cannot be read are left
+ * out of the spec and listed in `fieldProblems`; the rest applies.
+ */
+export interface Telemetry {
+  apiVersion: 'telemetry.istio.io/v1';
+  kind: 'Telemetry';
+  metadata: ObjectMeta;
+  spec: {
+    selector?: LabelSelector;
+    /** `targetRef` (the older single form) and `targetRefs`, together. */
+    targetRefs: ReadonlyArray<PolicyTargetRef>;
+    accessLogging: ReadonlyArray<TelemetryAccessLogging>;
+    tracing: ReadonlyArray<TelemetryTracing>;
+  };
+  fieldProblems?: ReadonlyArray<FieldProblem>;
+}
+
 export type ClusterObject =
   | Namespace
   | Pod
@@ -347,7 +382,8 @@ export type ClusterObject =
   | PeerAuthentication
   | VirtualService
   | DestinationRule
-  | BackendTrafficPolicy;
+  | BackendTrafficPolicy
+  | Telemetry;
 
 /** Every map is keyed `namespace/name`, or `name` for cluster-scoped kinds (Namespace, Node). */
 export interface ClusterObjects {
@@ -364,6 +400,7 @@ export interface ClusterObjects {
   virtualServices: ReadonlyMap<string, VirtualService>;
   destinationRules: ReadonlyMap<string, DestinationRule>;
   backendTrafficPolicies: ReadonlyMap<string, BackendTrafficPolicy>;
+  telemetries: ReadonlyMap<string, Telemetry>;
 }
 
 /** An input a source could not accept; the rest of its input keeps working. */
@@ -406,5 +443,6 @@ export function emptyClusterObjects(): ClusterObjects {
     virtualServices: new Map(),
     destinationRules: new Map(),
     backendTrafficPolicies: new Map(),
+    telemetries: new Map(),
   };
 }

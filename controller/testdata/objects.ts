@@ -71,3 +71,7 @@ export function authz(namespace: string, name: string, spec: Record<string, unkn
 export function peerAuth(namespace: string, name: string, spec: Record<string, unknown>): unknown {
   return { apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: { name, namespace }, spec };
 }
+
+export function telemetry(namespace: string, name: string, spec: Record<string, unknown>): unknown {
+  return { apiVersion: 'telemetry.istio.io/v1', kind: 'Telemetry', metadata: { name, namespace }, spec };
+}

@@ -3,6 +3,7 @@
 // everything here crosses the push stream as JSON.
 import type { ServiceRoutes } from './routes.ts';
 import type { L7Authorization } from './l7-authorization.ts';
+import type { WaypointTelemetry } from './telemetry.ts';
 
 export const TunnelProtocol = { NONE: 'NONE', HBONE: 'HBONE' } as const;
 export type TunnelProtocol = (typeof TunnelProtocol)[keyof typeof TunnelProtocol];
@@ -45,6 +46,11 @@ export interface Workload {
   authorizationPolicies: string[];
   status: WorkloadStatus;
   clusterId: string;
+  /**
+   * Whether ztunnel access-logs the connections it carries for this pod (outbound from it,
+   * inbound to it), as Istio's Telemetry resources decide; absent means ztunnel's default (on).
+   */
+  accessLog?: boolean;
 }
 
 export interface ServicePort {
@@ -124,6 +130,8 @@ export const ResourceKind = {
   routes: 'routes',
   /** An L7 policy a waypoint enforces (core/config/l7-authorization.ts). */
   l7authorization: 'l7authorization',
+  /** A waypoint's access-log and tracing settings (core/config/telemetry.ts). */
+  telemetry: 'telemetry',
 } as const;
 export type ResourceKind = (typeof ResourceKind)[keyof typeof ResourceKind];
 
@@ -132,7 +140,8 @@ export type Resource =
   | { kind: 'service'; key: string; value: Service }
   | { kind: 'authorization'; key: string; value: Authorization }
   | { kind: 'routes'; key: string; value: ServiceRoutes }
-  | { kind: 'l7authorization'; key: string; value: L7Authorization };
+  | { kind: 'l7authorization'; key: string; value: L7Authorization }
+  | { kind: 'telemetry'; key: string; value: WaypointTelemetry };
 
 export interface ResourceRef {
   kind: ResourceKind;
@@ -147,6 +156,7 @@ export const resourceKey = {
   routes: (r: Pick<ServiceRoutes, 'service'>): string => r.service,
   /** One policy may target several waypoints: each gets its own copy. */
   l7authorization: (a: Pick<L7Authorization, 'waypoint' | 'namespace' | 'name'>): string => `${a.waypoint}/${a.namespace}/${a.name}`,
+  telemetry: (t: Pick<WaypointTelemetry, 'waypoint'>): string => t.waypoint,
 } as const;
 
 export const DEFAULT_TRUST_DOMAIN = 'cluster.local';

@@ -7,6 +7,7 @@ import {
 import type { Obj } from './fields.ts';
 import { parseL7Authorization } from './l7-authorization.ts';
 import { parseServiceRoutes } from './routes.ts';
+import { parseWaypointTelemetry } from './telemetry.ts';
 import { parseStringMatch } from './string-match.ts';
 import {
   PolicyAction, PolicyScope, ResourceKind, TunnelProtocol, WorkloadStatus, resourceKey,
@@ -64,6 +65,7 @@ export function parseWorkload(v: unknown, path = 'workload'): Workload {
   };
   if (o['nodeAddress'] !== undefined) w.nodeAddress = item.ip(o['nodeAddress'], `${path}.nodeAddress`);
   if (o['waypoint'] !== undefined) w.waypoint = gatewayAddress(o['waypoint'], `${path}.waypoint`);
+  if (o['accessLog'] !== undefined) w.accessLog = bool(o, 'accessLog', path);
   return w;
 }
 
@@ -156,6 +158,11 @@ export function parseResource(v: unknown): Resource {
     case 'l7authorization': {
       const value = parseL7Authorization(o['value'], 'value');
       if (resourceKey.l7authorization(value) !== key) throw new FieldError('key', 'must equal <waypoint>/<namespace>/<name>');
+      return { kind, key, value };
+    }
+    case 'telemetry': {
+      const value = parseWaypointTelemetry(o['value'], 'value');
+      if (resourceKey.telemetry(value) !== key) throw new FieldError('key', 'must equal value.waypoint');
       return { kind, key, value };
     }
   }

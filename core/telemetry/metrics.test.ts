@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PROMETHEUS_CONTENT_TYPE, Registry } from '#core/telemetry/metrics.ts';
+import { Counter, PROMETHEUS_CONTENT_TYPE, Registry } from '#core/telemetry/metrics.ts';
 
 test('counters, gauges and histograms render in the Prometheus text format', async () => {
   const r = new Registry({ processMetrics: false });
@@ -85,4 +85,27 @@ test('the default process and nodejs metrics are on unless turned off', async ()
     assert.match(text, new RegExp(`^# TYPE ${name} `, 'm'), name);
   }
   assert.doesNotMatch(await new Registry({ processMetrics: false }).render(), /process_cpu/);
+});
+
+test('children of several counters bound at once add to each counter\'s own series, whatever their label names', async () => {
+  const r = new Registry({ processMetrics: false });
+  const names = ['a', 'b'] as const;
+  const opened = r.counter('opened_total', 'o', names);
+  const bytes = r.counter('bytes_total', 'b', ['a', 'b']);
+  const other = r.counter('other_total', 'x', ['b', 'a']);
+  const [o, b, x] = Counter.children([opened, bytes, other], { a: '1', b: '2' });
+  assert.ok(o !== undefined && b !== undefined && x !== undefined);
+  o.inc();
+  b.inc(100);
+  b.inc(20);
+  x.inc(7);
+  opened.inc({ a: '1', b: '2' });
+  assert.equal(await opened.value({ a: '1', b: '2' }), 2);
+  assert.equal(await bytes.value({ a: '1', b: '2' }), 120);
+  assert.equal(await other.value({ a: '1', b: '2' }), 7);
+  // The same label set bound again shares the series.
+  const [again] = Counter.children([bytes], { a: '1', b: '2' });
+  again?.inc(1);
+  assert.equal(await bytes.value({ a: '1', b: '2' }), 121);
+  assert.deepEqual(Counter.children([], { a: '1' }), []);
 });

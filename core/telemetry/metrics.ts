@@ -68,9 +68,13 @@ export class Counter<K extends string = never> {
     this.#c = new client.Counter<K>({ name, help, labelNames, registers: [registry], collect: () => this.#flush() });
   }
 
-  #cell(labels: Labels<K>): CounterCell<K> {
+  #key(labels: Labels<K>): string {
     let key = '';
     for (const n of this.#labelNames) key += `${labels[n]}\u0001`;
+    return key;
+  }
+
+  #cell(labels: Labels<K>, key = this.#key(labels)): CounterCell<K> {
     let cell = this.#cells.get(key);
     if (cell === undefined) {
       cell = { labels: { ...labels }, pending: 0 };
@@ -79,6 +83,30 @@ export class Counter<K extends string = never> {
       this.#c.inc(cell.labels, 0);
     }
     return cell;
+  }
+
+  #child(cell: CounterCell<K>): CounterChild {
+    return {
+      inc: (by = 1) => {
+        if (!(by >= 0)) throw new RangeError(`counter ${this.name} cannot add ${by}`);
+        cell.pending += by;
+      },
+    };
+  }
+
+  /**
+   * Children of several counters for one label set, the label key made once when they share
+   * their label names (a connection's opened, sent, received and closed counters).
+   */
+  static children<K extends string>(counters: readonly Counter<K>[], labels: Labels<K>): CounterChild[] {
+    const lead = counters[0];
+    if (lead === undefined) return [];
+    const names = lead.#labelNames;
+    const key = lead.#key(labels);
+    return counters.map((c) => {
+      const same = c.#labelNames === names || (c.#labelNames.length === names.length && c.#labelNames.every((n, i) => n === names[i]));
+      return c.#child(c.#cell(labels, same ? key : c.#key(labels)));
+    });
   }
 
   #flush(): void {
@@ -96,20 +124,12 @@ export class Counter<K extends string = never> {
 
   /** The counter for one label set, bound once: each add is a number added to a cell. */
   child(labels: Labels<K>): CounterChild {
-    const cell = this.#cell(labels);
-    return {
-      inc: (by = 1) => {
-        if (!(by >= 0)) throw new RangeError(`counter ${this.name} cannot add ${by}`);
-        cell.pending += by;
-      },
-    };
+    return this.#child(this.#cell(labels));
   }
 
   /** Forgets one series (a child still bound to it adds to nothing from then on). */
   remove(labels: Labels<K>): void {
-    let key = '';
-    for (const n of this.#labelNames) key += `${labels[n]}\u0001`;
-    this.#cells.delete(key);
+    this.#cells.delete(this.#key(labels));
     this.#c.remove(labels);
   }
 

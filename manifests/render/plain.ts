@@ -32,7 +32,7 @@ export function renderPlain(): { crds: string; weft: string } {
   const crds = r.crds.install.map((object) => ({ source: `weft/crds/${object.metadata.name}`, object }));
   const rest = r.objects().filter((o) => !r.crds.install.includes(o)).map((object) => ({ source: sources.get(object) ?? '', object }));
   return {
-    crds: HEADER('The CRDs weft reads (Istio security and traffic kinds). Create them with `kubectl create -f`: a cluster that has Istio\'s keeps those.') + documents(crds),
+    crds: HEADER('The CRDs weft reads (Istio security, traffic and telemetry kinds). Create them with `kubectl create -f`: a cluster that has Istio\'s keeps those.') + documents(crds),
     weft: HEADER('weft: namespace, service accounts, RBAC, the controller, ztunnel and the istio-waypoint GatewayClass.') + documents(rest),
   };
 }

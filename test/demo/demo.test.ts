@@ -20,6 +20,9 @@ test('npm run demo tours the mesh and cleans up', { skip, timeout: 120_000 }, as
   assert.deepEqual(await netnsNames(), [], 'no demo namespaces before');
   const { stdout } = await run(process.execPath, [DEMO], { env: { ...process.env, CI: '1' }, timeout: 110_000 });
   // Before enrollment the secret is visible on the wire; after, it is not, and the call works.
+  // The dashboard's address, at the start (to watch the tour live) and in the closing list.
+  assert.match(stdout, /dashboard: http:\/\/[\d.]+:\d+\/dashboard \(live/);
+  assert.match(stdout, /dashboard {11}http:\/\/[\d.]+:\d+\/dashboard /);
   assert.match(stdout, /Before the mesh[^\n]*\n[^\n]*secret appears [1-9]\d*×/);
   assert.match(stdout, /HBONE[^\n]*\n[^\n]*: ok, answered by backend, which saw the caller as (\S+) \(frontend is \1:/);
   assert.match(stdout, /on the wire at node2: \d+ bytes captured, the secret appears 0×/);

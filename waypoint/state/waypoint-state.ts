@@ -4,6 +4,7 @@
 import type { Resource, ResourceKind, ResourceRef, Service, Workload } from '#core/config/model.ts';
 import type { ServiceRoutes } from '#core/config/routes.ts';
 import type { L7Authorization } from '#core/config/l7-authorization.ts';
+import type { WaypointTelemetry } from '#core/config/telemetry.ts';
 import { validateResources, type RejectedResource } from '#core/config/validate.ts';
 
 export interface WaypointUpdate {
@@ -43,6 +44,8 @@ export class WaypointState {
   routes(serviceKey: string): ServiceRoutes | undefined { return this.#store('routes').get(serviceKey); }
   allRoutes(): ServiceRoutes[] { return [...this.#store('routes').values()]; }
   policies(): readonly L7Authorization[] { return this.#policies; }
+  /** The Telemetry settings pushed for this waypoint (its view holds its own only). */
+  telemetry(): WaypointTelemetry | undefined { return this.#store('telemetry').values().next().value; }
 
   endpointsOf(serviceKey: string): Workload[] {
     const out: Workload[] = [];

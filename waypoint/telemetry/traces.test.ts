@@ -187,4 +187,36 @@ describe('WaypointTracing', () => {
       await receiver.close();
     }
   });
+  test('pushed settings change the sampling rate and span reporting live, and a cleared setting returns to the default', async () => {
+    const receiver = await OtlpReceiver.start('127.0.0.1');
+    const tracing = new WaypointTracing({ endpoint: receiver.url, samplingPercentage: 0, namespace: 'shop', name: 'waypoint', batchDelayMs: 10 });
+    const summary: RequestSummary = {
+      method: 'GET', url: 'http://echo/', protocol: 'http', status: 200, flags: '-', requestId: undefined, userAgent: undefined, sourceAddress: '10.0.0.1',
+      sourcePrincipal: undefined, destinationPrincipal: undefined, service: undefined, upstreamHost: undefined, requestBytes: 0, responseBytes: 0, grpcStatus: undefined,
+    };
+    try {
+      assert.equal(tracing.start(() => undefined, 'a').sampled, false, 'the configured 0 %');
+      tracing.configure({ randomSamplingPercentage: 100 });
+      assert.equal(tracing.samplingPercentage, 100);
+      const sampled = tracing.start(() => undefined, 'b');
+      assert.equal(sampled.sampled, true);
+      sampled.end(summary);
+      // Not reported: still sampled and propagated, never sent.
+      tracing.configure({ randomSamplingPercentage: 100, disableSpanReporting: true });
+      const quiet = tracing.start(() => undefined, 'c');
+      assert.equal(quiet.sampled, true);
+      const out: HeaderMap = {};
+      quiet.inject(out);
+      assert.match(String(out['traceparent']), new RegExp(`^00-${quiet.traceId}-${quiet.spanId}-01$`));
+      quiet.end(summary);
+      tracing.configure({});
+      assert.equal(tracing.samplingPercentage, 0);
+      assert.equal(tracing.start(() => undefined, 'd').sampled, false);
+      await tracing.close();
+      assert.deepEqual(receiver.spans.map((s) => s.traceId), [sampled.traceId]);
+    } finally {
+      await tracing.close();
+      await receiver.close();
+    }
+  });
 });

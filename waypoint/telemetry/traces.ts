@@ -6,6 +6,8 @@ import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, trace, type Attribu
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace-base';
+import type { Sampler, SamplingResult } from '@opentelemetry/sdk-trace-base';
+import type { TracingSettings } from '#core/config/telemetry.ts';
 import type { HeaderMap } from '#waypoint/request/plan-types.ts';
 
 /** Where a request's trace came from: the caller's span, as its headers named it. */
@@ -181,24 +183,62 @@ export interface RequestSpan {
   end(summary: RequestSummary): void;
 }
 
+/** Trace-id ratio sampling whose ratio can change while spans are being made. */
+class RatioSampler implements Sampler {
+  #inner: TraceIdRatioBasedSampler;
+
+  constructor(ratio: number) {
+    this.#inner = new TraceIdRatioBasedSampler(ratio);
+  }
+
+  set ratio(r: number) {
+    this.#inner = new TraceIdRatioBasedSampler(r);
+  }
+
+  shouldSample(...[context, traceId]: Parameters<Sampler['shouldSample']>): SamplingResult {
+    return this.#inner.shouldSample(context, traceId);
+  }
+
+  toString(): string {
+    return this.#inner.toString();
+  }
+}
+
 export class WaypointTracing {
   readonly #provider: BasicTracerProvider;
   readonly #self: { namespace: string; name: string; meshId: string };
   readonly #tracer: ReturnType<BasicTracerProvider['getTracer']>;
-  readonly #percentage: number;
+  readonly #default: number;
+  readonly #sampler: RatioSampler;
+  #percentage: number;
+  #report = true;
   readonly #random: () => number;
 
   constructor(o: TracingOptions) {
-    this.#percentage = o.samplingPercentage;
+    this.#default = this.#percentage = o.samplingPercentage;
+    this.#sampler = new RatioSampler(o.samplingPercentage / 100);
     this.#random = o.random ?? Math.random;
     this.#self = { namespace: o.namespace, name: o.name, meshId: o.meshId ?? 'cluster.local' };
     this.#provider = new BasicTracerProvider({
       // A caller's decision stands; a new trace is sampled at the configured rate.
-      sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(o.samplingPercentage / 100) }),
+      sampler: new ParentBasedSampler({ root: this.#sampler }),
       resource: resourceFromAttributes({ 'service.name': `${o.name}.${o.namespace}`, 'service.namespace': o.namespace }),
       spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter({ url: o.endpoint }), { scheduledDelayMillis: o.batchDelayMs ?? 1000 })],
     });
     this.#tracer = this.#provider.getTracer('weft-waypoint');
+  }
+
+  /** The sampling percentage new traces get now. */
+  get samplingPercentage(): number { return this.#percentage; }
+
+  /**
+   * Applies pushed Telemetry settings from the next request on; a setting left out returns to
+   * the configured default (`samplingPercentage`, spans reported).
+   */
+  configure(s: TracingSettings): void {
+    this.#percentage = s.randomSamplingPercentage ?? this.#default;
+    this.#sampler.ratio = this.#percentage / 100;
+    this.#report = s.disableSpanReporting !== true;
   }
 
   /** Starts the request's span under the caller's, if the headers name one. */
@@ -215,12 +255,15 @@ export class WaypointTracing {
     const traceId = sc.traceId;
     const sampled = (sc.traceFlags & TraceFlags.SAMPLED) !== 0;
     const self = this.#self;
+    // Unreported spans still carry the trace on to the upstream; they are just never ended,
+    // so the batch processor never holds or sends them.
+    const report = this.#report;
     let ended = false;
     return {
       traceId, spanId: sc.spanId, sampled,
       inject: (headers) => injectTrace(headers, { traceId, spanId: sc.spanId, sampled }, parent?.format),
       end: (summary) => {
-        if (ended) return;
+        if (ended || !report) return;
         ended = true;
         span.setAttributes(spanAttributes(summary, self));
         if (summary.status >= 500 || summary.status === 0) span.setStatus({ code: SpanStatusCode.ERROR });

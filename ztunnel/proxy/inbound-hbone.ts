@@ -15,6 +15,8 @@ import { waitForState } from '#ztunnel/proxy/wait.ts';
 import { authorize, type L4Connection } from '#ztunnel/rbac/authorize.ts';
 import { closeFlag } from '#ztunnel/telemetry/close-flag.ts';
 import { serviceOfWorkload, tcpLabels, type TcpLabels } from '#core/telemetry/labels.ts';
+import { accessLogged } from '#ztunnel/telemetry/access-log.ts';
+import type { ConnectionCounters } from '#ztunnel/telemetry/metrics.ts';
 
 /** SPIFFE ids of waypoints in the config, recomputed when the config version changes. */
 function waypointIdentities(inputs: ProxyInputs): () => ReadonlySet<string> {
@@ -67,29 +69,35 @@ function labelsFor(inputs: ProxyInputs, ctx: HboneRequestContext, responseFlags:
 }
 
 
-function onTunnel(inputs: ProxyInputs, e: HboneServerEvent, waypoints: () => ReadonlySet<string>): void {
+/** Each open tunnel's counters, bound at tunnel_open and closed at tunnel_close. */
+type OpenTunnels = WeakMap<HboneRequestContext, ConnectionCounters>;
+
+function onTunnel(inputs: ProxyInputs, e: HboneServerEvent, waypoints: () => ReadonlySet<string>, open: OpenTunnels): void {
   const m = inputs.metrics;
   switch (e.type) {
     case 'tunnel_open':
-      m.opened.inc(labelsFor(inputs, e.ctx, '-', waypoints));
+      open.set(e.ctx, m.connection(labelsFor(inputs, e.ctx, '-', waypoints)));
       return;
     case 'tunnel_close': {
-      const l = labelsFor(inputs, e.ctx, '-', waypoints);
-      m.sentBytes.inc(l, e.bytesToTunnel);
-      m.receivedBytes.inc(l, e.bytesToUpstream);
+      const counters = open.get(e.ctx) ?? m.connection(labelsFor(inputs, e.ctx, '-', waypoints));
+      open.delete(e.ctx);
       const flags = closeFlag(e.broken === 'upstream' ? 'upstream' : e.broken === 'tunnel' || e.error !== undefined ? 'downstream' : undefined);
-      m.closed.inc(flags === '-' ? l : { ...l, response_flags: flags });
+      counters.close({ sent: e.bytesToTunnel, received: e.bytesToUpstream }, flags);
+      // Inbound connections follow the destination pod's Telemetry.
+      const destination = inputs.state.workloadByAddress(e.ctx.localAddress);
+      if (!accessLogged(destination)) return;
+      const service = destination === undefined ? undefined : serviceOfWorkload(destination, e.ctx.target.port, (k) => inputs.state.service(k));
       inputs.accessLog.log({
         direction: 'inbound',
         src: { addr: sourceIpOf(e.ctx, waypoints), identity: e.ctx.peerIdentity },
-        dst: { addr: `${e.ctx.target.host}:${e.ctx.target.port}`, identity: e.ctx.localIdentity, service: l.destination_service },
+        dst: { addr: `${e.ctx.target.host}:${e.ctx.target.port}`, identity: e.ctx.localIdentity, service: service?.hostname },
         bytesSent: e.bytesToUpstream, bytesReceived: e.bytesToTunnel, durationMs: e.durationMs, responseFlags: flags, error: e.error,
       });
       return;
     }
     case 'tunnel_rejected':
       if (e.ctx !== undefined) m.failed.inc(labelsFor(inputs, e.ctx, e.responseFlags, waypoints));
-      inputs.accessLog.log({
+      if (accessLogged(inputs.state.workloadByAddress(e.connection.localAddress))) inputs.accessLog.log({
         direction: 'inbound', src: { addr: e.connection.peerAddress, identity: e.connection.peerIdentity },
         dst: { addr: e.ctx === undefined ? e.connection.localAddress : `${e.ctx.target.host}:${e.ctx.target.port}`, identity: e.connection.localIdentity },
         bytesSent: 0, bytesReceived: 0, durationMs: 0, responseFlags: e.responseFlags, error: e.reason,
@@ -105,11 +113,12 @@ export function createInboundHbone(inputs: ProxyInputs, trustDomain: string): Hb
   const state = inputs.state;
   const log = inputs.logger.child({ direction: 'inbound', mtls: true });
   const waypoints = waypointIdentities(inputs);
+  const open: OpenTunnels = new WeakMap();
   return new HboneServer({
     trustDomain,
     logger: log,
     limits: { connectTimeoutMs: inputs.connectTimeoutMs },
-    onTunnel: (e) => onTunnel(inputs, e, waypoints),
+    onTunnel: (e) => onTunnel(inputs, e, waypoints, open),
     certificateFor: async (localAddress) => {
       const w = await waitForState(state, () => state.workloadByAddress(localAddress), inputs.configWaitMs, `the workload at ${localAddress}`);
       return inputs.certificates.get(workloadIdentity(w));

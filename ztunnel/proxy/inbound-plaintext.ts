@@ -13,6 +13,7 @@ import { waitForState } from '#ztunnel/proxy/wait.ts';
 import { authorize, type L4Connection } from '#ztunnel/rbac/authorize.ts';
 import { closeFlag, sideOf } from '#ztunnel/telemetry/close-flag.ts';
 import { serviceOfWorkload, tcpLabels } from '#core/telemetry/labels.ts';
+import { accessLogged } from '#ztunnel/telemetry/access-log.ts';
 
 function plainIp(a: string | undefined): string {
   if (a === undefined) return '';
@@ -44,7 +45,7 @@ export async function handleInboundPlaintext(client: net.Socket, pod: EnrolledPo
       reporter: 'destination', source: state.workloadByAddress(srcIp), destination, destinationPrincipal: pod.identity, mtls: false, responseFlags: 'CONNECT',
     }));
     log.warn('inbound plaintext refused', { reason: selfCall });
-    inputs.accessLog.log({
+    if (accessLogged(destination)) inputs.accessLog.log({
       direction: 'inbound', src: { addr: `${srcIp}:${client.remotePort}` }, dst: { addr: `${dst.address}:${dst.port}`, identity: pod.identity, workload: destination?.name },
       bytesSent: 0, bytesReceived: 0, durationMs: Date.now() - started, responseFlags: 'CONNECT', error: selfCall,
     });
@@ -66,7 +67,7 @@ export async function handleInboundPlaintext(client: net.Socket, pod: EnrolledPo
   if (!decision.allow) {
     inputs.metrics.failed.inc(tcpLabels({ ...base, responseFlags: 'DENY' }));
     log.info('inbound plaintext denied', { policy: decision.policy, reason: decision.reason });
-    inputs.accessLog.log({
+    if (accessLogged(workload)) inputs.accessLog.log({
       direction: 'inbound', src: { addr: `${srcIp}:${client.remotePort}` }, dst: { addr: `${dst.address}:${dst.port}`, identity: pod.identity, workload: workload.name, service: service?.hostname },
       bytesSent: 0, bytesReceived: 0, durationMs: Date.now() - started, responseFlags: 'DENY', error: decision.reason,
     });
@@ -90,8 +91,7 @@ export async function handleInboundPlaintext(client: net.Socket, pod: EnrolledPo
     return;
   }
   upstream.allowHalfOpen = true;
-  const labels = tcpLabels(base);
-  inputs.metrics.opened.inc(labels);
+  const counters = inputs.metrics.connection(tcpLabels(base));
   const untrack = inputs.inbound.add({
     conn, workloadUid: pod.uid,
     close: (reason) => {
@@ -102,11 +102,10 @@ export async function handleInboundPlaintext(client: net.Socket, pod: EnrolledPo
   });
   const r = await splice(client, upstream);
   untrack();
-  inputs.metrics.sentBytes.inc(labels, r.bToA);
-  inputs.metrics.receivedBytes.inc(labels, r.aToB);
   const flags = closeFlag(sideOf(r.broken));
-  inputs.metrics.closed.inc(flags === '-' ? labels : { ...labels, response_flags: flags });
-  inputs.accessLog.log({
+  counters.close({ sent: r.bToA, received: r.aToB }, flags);
+  // Inbound connections follow the destination pod's Telemetry (read now: it may have changed).
+  if (accessLogged(state.workload(pod.uid) ?? workload)) inputs.accessLog.log({
     direction: 'inbound', src: { addr: `${srcIp}:${client.remotePort}`, workload: source?.name },
     dst: { addr: `${dst.address}:${dst.port}`, identity: pod.identity, workload: workload.name, service: service?.hostname },
     bytesSent: r.aToB, bytesReceived: r.bToA, durationMs: Date.now() - started, responseFlags: flags,

@@ -17,7 +17,8 @@ import { splice } from '#ztunnel/proxy/splice.ts';
 import { waitForState } from '#ztunnel/proxy/wait.ts';
 import { sourceBaggage } from '#ztunnel/telemetry/baggage.ts';
 import { closeFlag, sideOf } from '#ztunnel/telemetry/close-flag.ts';
-import { serviceOfWorkload, tcpLabels, type TcpLabels } from '#core/telemetry/labels.ts';
+import { serviceOfWorkload, tcpLabels } from '#core/telemetry/labels.ts';
+import { accessLogged } from '#ztunnel/telemetry/access-log.ts';
 
 /** Istio response flag for an outbound failure. */
 function failureFlag(err: unknown): string {
@@ -91,7 +92,7 @@ export async function handleOutbound(client: net.Socket, pod: EnrolledPod, input
     abort(client);
     inputs.metrics.failed.inc(tcpLabels({ reporter: 'source', source: inputs.state.workload(pod.uid), sourcePrincipal: pod.identity, mtls: false, responseFlags: 'CONNECT' }));
     log.warn('outbound connection refused', { reason: selfCall });
-    inputs.accessLog.log({
+    if (accessLogged(inputs.state.workload(pod.uid))) inputs.accessLog.log({
       direction: 'outbound', src: { addr: `${pod.ip}:${client.remotePort}`, identity: pod.identity }, dst: { addr: `${dst.address}:${dst.port}` },
       bytesSent: 0, bytesReceived: 0, durationMs: Date.now() - started, responseFlags: 'CONNECT', error: selfCall,
     });
@@ -99,7 +100,6 @@ export async function handleOutbound(client: net.Socket, pod: EnrolledPod, input
   }
   let source: Workload | undefined;
   let route: OutboundRoute | undefined;
-  let labels: TcpLabels | undefined;
   try {
     source = await waitForState(inputs.state, () => inputs.state.workload(pod.uid), inputs.configWaitMs, `config of pod ${pod.ip}`);
     route = routeOutbound(inputs.state, { sourceWorkload: source, originalDst: { host: dst.address, port: dst.port } }, inputs.pick);
@@ -108,19 +108,17 @@ export async function handleOutbound(client: net.Socket, pod: EnrolledPod, input
       opened.upstream.destroy();
       return;
     }
-    labels = tcpLabels({
+    const counters = inputs.metrics.connection(tcpLabels({
       reporter: 'source', source, sourcePrincipal: pod.identity, destination: opened.destination,
       destinationPrincipal: opened.destinationPrincipal, service: opened.service ?? (route.kind === 'unreachable' ? route.service : undefined), mtls: opened.mtls,
-    });
-    inputs.metrics.opened.inc(labels);
+    }));
     log.debug('outbound connected', { route: route.kind });
     const r = await splice(client, opened.upstream);
     // Istio counts "sent" as response bytes (towards the client) and "received" as request bytes.
-    inputs.metrics.sentBytes.inc(labels, r.bToA);
-    inputs.metrics.receivedBytes.inc(labels, r.aToB);
     const flags = closeFlag(sideOf(r.broken));
-    inputs.metrics.closed.inc(flags === '-' ? labels : { ...labels, response_flags: flags });
-    inputs.accessLog.log({
+    counters.close({ sent: r.bToA, received: r.aToB }, flags);
+    // Outbound connections follow the source pod's Telemetry (read now: it may have changed).
+    if (accessLogged(inputs.state.workload(pod.uid) ?? source)) inputs.accessLog.log({
       direction: 'outbound',
       src: { addr: `${pod.ip}:${client.remotePort}`, identity: pod.identity, workload: source.name },
       dst: { addr: `${dst.address}:${dst.port}`, identity: opened.destinationPrincipal, workload: opened.destination?.name, service: opened.service?.hostname },
@@ -136,7 +134,7 @@ export async function handleOutbound(client: net.Socket, pod: EnrolledPod, input
     inputs.metrics.failed.inc(tcpLabels({ reporter: 'source', source, sourcePrincipal: pod.identity, destination, service, mtls: route?.kind === 'hbone' || route?.kind === 'waypoint', responseFlags: flags }));
     const level = isWeftError(err, HboneErrorCode.denied) ? 'info' : 'warn';
     log[level]('outbound connection failed', { route: route?.kind, code: (err as { code?: unknown }).code, err: errorMessage(err) });
-    inputs.accessLog.log({
+    if (accessLogged(source)) inputs.accessLog.log({
       direction: 'outbound', src: { addr: `${pod.ip}:${client.remotePort}`, identity: pod.identity, workload: source?.name },
       dst: { addr: `${dst.address}:${dst.port}`, service: service?.hostname },
       bytesSent: 0, bytesReceived: 0, durationMs: Date.now() - started, responseFlags: flags, error: errorMessage(err),

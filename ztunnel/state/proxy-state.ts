@@ -98,7 +98,7 @@ export class ProxyState implements StateView {
       case 'service': return [...this.#services.keys()];
       case 'authorization': return [...this.#authorizations.keys()];
       // Waypoint config never reaches a ztunnel's view; nothing is kept of it.
-      case 'routes': case 'l7authorization': return [];
+      case 'routes': case 'l7authorization': case 'telemetry': return [];
     }
   }
 
@@ -107,7 +107,7 @@ export class ProxyState implements StateView {
       case 'workload': return this.#workloads.has(ref.key);
       case 'service': return this.#services.has(ref.key);
       case 'authorization': return this.#authorizations.has(ref.key);
-      case 'routes': case 'l7authorization': return false;
+      case 'routes': case 'l7authorization': case 'telemetry': return false;
     }
   }
 
@@ -132,7 +132,7 @@ export class ProxyState implements StateView {
       case 'authorization':
         this.#authorizations.set(r.key, r.value);
         return;
-      case 'routes': case 'l7authorization':
+      case 'routes': case 'l7authorization': case 'telemetry':
         return;
     }
   }
@@ -162,7 +162,7 @@ export class ProxyState implements StateView {
       case 'authorization':
         this.#authorizations.delete(ref.key);
         return;
-      case 'routes': case 'l7authorization':
+      case 'routes': case 'l7authorization': case 'telemetry':
         return;
     }
   }

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tcpLabels } from '#core/telemetry/labels.ts';
 import { pushTypeUrl, ZtunnelMetrics } from '#ztunnel/telemetry/metrics.ts';
+import { accessLogged } from '#ztunnel/telemetry/access-log.ts';
 
 test("Istio's workload manager gauges and weft's own read the same live state at scrape time", async () => {
   const m = new ZtunnelMetrics();
@@ -44,4 +45,27 @@ test('each pushed message counts once per resource type it carries', async () =>
   assert.equal(await m.xdsMessages.value({ url: pushTypeUrl('workload') }), 2);
   assert.equal(await m.xdsMessages.value({ url: pushTypeUrl('service') }), 1);
   assert.equal(await m.xdsMessages.value({ url: pushTypeUrl('authorization') }), 1);
+});
+
+test('a connection counts its open, its bytes and its close once, a flagged close under its flags', async () => {
+  const m = new ZtunnelMetrics();
+  const l = tcpLabels({ reporter: 'source', mtls: true });
+  const a = m.connection(l);
+  const b = m.connection(l);
+  assert.equal(await m.opened.value(l), 2);
+  a.close({ sent: 10, received: 3 }, '-');
+  a.close({ sent: 10, received: 3 }, '-');
+  b.close({ sent: 1, received: 2 }, 'UC');
+  assert.equal(await m.sentBytes.value(l), 11);
+  assert.equal(await m.receivedBytes.value(l), 5);
+  assert.equal(await m.closed.value(l), 1);
+  assert.equal(await m.closed.value({ ...l, response_flags: 'UC' }), 1);
+  assert.match(await m.registry.render(), /^istio_tcp_sockets_open\{reporter="source"\} 0$/m);
+});
+
+test('ztunnel access-logs a pod unless its Telemetry turned it off', () => {
+  assert.equal(accessLogged(undefined), true);
+  assert.equal(accessLogged({}), true);
+  assert.equal(accessLogged({ accessLog: true }), true);
+  assert.equal(accessLogged({ accessLog: false }), false);
 });

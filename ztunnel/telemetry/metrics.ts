@@ -2,8 +2,8 @@
 // (istio_*, workload_manager_*), so Istio's ztunnel, mesh, service and workload dashboards
 // read them unchanged, plus weft's own gauges (enrollment, HBONE pool, certificates).
 // Every gauge here is read from live state when scraped.
-import { Registry, type Counter, type Gauge } from '#core/telemetry/metrics.ts';
-import { TCP_LABELS, type TcpLabel } from '#core/telemetry/labels.ts';
+import { Counter, Registry, type CounterChild, type Gauge } from '#core/telemetry/metrics.ts';
+import { TCP_LABELS, type TcpLabel, type TcpLabels } from '#core/telemetry/labels.ts';
 
 /** One workload certificate as the dashboard needs it. */
 export interface CertificateExpiry {
@@ -31,6 +31,18 @@ const kindOf = (r: unknown): string | undefined =>
 
 /** The `url` label for a weft resource kind (Istio uses the xDS type URL). */
 export const pushTypeUrl = (kind: string): string => `weft.config/${kind}`;
+
+/**
+ * One open connection's TCP counters, bound to its label set once when it opens: its close
+ * is then a few number adds, with no label key made (Istio's labels are 19 strings).
+ */
+export interface ConnectionCounters {
+  /**
+   * The connection ended. `sent` is towards the client and `received` towards the app, as
+   * Istio counts them; `flags` other than `-` count the close under those response flags.
+   */
+  close(bytes: { sent: number; received: number }, flags: string): void;
+}
 
 export class ZtunnelMetrics {
   #live: ZtunnelGaugeSource | undefined;
@@ -86,6 +98,23 @@ export class ZtunnelMetrics {
     });
     this.configRejections = r.counter('weft_ztunnel_config_rejected_total', 'Pushed resources refused (NACKed)', ['kind']);
     this.build.set({ component: 'ztunnel', tag: opts.tag ?? '0.1.0' }, 1);
+  }
+
+  /** Counts a connection opened with these labels and binds its close. */
+  connection(labels: TcpLabels): ConnectionCounters {
+    const [opened, sent, received, closed] = Counter.children([this.opened, this.sentBytes, this.receivedBytes, this.closed], labels) as [CounterChild, CounterChild, CounterChild, CounterChild];
+    opened.inc();
+    let done = false;
+    return {
+      close: (bytes, flags) => {
+        if (done) return;
+        done = true;
+        sent.inc(bytes.sent);
+        received.inc(bytes.received);
+        if (flags === '-') closed.inc();
+        else this.closed.inc({ ...labels, response_flags: flags });
+      },
+    };
   }
 
   /** Where the enrollment, pool and certificate gauges read their values at each scrape. */

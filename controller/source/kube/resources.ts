@@ -33,6 +33,7 @@ export const KUBE_RESOURCES: readonly KubeResource[] = [
   { kind: 'PeerAuthentication', group: 'security.istio.io', version: 'v1', plural: 'peerauthentications', namespaced: true, collection: 'peerAuthentications', writesConditions: true },
   { kind: 'VirtualService', group: 'networking.istio.io', version: 'v1', plural: 'virtualservices', namespaced: true, collection: 'virtualServices', writesConditions: true },
   { kind: 'DestinationRule', group: 'networking.istio.io', version: 'v1', plural: 'destinationrules', namespaced: true, collection: 'destinationRules', writesConditions: true },
+  { kind: 'Telemetry', group: 'telemetry.istio.io', version: 'v1', plural: 'telemetries', namespaced: true, collection: 'telemetries', writesConditions: true },
   // Envoy Gateway's kind, for its rate limits: served where Envoy Gateway is installed or the
   // chart's optional CRD is (rateLimit.installCRD). Its status is `status.ancestors[]`.
   { kind: 'BackendTrafficPolicy', group: 'gateway.envoyproxy.io', version: 'v1alpha1', plural: 'backendtrafficpolicies', namespaced: true, collection: 'backendTrafficPolicies', writesConditions: true, optional: true },

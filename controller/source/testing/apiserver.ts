@@ -84,6 +84,7 @@ const RESOURCES: readonly ResourceType[] = [
   { group: 'gateway.envoyproxy.io', version: 'v1alpha1', kind: 'BackendTrafficPolicy', plural: 'backendtrafficpolicies', namespaced: true, hasStatus: true, custom: true, onlyWithCrd: true },
   { group: 'networking.istio.io', version: 'v1', kind: 'VirtualService', plural: 'virtualservices', namespaced: true, hasStatus: true, custom: true },
   { group: 'networking.istio.io', version: 'v1', kind: 'DestinationRule', plural: 'destinationrules', namespaced: true, hasStatus: true, custom: true },
+  { group: 'telemetry.istio.io', version: 'v1', kind: 'Telemetry', plural: 'telemetries', namespaced: true, hasStatus: true, custom: true },
   // Create-only and never stored: answered from the tokens a test registers (reviewableToken).
   { group: 'authentication.k8s.io', version: 'v1', kind: 'TokenReview', plural: 'tokenreviews', namespaced: false, hasStatus: false, custom: false },
 ];
