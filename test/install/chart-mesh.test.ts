@@ -1,0 +1,186 @@
+// Every component the chart runs, started from the image's contents (scripts/build-image.sh into
+// a temporary folder, as the Dockerfile's build stage runs it) with exactly the command,
+// arguments and environment the manifests give it, on one node of the embedded cluster, talking
+// to each other: the controller Deployment's container in a pod, the ztunnel DaemonSet's
+// container in the node's namespace, and the waypoint Deployment the controller applies for a
+// Gateway, in a pod of its namespace. What a real cluster would provide is stood in for, and only
+// that: the in-repo API server (the real protocol, the chart's RBAC enforced, TokenReview
+// answered for the tokens registered here; no Kubernetes API server can be installed) with the
+// controller's service-account token in KUBECONFIG; projected tokens and the istio-ca-root-cert
+// ConfigMap as files in the folders standing in for their volumes; cluster DNS for the
+// controller's Service name as a hosts file `ip netns exec` mounts for the netns. Needs root.
+import assert from 'node:assert/strict';
+import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { Ports } from '#core/ports.ts';
+import { POD_NAME_EXTRA, NODE_NAME_EXTRA, CA_AUDIENCE } from '#controller/ca/token-review.ts';
+import { ROOT_CERT_CONFIGMAP, ROOT_CERT_KEY } from '#controller/ca/root-cert-publisher.ts';
+import type { ApiServerHarness } from '#controller/source/testing/harness.ts';
+import type { LocalCluster } from '#local/cluster.ts';
+import type { NetnsMember } from '#local/netns-member.ts';
+import type { LocalPod } from '#local/pod.ts';
+import type { LocalProcess } from '#local/process.ts';
+import type { KubeObject } from '#manifests/render/chart.ts';
+import { containerInvocation, mountFor } from '#manifests/render/container.ts';
+import type { ContainerInvocation } from '#manifests/render/container.ts';
+import { CONTROLLER_SA, NS, ROOT, answers200, eventually, find, readinessProbe, startChartScene, startContainer } from './chart-pods.ts';
+import type { BuiltImage, ChartScene } from './chart-pods.ts';
+
+const isRoot = process.getuid?.() === 0;
+const skip = isRoot ? false : 'needs root (network namespaces, iptables)';
+
+/** Every file under dir, relative to it, not following links. */
+async function filesUnder(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  return entries.filter((e) => e.isFile()).map((e) => relative(dir, join(e.parentPath, e.name)));
+}
+
+describe('the chart\'s controller, ztunnel and waypoint containers, from the image, talking to each other', { skip }, () => {
+  let scene: ChartScene | undefined;
+  let cluster: LocalCluster | undefined;
+  let h: ApiServerHarness | undefined;
+  let image: BuiltImage | undefined;
+  let dir = '';
+  let objects: readonly KubeObject[] = [];
+  const hostsDirs: string[] = [];
+  const procs: LocalProcess[] = [];
+  let controllerPod: LocalPod;
+  let controller: LocalProcess;
+
+  /** The controller's Service name resolving to its pod, inside `member` (what cluster DNS does). */
+  async function resolveController(member: NetnsMember, serviceHost: string): Promise<void> {
+    const etc = `/etc/netns/${member.netns}`;
+    await mkdir(etc, { recursive: true });
+    hostsDirs.push(etc);
+    await writeFile(join(etc, 'hosts'), `127.0.0.1 localhost\n${controllerPod.ip} ${serviceHost}\n`);
+  }
+
+  /**
+   * Host folders for the pod's projected token and root-certificate ConfigMap volumes, filled
+   * as the kubelet fills them; the token is made known to TokenReview as bound to the pod.
+   */
+  async function proxyVolumes(inv: ContainerInvocation, tokenFile: string, rootCertFile: string, pod: { namespace: string; name: string; sa: string; node: string }): Promise<Map<string, string>> {
+    const tokenMount = mountFor(inv, tokenFile);
+    const rootMount = mountFor(inv, rootCertFile);
+    assert.ok(tokenMount !== undefined && rootMount !== undefined, 'the token and the root certificate are mounted');
+    const token = `${pod.namespace}-${pod.name}-token`;
+    h?.server.reviewableToken(token, {
+      username: `system:serviceaccount:${pod.namespace}:${pod.sa}`, audiences: [CA_AUDIENCE],
+      extra: { [POD_NAME_EXTRA]: [pod.name], [NODE_NAME_EXTRA]: [pod.node] },
+    });
+    const cm = await eventually(`the ${ROOT_CERT_CONFIGMAP} ConfigMap in ${pod.namespace}`, () => h?.server.get('ConfigMap', pod.namespace, ROOT_CERT_CONFIGMAP));
+    const root = (cm['data'] as Record<string, string> | undefined)?.[ROOT_CERT_KEY];
+    assert.ok(root !== undefined, `${ROOT_CERT_CONFIGMAP} carries ${ROOT_CERT_KEY}`);
+    const volumes = new Map<string, string>();
+    for (const [mount, file, content] of [[tokenMount, tokenFile, token], [rootMount, rootCertFile, root]] as const) {
+      const host = join(dir, `${pod.name}-${mount.mountPath.replaceAll('/', '_')}`);
+      await mkdir(host, { recursive: true });
+      await writeFile(join(host, file.slice(mount.mountPath.length)), content);
+      volumes.set(mount.mountPath, host);
+    }
+    return volumes;
+  }
+
+  before(async () => {
+    scene = await startChartScene('insmesh', 'weft-controller-6c8f7-q2w4e');
+    ({ cluster, h, image, dir, objects, pod: controllerPod, controller } = scene);
+    procs.push(controller);
+  });
+
+  after(async () => {
+    for (const p of procs) p.signal('SIGKILL');
+    for (const etc of hostsDirs) await rm(etc, { recursive: true, force: true });
+    await scene?.stop();
+  });
+
+  test('the image holds emitted JavaScript, the addon and production dependencies only', async () => {
+    assert.ok(image !== undefined);
+    const files = await filesUnder(image.dir);
+    const own = files.filter((f) => !f.startsWith('node_modules/'));
+    // The dashboard page is the one TypeScript file, served with its types stripped at run time.
+    assert.deepEqual(own.filter((f) => f.endsWith('.ts')), ['controller/dashboard/page/app.ts']);
+    for (const main of ['controller/main.js', 'ztunnel/main.js', 'waypoint/main.js', 'ztunnel/native/build/Release/weft_native.node', 'manifests/waypoint-template.yaml']) {
+      assert.ok(own.includes(main), `${main} is in the image`);
+    }
+    assert.ok(!own.some((f) => f.endsWith('.test.js') || f.includes('/testing/')), 'no tests or test doubles');
+    const pkg = JSON.parse(await readFile(join(image.dir, 'package.json'), 'utf8')) as { devDependencies?: unknown; imports: Record<string, string> };
+    assert.equal(pkg.devDependencies, undefined);
+    assert.equal(pkg.imports['#core/*.ts'], './core/*.js');
+    // What npm ci --omit=dev leaves out: the packages the lock file marks dev-only (typescript,
+    // eslint, the pinned Node binary, ...); a dev dependency that a production one also needs stays.
+    const lock = JSON.parse(await readFile(join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean }> };
+    const devOnly = Object.entries(lock.packages).filter(([path, p]) => path !== '' && p.dev === true).map(([path]) => path);
+    assert.ok(devOnly.includes('node_modules/typescript'));
+    const installed = new Set(files.filter((f) => f.endsWith('/package.json')).map((f) => f.slice(0, -'/package.json'.length)));
+    assert.deepEqual(devOnly.filter((path) => installed.has(path)), [], 'no dev-only package is in the image');
+    assert.ok(installed.has('node_modules/@kubernetes/client-node'));
+    // The Dockerfile's build stage runs the same script into /out, and the runtime stage copies just that.
+    const dockerfile = await readFile(join(ROOT, 'manifests/Dockerfile'), 'utf8');
+    assert.match(dockerfile, /^RUN .*bash scripts\/build-image\.sh \/src \/out$/m);
+    assert.match(dockerfile, /^COPY --from=build \/out \.\/$/m);
+    assert.match(dockerfile, /^USER 1000:1000$/m);
+    assert.ok(image.ms < 60_000, `the build took ${Math.round(image.ms)} ms`);
+  });
+
+  test('the controller, as the Deployment runs it, passes its readiness probe and publishes the mesh root', async () => {
+    const probe = readinessProbe(containerInvocation(find(objects, 'Deployment', 'weft-controller'), { name: controllerPod.name, namespace: NS, nodeName: 'node1' }, 'controller'));
+    await answers200(`http://${controllerPod.ip}:${probe.port}${probe.path}`, controller);
+    await eventually('the mesh root in the release namespace', () => h?.server.get('ConfigMap', NS, ROOT_CERT_CONFIGMAP));
+  });
+
+  test('ztunnel, as the DaemonSet runs it, authenticates with its projected token, gets config from the controller\'s Service and turns ready', async () => {
+    assert.ok(cluster !== undefined && image !== undefined && h !== undefined);
+    const node = cluster.node('node1');
+    const inv = containerInvocation(find(objects, 'DaemonSet', 'ztunnel'), { name: 'ztunnel-8kq2d', namespace: NS, nodeName: node.name }, 'ztunnel');
+    const url = new URL(inv.env['WEFT_CONTROLLER_URL'] ?? '');
+    await resolveController(node, url.hostname);
+    const volumes = await proxyVolumes(inv, inv.env['WEFT_TOKEN_FILE'] ?? '', inv.env['WEFT_ROOT_CERT'] ?? '', { namespace: NS, name: 'ztunnel-8kq2d', sa: 'ztunnel', node: node.name });
+    // /var/run/netns is a hostPath volume of the same path: the kubelet's bind mount is the identity.
+    assert.equal(mountFor(inv, '/var/run/netns')?.volume['hostPath'] !== undefined, true);
+    const zt = startContainer(node, image, inv, { volumes, label: 'ztunnel' });
+    procs.push(zt);
+    const probe = readinessProbe(inv);
+    await answers200(`http://${node.ip}:${probe.port}${probe.path}`, zt, 30_000);
+    assert.ok(h.server.requests.some((r) => r.path.includes('tokenreviews') && r.user === CONTROLLER_SA), 'the controller reviewed the ztunnel\'s token');
+  });
+
+  test('the waypoint the controller applies for a Gateway, as applied, turns ready against the controller', async () => {
+    assert.ok(cluster !== undefined && image !== undefined && h !== undefined);
+    h.server.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop', labels: { 'istio.io/dataplane-mode': 'ambient' } } });
+    h.server.create({
+      apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', metadata: { name: 'waypoint', namespace: 'shop' },
+      spec: { gatewayClassName: 'istio-waypoint', listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }] },
+    });
+    const applied = await eventually('the waypoint Deployment', () => h?.server.get('Deployment', 'shop', 'waypoint') as KubeObject | undefined);
+    const template = (applied['spec'] as { template: { metadata: { labels: Record<string, string> }; spec: { serviceAccountName: string } } }).template;
+    const pod = await cluster.addPod({ namespace: 'shop', name: 'waypoint-7d9c4-m8x2z', node: 'node1', serviceAccount: template.spec.serviceAccountName, labels: template.metadata.labels });
+    const inv = containerInvocation(applied, { name: pod.name, namespace: 'shop', nodeName: 'node1', podIP: pod.ip });
+    await resolveController(pod, new URL(inv.env['WEFT_CONTROLLER_URL'] ?? '').hostname);
+    const volumes = await proxyVolumes(inv, inv.env['WEFT_TOKEN_FILE'] ?? '', inv.env['WEFT_ROOT_CERT'] ?? '', { namespace: 'shop', name: pod.name, sa: template.spec.serviceAccountName, node: 'node1' });
+    const wp = startContainer(pod, image, inv, { volumes, label: 'waypoint' });
+    procs.push(wp);
+    const probe = readinessProbe(inv);
+    await answers200(`http://${pod.ip}:${probe.port}${probe.path}`, wp, 30_000);
+  });
+
+  test('the controller counts the ztunnel and the waypoint among its push clients, and nothing was refused', async () => {
+    const metrics = async (): Promise<string> => {
+      const res = await fetch(`http://${controllerPod.ip}:${Ports.controllerDashboard}/metrics`);
+      return res.text();
+    };
+    await eventually('both push clients', async () => {
+      const page = await metrics();
+      return /weft_xds_clients\{kind="ztunnel"\} 1\b/.test(page) && /weft_xds_clients\{kind="waypoint"\} 1\b/.test(page) ? true : undefined;
+    });
+    assert.deepEqual(h?.server.denials.map((r) => `${r.verb ?? ''} ${r.path}`), []);
+  });
+
+  test('SIGTERM: every container exits cleanly', async () => {
+    for (const p of [...procs].reverse()) {
+      p.signal('SIGTERM');
+      const exit = await p.exited;
+      assert.equal(exit.code, 0, `${p.label}: ${p.stderr.slice(-2000)}`);
+    }
+  });
+});
