@@ -8,7 +8,7 @@ import { after, test } from 'node:test';
 import { ConfigClient } from '#core/config/client.ts';
 import type { Resource } from '#core/config/model.ts';
 import { validateResources } from '#core/config/validate.ts';
-import { silentLogger } from '#core/log.ts';
+import { Logger, silentLogger } from '#core/log.ts';
 import { parseControllerConfig } from '#controller/config.ts';
 import { startController } from '#controller/main.ts';
 import { KubernetesSource } from '#controller/source/kubernetes.ts';
@@ -55,8 +55,8 @@ async function cluster(options: { bookmarkIntervalMs?: number } = {}): Promise<A
   return h;
 }
 
-async function startSource(h: ApiServerHarness): Promise<KubernetesSource> {
-  const source = new KubernetesSource({ kubeConfig: h.kubeConfig, logger: silentLogger, debounceMs: 10, backoff: { initialMs: 20, maxMs: 200 } });
+async function startSource(h: ApiServerHarness, logger: Logger = silentLogger): Promise<KubernetesSource> {
+  const source = new KubernetesSource({ kubeConfig: h.kubeConfig, logger, debounceMs: 10, backoff: { initialMs: 20, maxMs: 200 } });
   sources.push(source);
   await source.start();
   return source;
@@ -364,4 +364,66 @@ test('startController --source kubernetes: a pod from the API server reaches a z
     await controller.close();
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+/** A logger keeping its warnings, for counting how often a failure was reported. */
+function warnings(): { logger: Logger; messages: (kind: string) => string[] } {
+  const lines: Obj[] = [];
+  const logger = new Logger({ level: 'warn', sink: { write: (l) => lines.push(JSON.parse(l) as Obj) } });
+  return { logger, messages: (kind) => lines.filter((l) => l['kind'] === kind).map((l) => String(l['msg'])) };
+}
+
+test('a kind whose CRD is not installed (404): logged once, retried with backoff, the others sync; its objects come once it is served', async () => {
+  const h = await cluster();
+  h.server.create(pod('web', 'shop', '10.1.0.1'));
+  h.server.create({ apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'reviews', namespace: 'shop' }, spec: { hosts: ['reviews'] } });
+  // What an API server without the VirtualService CRD answers on its collection.
+  h.server.failRequests((req) => (req.path.endsWith('/virtualservices') ? 404 : undefined));
+  const log = warnings();
+  const source = await startSource(h, log.logger);
+  assert.ok(source.current().pods.has('shop/web'), 'the other kinds synced');
+  assert.equal(source.current().virtualServices.size, 0);
+  assert.equal(source.informerStates().find((s) => s.kind === 'VirtualService')?.absent, true);
+  await waitFor(() => h.server.requests.filter((r) => r.path.endsWith('/virtualservices')).length >= 4, 'the list retried');
+  assert.deepEqual(log.messages('VirtualService'), ['the API server does not serve this kind; reading none until it does'], 'one warning for all the retries');
+  // Later changes of the served kinds still arrive.
+  h.server.create(pod('api', 'shop', '10.1.0.2'));
+  await waitFor(() => source.current().pods.has('shop/api'), 'a new pod while one kind is absent');
+  // The CRD is installed: the kind is picked up without a restart.
+  h.server.failRequests(undefined);
+  await waitFor(() => source.current().virtualServices.has('shop/reviews') && source.informerStates().find((s) => s.kind === 'VirtualService')?.absent === false,
+    'the VirtualService once served', 10_000);
+});
+
+test('a watch forbidden mid-run (403): logged once, the last state kept, retried with backoff, and it recovers', async () => {
+  const h = await cluster();
+  h.server.create(policy('deny-all', 'shop', 'DENY'));
+  const log = warnings();
+  const source = await startSource(h, log.logger);
+  await waitFor(() => h.server.watchCount() === KINDS, 'watches open');
+  assert.ok(source.current().authorizationPolicies.has('shop/deny-all'));
+  // RBAC is revoked for the kind: every list and watch of it is refused.
+  h.server.failRequests((req) => (req.path.endsWith('/authorizationpolicies') ? 403 : undefined));
+  h.server.dropWatches();
+  await waitFor(() => h.server.requests.filter((r) => r.path.endsWith('/authorizationpolicies') && r.watch).length >= 4, 'the watch retried');
+  assert.ok(source.current().authorizationPolicies.has('shop/deny-all'), 'a refused read wipes nothing: the DENY policy stays');
+  assert.deepEqual(log.messages('AuthorizationPolicy'), ['the API server forbids reading this kind; keeping what was read']);
+  h.server.create(policy('allow-shop', 'shop'));
+  h.server.failRequests(undefined);
+  await waitFor(() => source.current().authorizationPolicies.size === 2, 'converged once allowed again', 10_000);
+});
+
+test('a watch closed every few moments loses no event and lists nothing again', async () => {
+  const h = await cluster();
+  const source = await startSource(h);
+  await waitFor(() => h.server.watchCount() === KINDS, 'watches open');
+  for (let i = 1; i <= 10; i++) {
+    h.server.create(pod(`p-${i}`, 'shop', `10.1.0.${i}`));
+    if (i > 1) h.server.delete('Pod', 'shop', `p-${i - 1}`);
+    h.server.dropWatches({ abrupt: i % 2 === 0 });
+    await waitFor(() => h.server.watchCount() === KINDS, `watches reopened (${i})`);
+  }
+  await waitFor(() => source.current().pods.size === 1 && source.current().pods.has('shop/p-10'), 'every create and delete seen');
+  assert.equal(h.server.goneCount, 0);
+  assert.equal(h.server.requests.filter((r) => !r.watch).length, KINDS, 'no relist: every reconnect resumed from its version');
 });

@@ -3,7 +3,9 @@
 // as the local source reads manifests. Informer handlers only mark the source dirty; a
 // debounced rebuild reads the informers' caches, and listeners hear only of real changes.
 // The library relists by itself after 410 Gone but stops an informer on any other error,
-// so this source restarts it with capped exponential backoff.
+// so this source restarts it with capped exponential backoff. A kind the API server does not
+// serve (404: its CRD is not installed) counts as synced and empty, so the other kinds work,
+// and is picked up once it is served; a failure is logged once per status, not per retry.
 import { ListWatch } from '@kubernetes/client-node';
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import { WeftError, errorMessage } from '#core/errors.ts';
@@ -41,6 +43,10 @@ interface KindState {
   failures: number;
   /** Restarts after failures since the source started. */
   restarts: number;
+  /** The status of the failure last logged as a warning, until the informer works again. */
+  failingWith: number | 'error' | undefined;
+  /** Not served by the API server (404) when last tried: empty until it is. */
+  absent: boolean;
   retry: NodeJS.Timeout | undefined;
   /** `namespace/name` → the parse of the cached object at a resourceVersion. */
   parsed: Map<string, { resourceVersion: string | undefined; result: Parsed }>;
@@ -94,9 +100,9 @@ export class KubernetesSource implements ClusterSource {
   }
 
   /** Per kind: synced, and the resourceVersion the informer would resume from (for diagnostics and tests). */
-  informerStates(): { kind: string; synced: boolean; resourceVersion: string; objects: number; restarts: number }[] {
+  informerStates(): { kind: string; synced: boolean; absent: boolean; resourceVersion: string; objects: number; restarts: number }[] {
     return this.#kinds.map((k) => ({
-      kind: k.resource.kind, synced: k.synced, resourceVersion: k.informer.latestResourceVersion(), objects: k.informer.list().length, restarts: k.restarts,
+      kind: k.resource.kind, synced: k.synced, absent: k.absent, resourceVersion: k.informer.latestResourceVersion(), objects: k.informer.list().length, restarts: k.restarts,
     }));
   }
 
@@ -130,7 +136,8 @@ export class KubernetesSource implements ClusterSource {
       }),
     });
     const k: KindState = {
-      resource, informer, watch, synced: false, failedDuringLaunch: false, launching: false, failures: 0, restarts: 0, retry: undefined, parsed: new Map(),
+      resource, informer, watch, synced: false, failedDuringLaunch: false, launching: false, failures: 0, restarts: 0, retry: undefined,
+      failingWith: undefined, absent: false, parsed: new Map(),
     };
     const changed = (): void => {
       // An event means the watch is healthy again.
@@ -160,12 +167,18 @@ export class KubernetesSource implements ClusterSource {
       k.launching = false;
     }
     if (k.failedDuringLaunch || this.#stopped) return;
-    if (!k.synced) {
-      k.synced = true;
-      this.#logger.debug('informer synced', { kind: k.resource.kind, objects: k.informer.list().length });
-      for (const wake of this.#syncWaiters) wake();
-    }
+    if (k.failingWith !== undefined) this.#logger.info('informer works again', { kind: k.resource.kind, objects: k.informer.list().length });
+    k.failingWith = undefined;
+    k.absent = false;
+    this.#synced(k);
     this.#markDirty();
+  }
+
+  #synced(k: KindState): void {
+    if (k.synced) return;
+    k.synced = true;
+    this.#logger.debug('informer synced', { kind: k.resource.kind, objects: k.informer.list().length });
+    for (const wake of this.#syncWaiters) wake();
   }
 
   #failed(k: KindState, err: unknown): void {
@@ -175,9 +188,21 @@ export class KubernetesSource implements ClusterSource {
     const delay = Math.min(this.#backoff.maxMs, this.#backoff.initialMs * 2 ** Math.min(k.failures, 20));
     k.failures++;
     k.restarts++;
-    this.#logger.warn('informer failed; restarting', {
-      kind: k.resource.kind, err: errorMessage(err), code: statusCodeOf(err), retryInMs: delay, failures: k.failures,
-    });
+    const code = statusCodeOf(err);
+    const fields = { kind: k.resource.kind, err: errorMessage(err), code, retryInMs: delay, failures: k.failures };
+    // Logged once while it fails the same way; each retry only at debug.
+    if (k.failingWith === (code ?? 'error')) this.#logger.debug('informer failed again; restarting', fields);
+    else if (code === 404) this.#logger.warn('the API server does not serve this kind; reading none until it does', { ...fields, hint: `install the CRD of ${k.resource.kind} (${collectionPath(k.resource)})` });
+    else if (code === 403) this.#logger.warn('the API server forbids reading this kind; keeping what was read', { ...fields, hint: `let the controller's service account list and watch ${k.resource.kind} (the chart's ClusterRole)` });
+    else this.#logger.warn('informer failed; restarting', fields);
+    k.failingWith = code ?? 'error';
+    // Before the first sync a kind that is not served is empty: the others need not wait for it.
+    // Once synced, the cache is kept whatever fails: a real CRD removal deletes its objects first.
+    if (code === 404 && !k.synced) {
+      k.absent = true;
+      this.#synced(k);
+      this.#markDirty();
+    }
     k.retry = setTimeout(() => void this.#launch(k), delay);
   }
 
