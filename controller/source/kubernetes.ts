@@ -63,6 +63,8 @@ export class KubernetesSource implements ClusterSource {
   #snapshot: ClusterObjects = emptyClusterObjects();
   #rejections: SourceRejection[] = [];
   #timer: NodeJS.Timeout | undefined;
+  /** Namespace → the istio.io/dataplane-mode value already warned about. */
+  readonly #warnedModes = new Map<string, string>();
   #stopped = false;
   /** Wakes the library's reconnect delays early on stop, so no timer outlives the source. */
   readonly #stopDelays = new AbortController();
@@ -168,6 +170,8 @@ export class KubernetesSource implements ClusterSource {
     }
     if (k.failedDuringLaunch || this.#stopped) return;
     if (k.failingWith !== undefined) this.#logger.info('informer works again', { kind: k.resource.kind, objects: k.informer.list().length });
+    // Working again: the next outage starts its backoff afresh rather than where the last one ended.
+    k.failures = 0;
     k.failingWith = undefined;
     k.absent = false;
     this.#synced(k);
@@ -232,6 +236,21 @@ export class KubernetesSource implements ClusterSource {
     });
   }
 
+  /** A namespace labelled with a mode weft does not know is not enrolled; say so once per value. */
+  #warnUnknownModes(namespaces: ClusterObjects['namespaces']): void {
+    for (const name of this.#warnedModes.keys()) {
+      if (namespaces.get(name)?.metadata.labels[DATAPLANE_MODE] !== this.#warnedModes.get(name)) this.#warnedModes.delete(name);
+    }
+    for (const ns of namespaces.values()) {
+      const mode = ns.metadata.labels[DATAPLANE_MODE];
+      if (mode === undefined || DATAPLANE_MODES.has(mode) || this.#warnedModes.get(ns.metadata.name) === mode) continue;
+      this.#warnedModes.set(ns.metadata.name, mode);
+      this.#logger.warn('namespace not enrolled: unknown dataplane mode', {
+        namespace: ns.metadata.name, label: `${DATAPLANE_MODE}=${mode}`, hint: `${DATAPLANE_MODE}=ambient enrolls the namespace, none or no label leaves it out`,
+      });
+    }
+  }
+
   #markDirty(): void {
     if (this.#stopped || !this.#kinds.every((k) => k.synced)) return;
     clearTimeout(this.#timer);
@@ -281,6 +300,7 @@ export class KubernetesSource implements ClusterSource {
     if (!changed) return;
     this.#snapshot = next;
     this.#rejections = rejections;
+    this.#warnUnknownModes(next.namespaces);
     this.#logger.debug('cluster changed', { rejected: rejections.length });
     if (!notify) return;
     for (const listener of this.#listeners) {
@@ -292,6 +312,10 @@ export class KubernetesSource implements ClusterSource {
     }
   }
 }
+
+/** Values of istio.io/dataplane-mode on a Namespace that mean something: anything else enrolls nothing. */
+const DATAPLANE_MODES: ReadonlySet<string> = new Set(['ambient', 'none']);
+const DATAPLANE_MODE = 'istio.io/dataplane-mode';
 
 /** One API object through the shared parser; the informer's path fixes its apiVersion and kind (list items omit them). */
 function read(r: KubeResource, raw: KubernetesObject): Parsed {
