@@ -510,3 +510,28 @@ test('the API server going away and coming back, three times: the controller kee
     await close();
   }
 });
+
+test('list forbidden at start (403): the source waits on instead of failing, says once which kind and why, and starts once allowed', async () => {
+  const h = await cluster();
+  h.server.create(pod('web', 'shop', '10.1.0.1'));
+  h.server.failRequests((req) => (req.path.endsWith('/peerauthentications') ? 403 : undefined));
+  const lines: Obj[] = [];
+  const source = new KubernetesSource({
+    kubeConfig: h.kubeConfig, logger: new Logger({ level: 'warn', sink: { write: (l) => lines.push(JSON.parse(l) as Obj) } }),
+    debounceMs: 10, backoff: { initialMs: 20, maxMs: 100 }, syncWarnMs: 200,
+  });
+  sources.push(source);
+  let started = false;
+  const starting = source.start().then(() => { started = true; });
+  starting.catch(() => undefined);
+  // Repeated while waiting, naming what is still missing: in the end only the refused kind.
+  const waiting = (): Obj | undefined => lines.find((l) => l['msg'] === 'informers not synced yet; waiting' && JSON.stringify(l['kinds']) === '["PeerAuthentication"]');
+  await waitFor(() => waiting() !== undefined, 'the waiting warning naming PeerAuthentication', 10_000);
+  await waitFor(() => h.server.requests.filter((r) => r.path.endsWith('/peerauthentications')).length >= 4, 'the list retried');
+  assert.equal(started, false, 'no start on a partial view');
+  assert.match(String(waiting()?.['hint']), /RBAC/);
+  assert.equal(lines.filter((l) => l['kind'] === 'PeerAuthentication').length, 1, 'the refusal is logged once, not per retry');
+  h.server.failRequests(undefined);
+  await starting;
+  assert.ok(source.current().pods.has('shop/web'));
+});

@@ -25,9 +25,13 @@ export interface KubernetesSourceOptions {
   debounceMs?: number;
   /** Restart delay of a failed informer: doubles from `initialMs` up to `maxMs`. */
   backoff?: { initialMs: number; maxMs: number };
-  /** `start()` fails when the informers have not all synced by then (0: wait forever). */
+  /** `start()` fails when the informers have not all synced by then; by default it waits on. */
   syncTimeoutMs?: number;
+  /** While waiting, a warning names the kinds not synced yet, this often (default every 60 s). */
+  syncWarnMs?: number;
 }
+
+const SYNC_HINT = 'check the API server address and credentials (--kubeconfig), that the Gateway API and Istio CRDs are installed, and that RBAC lets the controller list and watch these kinds';
 
 type Parsed = { ok: true; object: ClusterObject } | { ok: false; rejection: SourceRejection };
 
@@ -57,6 +61,7 @@ export class KubernetesSource implements ClusterSource {
   readonly #debounceMs: number;
   readonly #backoff: { initialMs: number; maxMs: number };
   readonly #syncTimeoutMs: number;
+  readonly #syncWarnMs: number;
   readonly #kinds: KindState[];
   readonly #listeners = new Set<() => void>();
   readonly #syncWaiters = new Set<() => void>();
@@ -73,7 +78,10 @@ export class KubernetesSource implements ClusterSource {
     this.#logger = options.logger.child({ component: 'kubernetes-source' });
     this.#debounceMs = options.debounceMs ?? 50;
     this.#backoff = options.backoff ?? { initialMs: 500, maxMs: 30_000 };
-    this.#syncTimeoutMs = options.syncTimeoutMs ?? 60_000;
+    // Waiting on keeps a controller whose reads are refused (RBAC) running and unready, saying
+    // why, rather than exiting into a restart loop; it starts once the reads are allowed.
+    this.#syncTimeoutMs = options.syncTimeoutMs ?? 0;
+    this.#syncWarnMs = options.syncWarnMs ?? 60_000;
     this.#kinds = KUBE_RESOURCES.map((resource) => this.#makeKind(options.kubeConfig, resource));
   }
 
@@ -213,22 +221,24 @@ export class KubernetesSource implements ClusterSource {
   #waitForSync(): Promise<void> {
     return new Promise((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
+      const unsynced = (): string[] => this.#kinds.filter((k) => !k.synced).map((k) => k.resource.kind);
+      const warn = setInterval(() => {
+        this.#logger.warn('informers not synced yet; waiting', { waitedMs: this.#syncWarnMs, kinds: unsynced(), hint: SYNC_HINT });
+      }, this.#syncWarnMs);
       const check = (): void => {
         if (this.#stopped) return finish(new WeftError('WEFT_ERR_SOURCE_STOPPED', 'the Kubernetes source was stopped before it synced'));
         if (this.#kinds.every((k) => k.synced)) finish();
       };
       const finish = (err?: Error): void => {
         clearTimeout(timer);
+        clearInterval(warn);
         this.#syncWaiters.delete(check);
         if (err === undefined) resolve();
         else reject(err);
       };
       if (this.#syncTimeoutMs > 0) {
         timer = setTimeout(() => {
-          const missing = this.#kinds.filter((k) => !k.synced).map((k) => k.resource.kind);
-          finish(new WeftError('WEFT_ERR_KUBE_SYNC', `informers did not sync within ${this.#syncTimeoutMs} ms: ${missing.join(', ')}`, {
-            hint: 'check the API server address and credentials (--kubeconfig), that the Gateway API and Istio CRDs are installed, and that RBAC lets the controller list and watch these kinds',
-          }));
+          finish(new WeftError('WEFT_ERR_KUBE_SYNC', `informers did not sync within ${this.#syncTimeoutMs} ms: ${unsynced().join(', ')}`, { hint: SYNC_HINT }));
         }, this.#syncTimeoutMs);
       }
       this.#syncWaiters.add(check);
