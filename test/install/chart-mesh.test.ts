@@ -17,12 +17,15 @@ import { Ports } from '#core/ports.ts';
 import { POD_NAME_EXTRA, NODE_NAME_EXTRA, CA_AUDIENCE } from '#controller/ca/token-review.ts';
 import { ROOT_CERT_CONFIGMAP, ROOT_CERT_KEY } from '#controller/ca/root-cert-publisher.ts';
 import type { ApiServerHarness } from '#controller/source/testing/harness.ts';
+import type { EchoReply } from '#local/apps/echo.ts';
 import type { LocalCluster } from '#local/cluster.ts';
+import { ECHO_HTTP_PORT, startEcho } from '#local/echo.ts';
 import type { NetnsMember } from '#local/netns-member.ts';
 import type { LocalPod } from '#local/pod.ts';
 import type { LocalProcess } from '#local/process.ts';
 import type { KubeObject } from '#manifests/render/chart.ts';
 import { containerInvocation, mountFor } from '#manifests/render/container.ts';
+import { captureInstalled } from '#ztunnel/capture/index.ts';
 import type { ContainerInvocation } from '#manifests/render/container.ts';
 import { CONTROLLER_SA, NS, ROOT, answers200, eventually, find, readinessProbe, startChartScene, startContainer } from './chart-pods.ts';
 import type { BuiltImage, ChartScene } from './chart-pods.ts';
@@ -162,6 +165,33 @@ describe('the chart\'s controller, ztunnel and waypoint containers, from the ima
     procs.push(wp);
     const probe = readinessProbe(inv);
     await answers200(`http://${pod.ip}:${probe.port}${probe.path}`, wp, 30_000);
+  });
+
+  test('two pods of the enrolled namespace, known to the API server, are captured by that ztunnel and talk over HBONE', async () => {
+    assert.ok(cluster !== undefined && h !== undefined);
+    const node = cluster.node('node1');
+    const [client, echo] = await Promise.all([
+      cluster.addPod({ namespace: 'shop', name: 'sleep-5d8f9-k2j4h', node: node.name, serviceAccount: 'sleep', labels: { app: 'sleep' } }),
+      cluster.addPod({ namespace: 'shop', name: 'echo-7c6b5-p9q8r', node: node.name, serviceAccount: 'echo', labels: { app: 'echo' } }),
+    ]);
+    procs.push(await startEcho(echo));
+    // What the kubelet reports to the API server for the node and the two pods.
+    h.server.create({ apiVersion: 'v1', kind: 'Node', metadata: { name: node.name }, status: { addresses: [{ type: 'InternalIP', address: node.ip }] } });
+    for (const p of [client, echo]) {
+      h.server.create({
+        apiVersion: 'v1', kind: 'Pod', metadata: { name: p.name, namespace: 'shop', uid: `uid-${p.name}`, labels: { app: p.name.split('-')[0] ?? '' } },
+        spec: { nodeName: node.name, serviceAccountName: p.name.split('-')[0] ?? '' },
+        status: { phase: 'Running', podIP: p.ip, podIPs: [{ ip: p.ip }], hostIP: node.ip, conditions: [{ type: 'Ready', status: 'True' }] },
+      });
+    }
+    await eventually('capture in both pods', async () => ((await captureInstalled(client.netnsPath)) && (await captureInstalled(echo.netnsPath)) ? true : undefined), 30_000);
+    const reply = await eventually('a call from sleep to echo', async () => {
+      const r = await client.exec(['curl', '-sS', '--max-time', '3', `http://${echo.ip}:${ECHO_HTTP_PORT}/`]);
+      return r.code === 0 ? (JSON.parse(r.stdout) as EchoReply) : undefined;
+    }, 30_000);
+    assert.equal(reply.remoteAddress, client.ip, 'the caller\'s address is kept');
+    const metrics = await (await fetch(`http://${node.ip}:${Ports.metrics}/metrics`)).text();
+    assert.match(metrics, /istio_tcp_connections_opened_total\{reporter="destination",[^}]*source_principal="spiffe:\/\/cluster\.local\/ns\/shop\/sa\/sleep"[^}]*destination_principal="spiffe:\/\/cluster\.local\/ns\/shop\/sa\/echo"[^}]*connection_security_policy="mutual_tls"[^}]*\} [1-9]/);
   });
 
   test('the controller counts the ztunnel and the waypoint among its push clients, and nothing was refused', async () => {
