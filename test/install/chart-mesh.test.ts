@@ -8,7 +8,11 @@
 // answered for the tokens registered here; no Kubernetes API server can be installed) with the
 // controller's service-account token in KUBECONFIG; projected tokens and the istio-ca-root-cert
 // ConfigMap as files in the folders standing in for their volumes; cluster DNS for the
-// controller's Service name as a hosts file `ip netns exec` mounts for the netns. Needs root.
+// controller's Service name as a hosts file `ip netns exec` mounts for the netns; the pods,
+// node and Service addresses a kubelet and kube-proxy would report, written to the API server
+// for the embedded cluster's own. Checked: every container turns ready, two enrolled pods talk
+// over HBONE through the ztunnel, and a Service labelled to use the waypoint is served through
+// it. Needs root.
 import assert from 'node:assert/strict';
 import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
