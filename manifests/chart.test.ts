@@ -27,6 +27,7 @@ import type { ContainerInvocation } from './render/container.ts';
 import { CHART_DIR, INSTALL_DIR, PLAIN_RELEASE, renderPlain } from './render/plain.ts';
 
 const chart = loadChart(CHART_DIR);
+const IMAGE_ENTRY_POINTS = (JSON.parse(readFileSync(new URL('../tsconfig.build.json', import.meta.url), 'utf8')) as { files: string[] }).files;
 const servers: TestApiServer[] = [];
 after(async () => {
   for (const s of servers) await s.close();
@@ -211,7 +212,10 @@ function containers(objects: KubeObject[]): Rendered {
 function program(inv: ContainerInvocation): string {
   assert.equal(inv.command[0], 'node', `${inv.container}: runs node`);
   const main = inv.command[1] ?? '';
-  assert.ok(existsSync(new URL(`../${main}`, import.meta.url)), `${inv.container}: ${main} exists in the image`);
+  // The image holds what scripts/build-image.sh emits: the entry points tsconfig.build.json names, as .js.
+  const source = main.replace(/\.js$/, '.ts');
+  assert.ok(main.endsWith('.js') && IMAGE_ENTRY_POINTS.includes(source), `${inv.container}: ${main} is emitted into the image (tsconfig.build.json)`);
+  assert.ok(existsSync(new URL(`../${source}`, import.meta.url)), `${inv.container}: ${source} exists`);
   return main;
 }
 
@@ -229,8 +233,8 @@ function probePort(inv: ContainerInvocation): unknown {
 
 function checkContainers(r: Rendered, values: { trustDomain: string; namespace: string }): void {
   const { controllerConfig: cc, ztunnelConfig: zc } = r;
-  assert.equal(program(r.controller), 'controller/main.ts');
-  assert.equal(program(r.ztunnel), 'ztunnel/main.ts');
+  assert.equal(program(r.controller), 'controller/main.js');
+  assert.equal(program(r.ztunnel), 'ztunnel/main.js');
 
   // The controller reads the Kubernetes API, keeps its state on a volume, and is probed by the kubelet.
   assert.equal(cc.source, 'kubernetes');
@@ -331,7 +335,7 @@ test('the waypoint the controller deploys, as it applies it, passes the waypoint
   const inv = containerInvocation(deployment, { name: 'waypoint-7c9f-x2', namespace: 'shop', nodeName: 'node1' });
   // The deployer sets the trust domain from the controller's own (kubernetes-deployer.ts).
   const wc = parseWaypointConfig(inv.args, { ...inv.env, WEFT_TRUST_DOMAIN: cc.trustDomain });
-  assert.equal(program(inv), 'waypoint/main.ts');
+  assert.equal(program(inv), 'waypoint/main.js');
   assert.equal(wc.identity, 'spiffe://cluster.local/ns/shop/sa/waypoint');
   assert.equal(String(inv.podSpec['serviceAccountName']), 'waypoint', 'it runs as the identity it asks for');
   assert.equal(new URL(wc.controllerUrl).hostname, `weft-controller.${cc.rootNamespace}.svc`);

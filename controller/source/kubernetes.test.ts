@@ -8,8 +8,9 @@ import { after, test } from 'node:test';
 import { ConfigClient } from '#core/config/client.ts';
 import type { Resource } from '#core/config/model.ts';
 import { validateResources } from '#core/config/validate.ts';
-import { silentLogger } from '#core/log.ts';
+import { Logger, silentLogger } from '#core/log.ts';
 import { parseControllerConfig } from '#controller/config.ts';
+import { podWantsMesh } from '#controller/model/enrollment.ts';
 import { startController } from '#controller/main.ts';
 import { KubernetesSource } from '#controller/source/kubernetes.ts';
 import { startApiServerHarness, waitFor } from '#controller/source/testing/harness.ts';
@@ -55,8 +56,8 @@ async function cluster(options: { bookmarkIntervalMs?: number } = {}): Promise<A
   return h;
 }
 
-async function startSource(h: ApiServerHarness): Promise<KubernetesSource> {
-  const source = new KubernetesSource({ kubeConfig: h.kubeConfig, logger: silentLogger, debounceMs: 10, backoff: { initialMs: 20, maxMs: 200 } });
+async function startSource(h: ApiServerHarness, logger: Logger = silentLogger): Promise<KubernetesSource> {
+  const source = new KubernetesSource({ kubeConfig: h.kubeConfig, logger, debounceMs: 10, backoff: { initialMs: 20, maxMs: 200 } });
   sources.push(source);
   await source.start();
   return source;
@@ -317,24 +318,27 @@ test('status conditions for a rejected AuthorizationPolicy are written once and 
   }
 });
 
-test('startController --source kubernetes: a pod from the API server reaches a ztunnel; its status is written back', async () => {
-  const h = await cluster();
-  h.server.create(namespace('shop', { 'istio.io/dataplane-mode': 'ambient' }));
-  h.server.create(node('node-1', '192.168.50.1'));
-  h.server.create(pod('web-1', 'shop', '10.1.0.5'));
-  h.server.create(policy('bad', 'shop', 'CUSTOM'));
+/**
+ * The controller in Kubernetes mode against `h`, and a ztunnel's config client for node-1
+ * applying what it is pushed into `store`; `pushes` lists every update as received.
+ */
+async function controllerWithZtunnel(h: ApiServerHarness, logger: Logger): Promise<{
+  client: ConfigClient; store: Map<string, Resource>; pushes: { snapshot: boolean; updated: number; removed: number }[]; close: () => Promise<void>;
+}> {
   const dir = await mkdtemp(join(tmpdir(), 'weft-controller-kube-'));
   const config = parseControllerConfig([
     '--source', 'kubernetes', '--kubeconfig', h.kubeconfigPath, '--state-dir', join(dir, 'state'),
     '--address', '127.0.0.1', '--port', '0', '--admin-port', '0', '--debounce-ms', '20', '--log-level', 'off',
   ], {});
   assert.equal(config.source, 'kubernetes');
-  const controller = await startController(config, { logger: silentLogger });
+  const controller = await startController(config, { logger });
   const store = new Map<string, Resource>();
+  const pushes: { snapshot: boolean; updated: number; removed: number }[] = [];
   const who = { kind: 'ztunnel', node: 'node-1' } as const;
   const client = new ConfigClient({
     url: controller.pushUrl, client: who, token: controller.tokenFor(who), rootsPem: controller.rootsPem,
     apply: (u) => {
+      pushes.push({ snapshot: u.snapshot, updated: u.updated.length, removed: u.removed.length });
       if (u.snapshot) store.clear();
       for (const r of u.removed) store.delete(`${r.kind}/${r.key}`);
       const { valid, rejected } = validateResources(u.updated);
@@ -342,6 +346,29 @@ test('startController --source kubernetes: a pod from the API server reaches a z
       return { rejected };
     },
   });
+  return {
+    client, store, pushes,
+    close: async () => {
+      await client.close();
+      await controller.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** An API server holding the ambient namespace shop, node-1, one pod there and one policy. */
+async function ambientShop(podName: string, withPolicy: Obj): Promise<ApiServerHarness> {
+  const h = await cluster();
+  h.server.create(namespace('shop', { 'istio.io/dataplane-mode': 'ambient' }));
+  h.server.create(node('node-1', '192.168.50.1'));
+  h.server.create(pod(podName, 'shop', '10.1.0.5'));
+  h.server.create(withPolicy);
+  return h;
+}
+
+test('startController --source kubernetes: a pod from the API server reaches a ztunnel; its status is written back', async () => {
+  const h = await ambientShop('web-1', policy('bad', 'shop', 'CUSTOM'));
+  const { client, store, close } = await controllerWithZtunnel(h, silentLogger);
   try {
     client.start();
     await client.ready();
@@ -359,8 +386,151 @@ test('startController --source kubernetes: a pod from the API server reaches a z
       return s?.conditions?.some((c) => c.type === 'Accepted') === true;
     }, 'policy status written by the controller');
   } finally {
-    await client.close();
-    await controller.close();
-    await rm(dir, { recursive: true, force: true });
+    await close();
   }
+});
+
+/** A logger keeping its warnings, for counting how often a failure was reported. */
+function warnings(): { logger: Logger; messages: (kind: string) => string[] } {
+  const lines: Obj[] = [];
+  const logger = new Logger({ level: 'warn', sink: { write: (l) => lines.push(JSON.parse(l) as Obj) } });
+  return { logger, messages: (kind) => lines.filter((l) => l['kind'] === kind).map((l) => String(l['msg'])) };
+}
+
+test('a kind whose CRD is not installed (404): logged once, retried with backoff, the others sync; its objects come once it is served', async () => {
+  const h = await cluster();
+  h.server.create(pod('web', 'shop', '10.1.0.1'));
+  h.server.create({ apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'reviews', namespace: 'shop' }, spec: { hosts: ['reviews'] } });
+  // What an API server without the VirtualService CRD answers on its collection.
+  h.server.failRequests((req) => (req.path.endsWith('/virtualservices') ? 404 : undefined));
+  const log = warnings();
+  const source = await startSource(h, log.logger);
+  assert.ok(source.current().pods.has('shop/web'), 'the other kinds synced');
+  assert.equal(source.current().virtualServices.size, 0);
+  assert.equal(source.informerStates().find((s) => s.kind === 'VirtualService')?.absent, true);
+  await waitFor(() => h.server.requests.filter((r) => r.path.endsWith('/virtualservices')).length >= 4, 'the list retried');
+  assert.deepEqual(log.messages('VirtualService'), ['the API server does not serve this kind; reading none until it does'], 'one warning for all the retries');
+  // Later changes of the served kinds still arrive.
+  h.server.create(pod('api', 'shop', '10.1.0.2'));
+  await waitFor(() => source.current().pods.has('shop/api'), 'a new pod while one kind is absent');
+  // The CRD is installed: the kind is picked up without a restart.
+  h.server.failRequests(undefined);
+  await waitFor(() => source.current().virtualServices.has('shop/reviews') && source.informerStates().find((s) => s.kind === 'VirtualService')?.absent === false,
+    'the VirtualService once served', 10_000);
+});
+
+test('a watch forbidden mid-run (403): logged once, the last state kept, retried with backoff, and it recovers', async () => {
+  const h = await cluster();
+  h.server.create(policy('deny-all', 'shop', 'DENY'));
+  const log = warnings();
+  const source = await startSource(h, log.logger);
+  await waitFor(() => h.server.watchCount() === KINDS, 'watches open');
+  assert.ok(source.current().authorizationPolicies.has('shop/deny-all'));
+  // RBAC is revoked for the kind: every list and watch of it is refused.
+  h.server.failRequests((req) => (req.path.endsWith('/authorizationpolicies') ? 403 : undefined));
+  h.server.dropWatches();
+  await waitFor(() => h.server.requests.filter((r) => r.path.endsWith('/authorizationpolicies') && r.watch).length >= 4, 'the watch retried');
+  assert.ok(source.current().authorizationPolicies.has('shop/deny-all'), 'a refused read wipes nothing: the DENY policy stays');
+  assert.deepEqual(log.messages('AuthorizationPolicy'), ['the API server forbids reading this kind; keeping what was read']);
+  h.server.create(policy('allow-shop', 'shop'));
+  h.server.failRequests(undefined);
+  await waitFor(() => source.current().authorizationPolicies.size === 2, 'converged once allowed again', 10_000);
+});
+
+test('a watch closed every few moments loses no event and lists nothing again', async () => {
+  const h = await cluster();
+  const source = await startSource(h);
+  await waitFor(() => h.server.watchCount() === KINDS, 'watches open');
+  for (let i = 1; i <= 10; i++) {
+    h.server.create(pod(`p-${i}`, 'shop', `10.1.0.${i}`));
+    if (i > 1) h.server.delete('Pod', 'shop', `p-${i - 1}`);
+    h.server.dropWatches({ abrupt: i % 2 === 0 });
+    await waitFor(() => h.server.watchCount() === KINDS, `watches reopened (${i})`);
+  }
+  await waitFor(() => source.current().pods.size === 1 && source.current().pods.has('shop/p-10'), 'every create and delete seen');
+  assert.equal(h.server.goneCount, 0);
+  assert.equal(listCount(h), KINDS, 'no relist: every reconnect resumed from its version');
+});
+
+test('a namespace labelled with an unknown dataplane mode is not enrolled, and the source warns once', async () => {
+  const h = await cluster();
+  h.server.create(namespace('typo', { 'istio.io/dataplane-mode': 'foo' }));
+  h.server.create(pod('web', 'typo', '10.1.0.1'));
+  const lines: Obj[] = [];
+  const source = await startSource(h, new Logger({ level: 'warn', sink: { write: (l) => lines.push(JSON.parse(l) as Obj) } }));
+  const ns = source.current().namespaces.get('typo');
+  const web = source.current().pods.get('typo/web');
+  assert.ok(ns !== undefined && web !== undefined);
+  assert.equal(podWantsMesh(web, ns), false, 'its pods stay out of the mesh');
+  const warned = (): Obj[] => lines.filter((l) => l['namespace'] === 'typo');
+  assert.deepEqual(warned().map((l) => l['label']), ['istio.io/dataplane-mode=foo']);
+  // Unrelated changes do not repeat it; a different wrong value is said again; the right one enrolls.
+  h.server.create(pod('api', 'typo', '10.1.0.2'));
+  await waitFor(() => source.current().pods.has('typo/api'), 'another pod');
+  h.server.update(namespace('typo', { 'istio.io/dataplane-mode': 'Ambient' }));
+  await waitFor(() => warned().length === 2, 'the new value warned');
+  h.server.update(namespace('typo', { 'istio.io/dataplane-mode': 'ambient' }));
+  await waitFor(() => source.current().namespaces.get('typo')?.metadata.labels['istio.io/dataplane-mode'] === 'ambient', 'enrolled');
+  assert.equal(podWantsMesh(web, source.current().namespaces.get('typo')), true);
+  assert.deepEqual(warned().map((l) => l['label']), ['istio.io/dataplane-mode=foo', 'istio.io/dataplane-mode=Ambient']);
+});
+
+test('the API server going away and coming back, three times: the controller keeps its state, pushes nothing while it is gone, and catches up', async () => {
+  const h = await ambientShop('web', policy('deny-all', 'shop', 'DENY'));
+  const lines: Obj[] = [];
+  const failures = (): number => lines.filter((l) => l['msg'] === 'informer failed; restarting').length;
+  const { client, store, pushes, close } = await controllerWithZtunnel(h, new Logger({ level: 'warn', sink: { write: (l) => lines.push(JSON.parse(l) as Obj) } }));
+  try {
+    client.start();
+    await client.ready();
+    await waitFor(() => store.has('workload/uid-shop-web'), 'the workload pushed');
+    assert.ok([...store.keys()].some((k) => k.startsWith('authorization/')), `the policy pushed: ${[...store.keys()].join(', ')}`);
+    const before = [...store.keys()].sort();
+    await waitFor(() => h.server.watchCount() === KINDS, 'watches open');
+    for (let round = 1; round <= 3; round++) {
+      const seen = failures();
+      const pushed = pushes.length;
+      await h.server.suspend();
+      await waitFor(() => failures() > seen, `the controller noticed the outage (${round})`, 10_000);
+      assert.equal(pushes.length, pushed, 'nothing is pushed while the API server is away');
+      assert.deepEqual([...store.keys()].sort(), before);
+      await h.server.resume();
+      await waitFor(() => h.server.watchCount() === KINDS, `watches reopened (${round})`, 10_000);
+    }
+    assert.deepEqual([...store.keys()].sort(), before, 'the proxy still holds every workload and policy');
+    assert.equal(pushes.filter((p) => p.removed > 0 || (p.snapshot && pushes.indexOf(p) > 0)).length, 0, 'nothing removed, no fresh snapshot');
+    // A change made while it was away arrives once it is back; the reconnects resumed their watches.
+    await h.server.suspend();
+    h.server.create(pod('web-2', 'shop', '10.1.0.6'));
+    await h.server.resume();
+    await waitFor(() => store.has('workload/uid-shop-web-2'), 'the pod created during the outage', 10_000);
+    assert.equal(h.server.requests.filter((r) => !r.watch && r.path === '/api/v1/pods').length, 1, 'pods were listed once');
+  } finally {
+    await close();
+  }
+});
+
+test('list forbidden at start (403): the source waits on instead of failing, says once which kind and why, and starts once allowed', async () => {
+  const h = await cluster();
+  h.server.create(pod('web', 'shop', '10.1.0.1'));
+  h.server.failRequests((req) => (req.path.endsWith('/peerauthentications') ? 403 : undefined));
+  const lines: Obj[] = [];
+  const source = new KubernetesSource({
+    kubeConfig: h.kubeConfig, logger: new Logger({ level: 'warn', sink: { write: (l) => lines.push(JSON.parse(l) as Obj) } }),
+    debounceMs: 10, backoff: { initialMs: 20, maxMs: 100 }, syncWarnMs: 200,
+  });
+  sources.push(source);
+  let started = false;
+  const starting = source.start().then(() => { started = true; });
+  starting.catch(() => undefined);
+  // Repeated while waiting, naming what is still missing: in the end only the refused kind.
+  const waiting = (): Obj | undefined => lines.find((l) => l['msg'] === 'informers not synced yet; waiting' && JSON.stringify(l['kinds']) === '["PeerAuthentication"]');
+  await waitFor(() => waiting() !== undefined, 'the waiting warning naming PeerAuthentication', 10_000);
+  await waitFor(() => h.server.requests.filter((r) => r.path.endsWith('/peerauthentications')).length >= 4, 'the list retried');
+  assert.equal(started, false, 'no start on a partial view');
+  assert.match(String(waiting()?.['hint']), /RBAC/);
+  assert.equal(lines.filter((l) => l['kind'] === 'PeerAuthentication').length, 1, 'the refusal is logged once, not per retry');
+  h.server.failRequests(undefined);
+  await starting;
+  assert.ok(source.current().pods.has('shop/web'));
 });

@@ -3,10 +3,11 @@
 // as the local source reads manifests. Informer handlers only mark the source dirty; a
 // debounced rebuild reads the informers' caches, and listeners hear only of real changes.
 // The library relists by itself after 410 Gone but stops an informer on any other error,
-// so this source restarts it with capped exponential backoff. A kind of another project
-// (Envoy Gateway's BackendTrafficPolicy) may not be served at all, its CRD not installed: its
-// 404 counts as synced with no objects, is logged once, and is checked again with a slower
-// backoff until the kind appears (then it is watched like the rest) or the source stops.
+// so this source restarts it with capped exponential backoff. A kind the API server does not
+// serve (404: its CRD is not installed) counts as synced and empty, so the other kinds work,
+// and is picked up once it is served; a failure is logged once per status, not per retry. A
+// kind of another project (Envoy Gateway's BackendTrafficPolicy) is optional: its absence is
+// no failure, logged once at info and looked for again with a slower backoff.
 import { ListWatch } from '@kubernetes/client-node';
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import { WeftError, errorMessage } from '#core/errors.ts';
@@ -26,11 +27,15 @@ export interface KubernetesSourceOptions {
   debounceMs?: number;
   /** Restart delay of a failed informer: doubles from `initialMs` up to `maxMs`. */
   backoff?: { initialMs: number; maxMs: number };
-  /** `start()` fails when the informers have not all synced by then (0: wait forever). */
+  /** `start()` fails when the informers have not all synced by then; by default it waits on. */
   syncTimeoutMs?: number;
+  /** While waiting, a warning names the kinds not synced yet, this often (default every 60 s). */
+  syncWarnMs?: number;
   /** How often an optional kind the API server does not serve is looked for again: doubles from `initialMs` up to `maxMs`. */
   absentBackoff?: { initialMs: number; maxMs: number };
 }
+
+const SYNC_HINT = 'check the API server address and credentials (--kubeconfig), that the Gateway API and Istio CRDs are installed, and that RBAC lets the controller list and watch these kinds';
 
 type Parsed = { ok: true; object: ClusterObject } | { ok: false; rejection: SourceRejection };
 
@@ -46,9 +51,11 @@ interface KindState {
   failures: number;
   /** Restarts after failures since the source started. */
   restarts: number;
-  /** An optional kind the API server answered 404 for (its CRD is not installed): read as empty. */
+  /** The status of the failure last logged as a warning, until the informer works again. */
+  failingWith: number | 'error' | undefined;
+  /** Not served by the API server (404) when last tried: empty until it is. */
   absent: boolean;
-  /** Consecutive checks that found it absent, for the backoff. */
+  /** Consecutive checks that found an optional kind absent, for its backoff. */
   absentChecks: number;
   retry: NodeJS.Timeout | undefined;
   /** `namespace/name` → the parse of the cached object at a resourceVersion. */
@@ -60,6 +67,7 @@ export class KubernetesSource implements ClusterSource {
   readonly #debounceMs: number;
   readonly #backoff: { initialMs: number; maxMs: number };
   readonly #syncTimeoutMs: number;
+  readonly #syncWarnMs: number;
   readonly #absentBackoff: { initialMs: number; maxMs: number };
   readonly #kinds: KindState[];
   readonly #listeners = new Set<() => void>();
@@ -67,6 +75,8 @@ export class KubernetesSource implements ClusterSource {
   #snapshot: ClusterObjects = emptyClusterObjects();
   #rejections: SourceRejection[] = [];
   #timer: NodeJS.Timeout | undefined;
+  /** Namespace → the istio.io/dataplane-mode value already warned about. */
+  readonly #warnedModes = new Map<string, string>();
   #stopped = false;
   /** Wakes the library's reconnect delays early on stop, so no timer outlives the source. */
   readonly #stopDelays = new AbortController();
@@ -75,7 +85,10 @@ export class KubernetesSource implements ClusterSource {
     this.#logger = options.logger.child({ component: 'kubernetes-source' });
     this.#debounceMs = options.debounceMs ?? 50;
     this.#backoff = options.backoff ?? { initialMs: 500, maxMs: 30_000 };
-    this.#syncTimeoutMs = options.syncTimeoutMs ?? 60_000;
+    // Waiting on keeps a controller whose reads are refused (RBAC) running and unready, saying
+    // why, rather than exiting into a restart loop; it starts once the reads are allowed.
+    this.#syncTimeoutMs = options.syncTimeoutMs ?? 0;
+    this.#syncWarnMs = options.syncWarnMs ?? 60_000;
     this.#absentBackoff = options.absentBackoff ?? { initialMs: 5000, maxMs: 300_000 };
     this.#kinds = KUBE_RESOURCES.map((resource) => this.#makeKind(options.kubeConfig, resource));
   }
@@ -107,8 +120,7 @@ export class KubernetesSource implements ClusterSource {
   /** Per kind: synced, and the resourceVersion the informer would resume from (for diagnostics and tests). */
   informerStates(): { kind: string; synced: boolean; absent: boolean; resourceVersion: string; objects: number; restarts: number }[] {
     return this.#kinds.map((k) => ({
-      kind: k.resource.kind, synced: k.synced, absent: k.absent, resourceVersion: k.informer.latestResourceVersion(),
-      objects: k.absent ? 0 : k.informer.list().length, restarts: k.restarts,
+      kind: k.resource.kind, synced: k.synced, absent: k.absent, resourceVersion: k.informer.latestResourceVersion(), objects: k.absent ? 0 : k.informer.list().length, restarts: k.restarts,
     }));
   }
 
@@ -142,8 +154,8 @@ export class KubernetesSource implements ClusterSource {
       }),
     });
     const k: KindState = {
-      resource, informer, watch, synced: false, failedDuringLaunch: false, launching: false, failures: 0, restarts: 0,
-      absent: false, absentChecks: 0, retry: undefined, parsed: new Map(),
+      resource, informer, watch, synced: false, failedDuringLaunch: false, launching: false, failures: 0, restarts: 0, retry: undefined,
+      failingWith: undefined, absent: false, absentChecks: 0, parsed: new Map(),
     };
     const changed = (): void => {
       // An event means the watch is healthy again.
@@ -173,17 +185,22 @@ export class KubernetesSource implements ClusterSource {
       k.launching = false;
     }
     if (k.failedDuringLaunch || this.#stopped) return;
-    if (k.absent) {
-      k.absent = false;
-      k.absentChecks = 0;
-      this.#logger.info('optional kind is served now; watching it', { kind: k.resource.kind, objects: k.informer.list().length });
-    }
-    if (!k.synced) {
-      k.synced = true;
-      this.#logger.debug('informer synced', { kind: k.resource.kind, objects: k.informer.list().length });
-      for (const wake of this.#syncWaiters) wake();
-    }
+    if (k.absent && k.resource.optional === true) this.#logger.info('optional kind is served now; watching it', { kind: k.resource.kind, objects: k.informer.list().length });
+    else if (k.failingWith !== undefined) this.#logger.info('informer works again', { kind: k.resource.kind, objects: k.informer.list().length });
+    // Working again: the next outage starts its backoff afresh rather than where the last one ended.
+    k.failures = 0;
+    k.failingWith = undefined;
+    k.absent = false;
+    k.absentChecks = 0;
+    this.#synced(k);
     this.#markDirty();
+  }
+
+  #synced(k: KindState): void {
+    if (k.synced) return;
+    k.synced = true;
+    this.#logger.debug('informer synced', { kind: k.resource.kind, objects: k.informer.list().length });
+    for (const wake of this.#syncWaiters) wake();
   }
 
   #failed(k: KindState, err: unknown): void {
@@ -191,20 +208,32 @@ export class KubernetesSource implements ClusterSource {
     if (k.launching) k.failedDuringLaunch = true;
     if (k.retry !== undefined) return;
     if (k.resource.optional === true && statusCodeOf(err) === 404) {
-      this.#absent(k);
+      this.#absentOptional(k);
       return;
     }
     const delay = Math.min(this.#backoff.maxMs, this.#backoff.initialMs * 2 ** Math.min(k.failures, 20));
     k.failures++;
     k.restarts++;
-    this.#logger.warn('informer failed; restarting', {
-      kind: k.resource.kind, err: errorMessage(err), code: statusCodeOf(err), retryInMs: delay, failures: k.failures,
-    });
+    const code = statusCodeOf(err);
+    const fields = { kind: k.resource.kind, err: errorMessage(err), code, retryInMs: delay, failures: k.failures };
+    // Logged once while it fails the same way; each retry only at debug.
+    if (k.failingWith === (code ?? 'error')) this.#logger.debug('informer failed again; restarting', fields);
+    else if (code === 404) this.#logger.warn('the API server does not serve this kind; reading none until it does', { ...fields, hint: `install the CRD of ${k.resource.kind} (${collectionPath(k.resource)})` });
+    else if (code === 403) this.#logger.warn('the API server forbids reading this kind; keeping what was read', { ...fields, hint: `let the controller's service account list and watch ${k.resource.kind} (the chart's ClusterRole)` });
+    else this.#logger.warn('informer failed; restarting', fields);
+    k.failingWith = code ?? 'error';
+    // Before the first sync a kind that is not served is empty: the others need not wait for it.
+    // Once synced, the cache is kept whatever fails: a real CRD removal deletes its objects first.
+    if (code === 404 && !k.synced) {
+      k.absent = true;
+      this.#synced(k);
+      this.#markDirty();
+    }
     k.retry = setTimeout(() => void this.#launch(k), delay);
   }
 
-  /** The API server does not serve the optional kind: no objects of it, one log line, a look again later. */
-  #absent(k: KindState): void {
+  /** The API server does not serve an optional kind: none of its objects, one log line, a look again later. */
+  #absentOptional(k: KindState): void {
     const delay = Math.min(this.#absentBackoff.maxMs, this.#absentBackoff.initialMs * 2 ** Math.min(k.absentChecks, 20));
     k.absentChecks++;
     k.failures = 0;
@@ -216,38 +245,51 @@ export class KubernetesSource implements ClusterSource {
       // Objects cached before the CRD went away are no longer the cluster's.
       this.#markDirty();
     }
-    if (!k.synced) {
-      k.synced = true;
-      for (const wake of this.#syncWaiters) wake();
-      this.#markDirty();
-    }
+    this.#synced(k);
     k.retry = setTimeout(() => void this.#launch(k), delay);
   }
 
   #waitForSync(): Promise<void> {
     return new Promise((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
+      const unsynced = (): string[] => this.#kinds.filter((k) => !k.synced).map((k) => k.resource.kind);
+      const warn = setInterval(() => {
+        this.#logger.warn('informers not synced yet; waiting', { waitedMs: this.#syncWarnMs, kinds: unsynced(), hint: SYNC_HINT });
+      }, this.#syncWarnMs);
       const check = (): void => {
         if (this.#stopped) return finish(new WeftError('WEFT_ERR_SOURCE_STOPPED', 'the Kubernetes source was stopped before it synced'));
         if (this.#kinds.every((k) => k.synced)) finish();
       };
       const finish = (err?: Error): void => {
         clearTimeout(timer);
+        clearInterval(warn);
         this.#syncWaiters.delete(check);
         if (err === undefined) resolve();
         else reject(err);
       };
       if (this.#syncTimeoutMs > 0) {
         timer = setTimeout(() => {
-          const missing = this.#kinds.filter((k) => !k.synced).map((k) => k.resource.kind);
-          finish(new WeftError('WEFT_ERR_KUBE_SYNC', `informers did not sync within ${this.#syncTimeoutMs} ms: ${missing.join(', ')}`, {
-            hint: 'check the API server address and credentials (--kubeconfig), that the Gateway API and Istio CRDs are installed, and that RBAC lets the controller list and watch these kinds',
-          }));
+          finish(new WeftError('WEFT_ERR_KUBE_SYNC', `informers did not sync within ${this.#syncTimeoutMs} ms: ${unsynced().join(', ')}`, { hint: SYNC_HINT }));
         }, this.#syncTimeoutMs);
       }
       this.#syncWaiters.add(check);
       check();
     });
+  }
+
+  /** A namespace labelled with a mode weft does not know is not enrolled; say so once per value. */
+  #warnUnknownModes(namespaces: ClusterObjects['namespaces']): void {
+    for (const name of this.#warnedModes.keys()) {
+      if (namespaces.get(name)?.metadata.labels[DATAPLANE_MODE] !== this.#warnedModes.get(name)) this.#warnedModes.delete(name);
+    }
+    for (const ns of namespaces.values()) {
+      const mode = ns.metadata.labels[DATAPLANE_MODE];
+      if (mode === undefined || DATAPLANE_MODES.has(mode) || this.#warnedModes.get(ns.metadata.name) === mode) continue;
+      this.#warnedModes.set(ns.metadata.name, mode);
+      this.#logger.warn('namespace not enrolled: unknown dataplane mode', {
+        namespace: ns.metadata.name, label: `${DATAPLANE_MODE}=${mode}`, hint: `${DATAPLANE_MODE}=ambient enrolls the namespace, none or no label leaves it out`,
+      });
+    }
   }
 
   #markDirty(): void {
@@ -267,7 +309,7 @@ export class KubernetesSource implements ClusterSource {
       const previous = this.#snapshot[k.resource.collection] as ReadonlyMap<string, ClusterObject>;
       const target = maps[k.resource.collection];
       const parsed = new Map<string, { resourceVersion: string | undefined; result: Parsed }>();
-      for (const raw of k.absent ? [] : k.informer.list()) {
+      for (const raw of k.absent && k.resource.optional === true ? [] : k.informer.list()) {
         const meta = raw.metadata ?? {};
         const key = k.resource.namespaced ? `${meta.namespace ?? ''}/${meta.name ?? ''}` : (meta.name ?? '');
         const cached = k.parsed.get(key);
@@ -299,6 +341,7 @@ export class KubernetesSource implements ClusterSource {
     if (!changed) return;
     this.#snapshot = next;
     this.#rejections = rejections;
+    this.#warnUnknownModes(next.namespaces);
     this.#logger.debug('cluster changed', { rejected: rejections.length });
     if (!notify) return;
     for (const listener of this.#listeners) {
@@ -310,6 +353,10 @@ export class KubernetesSource implements ClusterSource {
     }
   }
 }
+
+/** Values of istio.io/dataplane-mode on a Namespace that mean something: anything else enrolls nothing. */
+const DATAPLANE_MODES: ReadonlySet<string> = new Set(['ambient', 'none']);
+const DATAPLANE_MODE = 'istio.io/dataplane-mode';
 
 /** One API object through the shared parser; the informer's path fixes its apiVersion and kind (list items omit them). */
 function read(r: KubeResource, raw: KubernetesObject): Parsed {

@@ -1,7 +1,7 @@
 // The chart's controller container, started as a kubelet would start it: inside a pod of the
-// embedded cluster (its own network namespace), with exactly the command, arguments and
-// environment the rendered Deployment gives it and nothing inherited, its emptyDir volume a
-// fresh folder. The one stand-in is for in-cluster credentials: KUBECONFIG names the in-repo API
+// embedded cluster (its own network namespace), from the image's contents (scripts/build-image.sh
+// into a temporary folder), with exactly the command, arguments and environment the rendered
+// Deployment gives it and nothing inherited, its emptyDir volume a fresh folder. The one stand-in is for in-cluster credentials: KUBECONFIG names the in-repo API
 // server (listening on the host address pods reach) with the controller service account's
 // token, and that server enforces the chart's own RBAC. Checked: the kubelet's readiness probe
 // passes, the pod takes the Lease under its own name, it deploys a waypoint whose container the
@@ -9,47 +9,21 @@
 // SPIFFE id the chart's ztunnel and the waypoint dial, and SIGTERM releases the Lease. Needs root.
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { checkServerIdentity, connect } from 'node:tls';
 import type { PeerCertificate } from 'node:tls';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import { Logger } from '#core/log.ts';
-import { startApiServerHarness } from '#controller/source/testing/harness.ts';
 import type { ApiServerHarness } from '#controller/source/testing/harness.ts';
-import { LocalCluster } from '#local/cluster.ts';
 import type { LocalPod } from '#local/pod.ts';
 import type { LocalProcess } from '#local/process.ts';
-import { loadChart, renderChart } from '#manifests/render/chart.ts';
 import type { KubeObject } from '#manifests/render/chart.ts';
-import { containerInvocation, remapMounts } from '#manifests/render/container.ts';
-import { CHART_DIR, PLAIN_RELEASE } from '#manifests/render/plain.ts';
+import { containerInvocation } from '#manifests/render/container.ts';
 import { parseWaypointConfig } from '#waypoint/config.ts';
 import { parseZtunnelConfig } from '#ztunnel/config.ts';
+import { CONTROLLER_SA as SA, NS, answers200, eventually, find, readinessProbe, startChartScene } from './chart-pods.ts';
+import type { ChartScene } from './chart-pods.ts';
 
 const isRoot = process.getuid?.() === 0;
 const skip = isRoot ? false : 'needs root (the pod\'s network namespace)';
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const NS = PLAIN_RELEASE.namespace;
-const SA = `system:serviceaccount:${NS}:weft-controller`;
-
-async function eventually<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-function find(objects: readonly KubeObject[], kind: string, name: string): KubeObject {
-  const o = objects.find((x) => x.kind === kind && x.metadata.name === name);
-  assert.ok(o !== undefined, `${kind} ${name}`);
-  return o;
-}
 
 /** The serving certificate the controller presents to a client that asks for `servername`. */
 function servingCertificate(host: string, port: number, servername: string, ca: string): Promise<PeerCertificate> {
@@ -64,55 +38,25 @@ function servingCertificate(host: string, port: number, servername: string, ca: 
 }
 
 describe('the chart\'s controller container in a pod of the embedded cluster', { skip }, () => {
-  let cluster: LocalCluster | undefined;
+  let scene: ChartScene | undefined;
   let h: ApiServerHarness | undefined;
-  let dir: string | undefined;
   let pod: LocalPod;
   let proc: LocalProcess | undefined;
-  let stateDir: string;
-  const objects = renderChart(loadChart(CHART_DIR), { ...PLAIN_RELEASE, values: { ...PLAIN_RELEASE.values } }).objects();
+  let objects: readonly KubeObject[] = [];
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'weft-install-'));
-    cluster = await LocalCluster.start({ name: 'install', nodes: 1, logger: new Logger({ level: 'off' }) });
-    const hostIp = cluster.hostIp;
-    assert.ok(hostIp !== undefined, 'the cluster links the host netns');
-    h = await startApiServerHarness({ host: hostIp, users: { 'sa-token': SA }, rbac: true });
-    for (const o of objects) h.server.create(o);
-    const deployment = find(objects, 'Deployment', 'weft-controller');
-    const labels = (deployment['spec'] as { template: { metadata: { labels: Record<string, string> } } }).template.metadata.labels;
-    pod = await cluster.addPod({ namespace: NS, name: 'weft-controller-7d4b9-x2x9q', node: 'node1', serviceAccount: 'weft-controller', labels });
-    const inv = containerInvocation(deployment, { name: pod.name, namespace: NS, nodeName: 'node1', podIP: pod.ip }, 'controller');
-    stateDir = join(dir, 'state');
-    const { args, env } = remapMounts(inv, new Map([['/var/lib/weft', stateDir]]));
-    const kubeconfig = join(dir, 'kubeconfig');
-    await writeFile(kubeconfig, (await readFile(h.kubeconfigPath, 'utf8')).replace(/token: .*/, 'token: sa-token'), { mode: 0o600 });
-    assert.equal(inv.command[0], 'node');
-    // `env -i`: the container sees its declared environment only, not this test runner's.
-    const environment = Object.entries({ ...env, KUBECONFIG: kubeconfig }).map(([k, v]) => `${k}=${v}`);
-    proc = pod.spawn(['env', '-i', ...environment, process.execPath, ...inv.command.slice(1), ...args], { cwd: ROOT, label: 'controller-container' });
+    scene = await startChartScene('install', 'weft-controller-7d4b9-x2x9q');
+    ({ h, pod, controller: proc, objects } = scene);
   });
 
   after(async () => {
-    proc?.signal('SIGKILL');
-    await cluster?.stop();
-    await h?.close();
-    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+    await scene?.stop();
   });
 
   test('the kubelet\'s readiness probe passes on the pod address, and the pod takes the Lease by its name', async () => {
-    const probe = (find(objects, 'Deployment', 'weft-controller')['spec'] as { template: { spec: { containers: { readinessProbe: { httpGet: { path: string; port: number } } }[] } } })
-      .template.spec.containers[0]?.readinessProbe.httpGet;
-    assert.ok(probe !== undefined);
-    await eventually('the readiness probe', async () => {
-      if (proc?.exitStatus !== undefined) assert.fail(`the controller exited: ${proc.stderr.slice(-2000)}`);
-      try {
-        const res = await fetch(`http://${pod.ip}:${probe.port}${probe.path}`);
-        return res.status === 200 ? true : undefined;
-      } catch {
-        return undefined;
-      }
-    });
+    const probe = readinessProbe(containerInvocation(find(objects, 'Deployment', 'weft-controller'), { name: pod.name, namespace: NS, nodeName: 'node1' }, 'controller'));
+    assert.ok(proc !== undefined);
+    await answers200(`http://${pod.ip}:${probe.port}${probe.path}`, proc);
     const holder = await eventually('the Lease', () => (h?.server.get('Lease', NS, 'weft-controller')?.['spec'] as { holderIdentity?: string } | undefined)?.holderIdentity);
     assert.equal(holder, pod.name);
   });

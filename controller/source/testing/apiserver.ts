@@ -305,6 +305,24 @@ export class TestApiServer {
     await closed;
   }
 
+  /**
+   * The API server gone: stops listening and resets every connection, so clients see
+   * connection refused until resume() listens again at the same address with the same objects
+   * and history (as a restarted API server in front of the same etcd).
+   */
+  async suspend(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    for (const s of this.#sockets) s.destroy();
+    await closed;
+    for (const w of [...this.#watchers]) this.#endWatch(w);
+  }
+
+  async resume(): Promise<void> {
+    const url = new URL(this.url);
+    this.#server.listen(Number(url.port), url.hostname.replace(/^\[(.*)\]$/, '$1'));
+    await once(this.#server, 'listening');
+  }
+
   // ---- protocol ----------------------------------------------------------------------------
 
   #store(r: ResourceType): Map<string, JsonObject> {
