@@ -197,6 +197,28 @@ test('a failing apply is retried with backoff, logged and reported as Programmed
   }
 });
 
+test('an existing object of the waypoint\'s name the Gateway does not own is left alone, and the Gateway says why', async () => {
+  const h = await cluster();
+  h.server.create(gateway('waypoint'));
+  // The user's own Service, there before the Gateway.
+  h.server.create({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'waypoint', namespace: 'shop', labels: { app: 'mine' } }, spec: { ports: [{ port: 80 }] } });
+  const status = new StatusStore();
+  const d = deployer(h, status);
+  await d.sync(objectsOf(h.server, { gateways: ['shop/waypoint'] }));
+  const svc = h.server.get('Service', 'shop', 'waypoint');
+  assert.deepEqual(meta(svc)['ownerReferences'] ?? [], [], 'not taken over');
+  assert.deepEqual(meta(svc)['labels'], { app: 'mine' });
+  assert.ok(!h.server.requests.some((r) => r.method === 'PATCH' && r.path === '/api/v1/namespaces/shop/services/waypoint'), 'never applied');
+  assert.equal(h.server.get('Deployment', 'shop', 'waypoint'), undefined, 'nothing after the conflict is applied');
+  const programmed = status.list().find((o) => o.name === 'waypoint')?.conditions.find((c) => c.type === 'Programmed');
+  assert.equal(programmed?.status, 'False');
+  assert.match(programmed.message, /^Service shop\/waypoint already exists and is not owned by this Gateway/);
+  // Once the user removes theirs, the retry applies the waypoint's own.
+  h.server.delete('Service', 'shop', 'waypoint');
+  await waitFor(() => h.server.get('Deployment', 'shop', 'waypoint') !== undefined, 'applied once the name is free');
+  await waitFor(() => conditionsOf(status, 'waypoint').join() === 'Accepted=True:Accepted', 'condition cleared');
+});
+
 test('startController --source kubernetes deploys a waypoint and writes its address and conditions to the Gateway', async () => {
   assert.equal(inClusterControllerUrl('istio-system', 0), 'wss://weft-controller.istio-system.svc:15010');
   const h = await cluster();

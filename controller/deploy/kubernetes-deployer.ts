@@ -3,7 +3,9 @@
 // manifests/waypoint-template.yaml are server-side applied under one field manager
 // (`weft-controller`, forced, so the controller takes back fields someone else changed), each
 // owned by the Gateway through its uid, with the controller URL and trust domain in the
-// Deployment's environment.
+// Deployment's environment. An object of the same name that the Gateway does not own (a
+// user's own Service, say) is never applied over: the Gateway reports it as Programmed=False
+// and the apply is retried until the name is free.
 //
 // Clean-up: when a Gateway is deleted its objects are left to the garbage collector, which
 // follows the ownerReferences by uid. It acts even while the controller is down or its cache
@@ -238,6 +240,17 @@ export class KubernetesDeployer {
       const client = this.#clients.get(kind);
       if (body === undefined || client === undefined) continue;
       try {
+        const found = await client.read(want.namespace, want.name).catch((err: unknown) => {
+          if (statusCode(err) === 404) return undefined;
+          throw err;
+        });
+        // An object of that name the Gateway does not own is someone else's: a forced apply
+        // would take it over and hand it to the Gateway's garbage collection.
+        if (found !== undefined && !ownedBy(found.metadata, want)) {
+          const message = `${kind} ${want.namespace}/${want.name} already exists and is not owned by this Gateway; weft does not take it over (hint: delete it, or give the Gateway another name)`;
+          this.#failed(key, new Error(message), message, true);
+          return;
+        }
         await client.apply(want.namespace, want.name, body);
       } catch (err) {
         const message = `applying ${kind} ${want.namespace}/${want.name} failed: ${describeApiError(err)}`;
@@ -315,6 +328,11 @@ function setContainerEnv(deployment: RenderedObject, name: string, value: string
     if (e === undefined) c.env.push({ name, value });
     else e.value = value;
   }
+}
+
+/** Whether the Gateway is among an object's owners (by uid where the Gateway's is known). */
+function ownedBy(meta: V1ObjectMeta | undefined, gw: Wanted): boolean {
+  return (meta?.ownerReferences ?? []).some((r) => r.kind === 'Gateway' && r.name === gw.name && (gw.uid === undefined || r.uid === gw.uid));
 }
 
 function statusCode(err: unknown): number | undefined {
