@@ -1,5 +1,7 @@
-// What the waypoint end-to-end tests share: the root-only skip, the waypoint Gateway of the
-// `shop` namespace, a DestinationRule manifest and a sum over Prometheus series.
+// What the waypoint end-to-end tests share: the root-only skip, an embedded mesh whose `shop`
+// namespace uses a waypoint, the waypoint Gateway, a DestinationRule manifest and a sum over
+// Prometheus series.
+import { LocalMesh } from '#local/mesh.ts';
 
 const isRoot = process.getuid?.() === 0;
 /** These tests build network namespaces and iptables rules: root only (CI runs as root). */
@@ -11,6 +13,13 @@ export const gateway = {
   metadata: { name: 'waypoint', namespace: 'shop', labels: { 'istio.io/waypoint-for': 'service' } },
   spec: { gatewayClassName: 'istio-waypoint', listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }] },
 };
+
+/** Two nodes, and a `shop` namespace in ambient mode whose traffic goes through its waypoint (applied by the caller). */
+export async function startShopMesh(name: string): Promise<LocalMesh> {
+  const mesh = await LocalMesh.start({ name, nodes: 2 });
+  await mesh.cluster.setNamespaceLabels('shop', { 'istio.io/dataplane-mode': 'ambient', 'istio.io/use-waypoint': 'waypoint' });
+  return mesh;
+}
 
 export const destinationRule = (host: string, trafficPolicy: object): object => ({
   apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: host, namespace: 'shop' },
