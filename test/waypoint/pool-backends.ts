@@ -5,6 +5,8 @@
 //   /conn/<key>      200; the connection that carried it is remembered for the key
 //   /conns/<key>     JSON: how many requests each connection carried for the key
 //   /flaky/<key>     503 the first time per key, then 200 with the size of the body it got
+//   /rst/<key>       (h2c) the first time per key the stream is reset before any answer, then 200
+//   /stall/<key>     (h2c) the first time per key no answer comes until the caller gives up, then 200
 // gRPC `weft.pool.Flaky/Call` answers UNAVAILABLE the first time per key (the request's text).
 import http from 'node:http';
 import http2 from 'node:http2';
@@ -69,6 +71,17 @@ function serve(): void {
   h2.on('session', (session) => { (session as unknown as { poolId: number }).poolId = ++connections; });
   h2.on('stream', (stream, headers) => {
     stream.on('error', () => undefined);
+    const first = /^\/(rst|stall)\/([^/?]+)$/.exec(String(headers[':path'] ?? ''));
+    if (first !== null && attemptFor(`${first[1] ?? ''}/${first[2] ?? ''}`) === 1) {
+      if (first[1] === 'rst') stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+      // A stalled stream ends when the caller resets it.
+      return;
+    }
+    if (first !== null) {
+      stream.respond({ ':status': 200, 'content-type': 'text/plain' });
+      stream.end('ok\n');
+      return;
+    }
     let bytes = 0;
     stream.on('data', (c: Buffer) => { bytes += c.length; });
     stream.once('end', () => {

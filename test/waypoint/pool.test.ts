@@ -111,7 +111,7 @@ describe('connection pool fields and HTTP/2 and gRPC retries at the waypoint', {
     assert.ok(metricSum(text, 'istio_requests_total', { request_protocol: 'grpc', grpc_response_status: '14', destination_service_name: 'grpc' }) >= 20);
     await mesh?.delete('vs-grpc.yaml');
   });
-  test('h2c: retryOn 5xx makes a fail-first backend answer every request 200, with a body replayed; attempts 0 leaves each first request 503', async () => {
+  test('h2c: retryOn 5xx / reset make fail-first, reset-first and stall-first backends answer every request 200, with a body replayed; attempts 0 leaves each first request failing', async () => {
     const urls = (prefix: string): string[] => Array.from({ length: 20 }, (_, i) => `http://${vips.h2}/flaky/${prefix}-${i}`);
     await mesh?.apply('vs-h2.yaml', retrying('h2', { attempts: 2, retryOn: '5xx' }));
     await waitForDump('the h2c retry policy', (d) => d.includes('"5xx"'));
@@ -122,9 +122,18 @@ describe('connection pool fields and HTTP/2 and gRPC retries at the waypoint', {
     // A body past the 1 MiB copy is sent once and not retried: its 503 reaches the client.
     const big = await client.exec(['sh', '-c', `head -c 2000000 /dev/zero | curl -sS --max-time 20 --http2-prior-knowledge --data-binary @- -o /dev/null -w '%{http_code}' http://${vips.h2}/flaky/big`]);
     assert.equal(big.stdout, '503', big.stderr);
+    // A reset before any answer, and a per-try timeout, are retried under `reset`.
+    await mesh?.apply('vs-h2.yaml', retrying('h2', { attempts: 2, perTryTimeout: '300ms', retryOn: 'reset' }));
+    await waitForDump('the h2c reset retry policy', (d) => d.includes('"reset"'));
+    const keys = (path: string, prefix: string): string[] => Array.from({ length: 10 }, (_, i) => `http://${vips.h2}/${path}/${prefix}-${i}`);
+    assert.deepEqual(await h2Statuses(keys('rst', 'retried')), { ok: 10, failed: 0 });
+    assert.deepEqual(await h2Statuses(keys('stall', 'retried')), { ok: 10, failed: 0 });
+    const text = await metrics();
+    assert.ok(metricSum(text, 'istio_requests_total', { response_code: '200', destination_service_name: 'h2' }) >= 40);
     await mesh?.apply('vs-h2.yaml', retrying('h2', { attempts: 0 }));
     await waitForDump('the h2c route without retries', (d) => !d.includes('"5xx"'));
     assert.deepEqual(await h2Statuses(urls('unretried')), { ok: 0, failed: 20 });
+    assert.deepEqual(await h2Statuses(keys('rst', 'unretried')), { ok: 0, failed: 10 });
     await mesh?.delete('vs-h2.yaml');
   });
 
