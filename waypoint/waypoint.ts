@@ -22,9 +22,12 @@ import { Upstreams, type Origin } from '#waypoint/endpoint/upstreams.ts';
 import { Inbound, type Downstream } from '#waypoint/inbound/server.ts';
 import { Protocol, declaredProtocol } from '#waypoint/inbound/protocol.ts';
 import {
-  MAX_BUFFERED_BODY, attempt, bufferBody, classify, rejoin, requestHeaders, responseHeaders, type AttemptFailure, type Forwarded,
+  MAX_BUFFERED_BODY, attempt, bufferBody, classify, rejoin, requestHeaders, responseHeaders,
+  type AttemptFailure, type AttemptResult, type Forwarded, type OnResponse,
 } from '#waypoint/request/forward-http1.ts';
-import { http1Exchange, http2Exchange, resetAfterFlush, type ClientExchange } from '#waypoint/request/exchange.ts';
+import { attemptHttp2, expectsTrailers } from '#waypoint/request/forward-http2.ts';
+import { ReplayBody } from '#waypoint/request/replay-body.ts';
+import { grpcCodeFor, http1Exchange, http2Exchange, type ClientExchange } from '#waypoint/request/exchange.ts';
 import { planRequest } from '#waypoint/request/plan.ts';
 import { LocalRateLimiter, limitPlan, planIsLimited } from '#waypoint/policy/rate-limit.ts';
 import { GlobalRateLimiter } from '#waypoint/policy/global-rate-limit.ts';
@@ -65,6 +68,9 @@ export interface WaypointOptions {
 
 /** Envoy's answer when a DestinationRule connection pool limit is reached. */
 const OVERFLOW: AttemptFailure = { status: 503, flags: 'UO', retriable: false, message: 'upstream connect error or disconnect/reset before headers. reset reason: overflow' };
+/** One attempt at an endpoint, over whichever HTTP version the backend speaks; `last`: no retry can follow it. */
+type SendAttempt = (a: { ep: ChosenEndpoint; got: Extract<Acquired, { kind: 'endpoint' }>; service: Service | undefined; headers: HeaderMap; signal: AbortSignal; last: boolean }, onResponse: OnResponse) => Promise<AttemptResult>;
+
 /** Largest request head accepted (Envoy's default is 60 KiB; 431 beyond). */
 const MAX_HEADER_BYTES = 60 * 1024;
 /** How long a connection answered with a protocol error waits for the client to close (Envoy's delayed_close_timeout). */
@@ -300,7 +306,7 @@ export class Waypoint {
   #acquire(backend: Backend, use: PoolUse, rec?: RequestRecord, tried?: ReadonlySet<string>, retry = false): Acquired {
     if (backend.kind === 'workload') {
       const endpoint = endpointOf(backend.workload, backend.port);
-      return endpoint === undefined ? { kind: 'none' } : { kind: 'endpoint', endpoint, lease: { end: () => undefined } };
+      return endpoint === undefined ? { kind: 'none' } : { kind: 'endpoint', endpoint, lease: { end: () => undefined }, connection: {} };
     }
     return this.#destinations.acquire(this.state, {
       serviceKey: backend.serviceKey, port: backend.port, use, retry,
@@ -358,6 +364,7 @@ export class Waypoint {
   }
 
   #reply(client: ClientExchange, rec: RequestRecord, status: number, body: string, headers: Record<string, string> = {}): void {
+    if (rec.protocol === 'grpc') rec.grpcStatus = String(grpcCodeFor(status));
     rec.responseBytes += client.reply(status, body, headers);
     this.#finish(rec, status);
   }
@@ -382,8 +389,12 @@ export class Waypoint {
       }
     }
     if (canReplay) this.#mirror(plan, rec, headers, body as Buffer | null);
+    const send: SendAttempt = (a, onResponse) => attempt({
+      dispatcher: this.#upstreams.http1(a.ep, this.#origin(rec.down, a.service), a.got.connection),
+      method: rec.facts.method, path: plan.path, headers: a.headers, body, signal: a.signal,
+    }, onResponse);
     try {
-      await this.#attempts(client, rec, plan, headers, body, canReplay);
+      await this.#attempts(client, rec, plan, headers, 'http1', send, () => canReplay);
     } finally {
       // A body too large to keep was handed on through `rejoin`: once the exchange is over
       // (the backend answered early, or failed) what is still coming is read and dropped.
@@ -395,8 +406,28 @@ export class Waypoint {
     }
   }
 
-  /** The attempt loop of #forwardToHttp1; records the request however it ends. */
-  async #attempts(client: ClientExchange, rec: RequestRecord, plan: Forwarded, headers: HeaderMap, body: Buffer | Readable | null, canReplay: boolean): Promise<void> {
+  /**
+   * Carries out a plan against an HTTP/2 backend (h2c, gRPC) for an HTTP/2 client. The body
+   * streams to the first attempt while a bounded copy (MAX_BUFFERED_BODY) is kept for
+   * retries; past the bound the request gets no retry.
+   */
+  async #forwardToHttp2(client: ClientExchange, rec: RequestRecord, plan: Forwarded, headers: HeaderMap): Promise<void> {
+    const replay = client.body === null ? undefined : new ReplayBody(client.body, MAX_BUFFERED_BODY);
+    const authority = plan.authority ?? rec.facts.authority;
+    const send: SendAttempt = (a, onResponse) => attemptHttp2({
+      open: (h, options) => this.#upstreams.http2Request(a.ep, this.#origin(rec.down, a.service), a.got.connection, h, options),
+      headers: { ...a.headers, ':method': rec.facts.method, ':path': plan.path, ':authority': authority, ':scheme': 'http' },
+      body: replay?.reader() ?? null, signal: a.signal, holdGrpcHead: !a.last,
+    }, onResponse);
+    try {
+      await this.#attempts(client, rec, plan, headers, 'http2', send, () => replay?.replayable ?? true);
+    } finally {
+      replay?.release();
+    }
+  }
+
+  /** The attempt loop for either backend protocol; records the request however it ends. */
+  async #attempts(client: ClientExchange, rec: RequestRecord, plan: Forwarded, headers: HeaderMap, use: PoolUse, send: SendAttempt, canRetry: () => boolean): Promise<void> {
     const overall = new AbortController();
     let overallTimedOut = false;
     const overallTimer = plan.timeoutMs === undefined ? undefined : setTimeout(() => {
@@ -406,13 +437,15 @@ export class Waypoint {
     client.onGone(() => overall.abort());
     const tried = new Set<string>();
     let made = 0;
-    const attempts = 1 + (canReplay ? plan.retry?.attempts ?? 0 : 0);
+    const attempts = 1 + (plan.retry?.attempts ?? 0);
+    /** Whether attempt i may still be followed by another. */
+    const moreAfter = (i: number): boolean => i < attempts - 1 && canRetry();
     let failure: AttemptFailure | undefined;
     try {
       for (let i = 0; i < attempts; i++) {
         if (i > 0 && plan.retry !== undefined && plan.retry.backoffMs > 0) await delay(plan.retry.backoffMs * 2 ** (i - 1), overall.signal);
-        if (overall.signal.aborted) break;
-        const got = this.#acquire(plan.backend, 'http1', rec, plan.retry?.avoidTried === false ? undefined : tried, i > 0);
+        if (overall.signal.aborted || (i > 0 && !canRetry())) break;
+        const got = this.#acquire(plan.backend, use, rec, plan.retry?.avoidTried === false ? undefined : tried, i > 0);
         made = i + 1;
         if (got.kind !== 'endpoint') {
           // A retry past maxRetries is not made; the last attempt's failure stands.
@@ -436,19 +469,20 @@ export class Waypoint {
         let outcome: { status: number } | { failed: true } | undefined;
         try {
           let relayed = false;
-          const result = await attempt({
-            dispatcher: this.#upstreams.http1(ep, this.#origin(rec.down, service)),
-            method: rec.facts.method, path: plan.path, headers: { ...headers, 'x-envoy-attempt-count': String(i + 1) }, body, signal: one.signal,
-          }, (status, responseHead) => {
-            const gs = Number(responseHead['grpc-status'] ?? Number.NaN);
+          const last = !moreAfter(i);
+          const result = await send({ ep, got, service, headers: { ...headers, 'x-envoy-attempt-count': String(i + 1) }, signal: one.signal, last }, (status, responseHead, complete) => {
+            const gsText = responseHead['grpc-status'];
+            const gs = Number(gsText ?? Number.NaN);
             const retriable = plan.retry !== undefined && retryWanted(plan.retry, Number.isInteger(gs) ? { status, grpcStatus: gs } : { status });
-            if ((retriable && i < attempts - 1) || client.gone()) return 'discard';
+            // Asked now: the body may have outgrown its copy while this attempt ran.
+            if ((retriable && moreAfter(i)) || client.gone()) return 'discard';
             // The retries ran out on a status they retry: Envoy passes the last answer on, flagged URX.
             if (retriable && i > 0) rec.flags = 'URX';
+            if (typeof gsText === 'string') rec.grpcStatus = gsText;
             const out = responseHeaders(responseHead);
             plan.editResponse(out);
             if (got.setCookie !== undefined) out['set-cookie'] = [...[out['set-cookie'] ?? []].flat(), got.setCookie];
-            client.respond(status, out);
+            client.respond(status, out, complete === true ? { end: true } : { trailers: use === 'http2' && expectsTrailers(responseHead) });
             relayed = true;
             return {
               write: (chunk) => {
@@ -457,7 +491,11 @@ export class Waypoint {
                 return client.sink.write(chunk);
               },
               onDrain: (resume) => client.sink.once('drain', resume),
-              end: () => client.sink.end(),
+              end: (trailers) => {
+                const tgs = trailers?.['grpc-status'];
+                if (typeof tgs === 'string') rec.grpcStatus = tgs;
+                client.finish(trailers);
+              },
             };
           });
           outcome = result.kind === 'failed' ? (result.status === undefined ? { failed: true } : { status: result.status }) : { status: result.status };
@@ -671,113 +709,18 @@ export class Waypoint {
       return;
     }
     if (!grpc && !this.#speaksHttp2(plan.backend)) {
-      const headers: HeaderMap = {};
-      for (const [k, v] of Object.entries(h)) {
-        if (v === undefined || k.startsWith(':') || k === 'connection' || k === 'keep-alive' || k === 'transfer-encoding' || k === 'upgrade' || k === 'te') continue;
-        headers[k] = v;
-      }
+      // `te` is HTTP/2's own (trailers); HTTP/1.1 treats it as hop-by-hop.
+      const headers = http2RequestHeaders(h, true);
       headers['host'] = plan.authority ?? facts.authority;
       this.#addProxyHeaders(headers, rec);
       plan.editRequest(headers);
       await this.#forwardToHttp1(http2Exchange(stream, endStream), rec, plan, headers);
       return;
     }
-    const got = this.#acquire(plan.backend, 'http2', rec);
-    if (got.kind !== 'endpoint') {
-      rec.flags = got.kind === 'overflow' ? OVERFLOW.flags : 'UH';
-      respond(503, got.kind === 'overflow' ? OVERFLOW.message : 'no healthy upstream');
-      return;
-    }
-    const { endpoint: ep, lease } = got;
-    rec.endpoint = ep;
-    const service = plan.backend.kind === 'service' ? this.state.service(plan.backend.serviceKey) : facts.service;
-    if (service !== undefined) rec.service = service;
-    let session: http2.ClientHttp2Session;
-    try {
-      session = await this.#upstreams.http2(ep, this.#origin(down, service));
-    } catch (err) {
-      lease.end({ failed: true });
-      rec.flags = 'UF';
-      respond(503, `upstream connect error: ${errorMessage(err)}`);
-      return;
-    }
-    const out: HeaderMap = {};
-    for (const [k, v] of Object.entries(h)) {
-      if (v === undefined || k.startsWith(':') || k === 'connection' || k === 'keep-alive' || k === 'transfer-encoding' || k === 'upgrade') continue;
-      out[k] = v;
-    }
+    const out = http2RequestHeaders(h, false);
     this.#addProxyHeaders(out, rec);
     plan.editRequest(out);
-    const authority = plan.authority ?? facts.authority;
-    const upReq = session.request({ ...out, ':method': method, ':path': plan.path, ':authority': authority, ':scheme': 'http' });
-    upReq.on('error', () => undefined);
-    let answered: number | undefined;
-    upReq.once('response', (rh) => { answered = Number(rh[':status'] ?? 502); });
-    let timedOut = false;
-    const limit = plan.attemptTimeoutMs ?? plan.timeoutMs;
-    const timer = limit === undefined ? undefined : setTimeout(() => {
-      timedOut = true;
-      upReq.close(http2.constants.NGHTTP2_CANCEL);
-    }, limit);
-    stream.pipe(upReq);
-    stream.once('close', () => {
-      if (!upReq.closed) upReq.close(http2.constants.NGHTTP2_CANCEL);
-    });
-    let trailers: http2.IncomingHttpHeaders | undefined;
-    upReq.on('trailers', (t: http2.IncomingHttpHeaders) => {
-      trailers = t;
-      const gs = t['grpc-status'];
-      if (typeof gs === 'string') rec.grpcStatus = gs;
-    });
-    await new Promise<void>((resolve) => {
-      upReq.once('response', (rh, flags) => {
-        clearTimeout(timer);
-        const status = Number(rh[':status'] ?? 502);
-        const resp: HeaderMap = {};
-        for (const [k, v] of Object.entries(rh)) if (v !== undefined && !k.startsWith(':')) resp[k] = v;
-        plan.editResponse(resp);
-        if (got.setCookie !== undefined) resp['set-cookie'] = [...[resp['set-cookie'] ?? []].flat(), got.setCookie];
-        const gs = rh['grpc-status'];
-        if (typeof gs === 'string') rec.grpcStatus = gs;
-        const endStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
-        if (stream.destroyed) {
-          resolve();
-          return;
-        }
-        stream.respond({ ...resp, ':status': status }, endStream ? { endStream: true } : { waitForTrailers: true });
-        stream.once('wantTrailers', () => {
-          const t: HeaderMap = {};
-          for (const [k, v] of Object.entries(trailers ?? {})) if (v !== undefined && !k.startsWith(':')) t[k] = v;
-          stream.sendTrailers(t);
-        });
-        upReq.on('data', (c: Buffer) => { rec.responseBytes += c.length; });
-        if (endStream) {
-          this.#finish(rec, status);
-          resolve();
-          return;
-        }
-        upReq.pipe(stream);
-        upReq.once('close', () => {
-          if (upReq.rstCode !== undefined && upReq.rstCode !== http2.constants.NGHTTP2_NO_ERROR && !stream.destroyed) {
-            rec.flags = 'UR';
-            resetAfterFlush(stream);
-          }
-          this.#finish(rec, status);
-          resolve();
-        });
-      });
-      upReq.once('close', () => {
-        clearTimeout(timer);
-        if (stream.headersSent || stream.destroyed) {
-          resolve();
-          return;
-        }
-        rec.flags = timedOut ? 'UT' : 'UC';
-        respond(timedOut ? 504 : 502, timedOut ? 'upstream request timeout' : 'upstream reset before response');
-        resolve();
-      });
-    });
-    lease.end(answered !== undefined ? { status: answered } : rec.flags === 'UT' || rec.flags === 'UC' ? { failed: true } : undefined);
+    await this.#forwardToHttp2(http2Exchange(stream, endStream, grpc), rec, plan, out);
   }
 
   /** Whether a backend's port is declared HTTP/2 (appProtocol http2, h2c, grpc): else it gets HTTP/1.1. */
@@ -805,7 +748,7 @@ export class Waypoint {
       return;
     }
     this.metrics.tcpOpened.inc(labels);
-    this.#upstreams.connect(ep, this.#origin(down, service)).then((up) => {
+    this.#upstreams.connect(ep, this.#origin(down, service), got.connection.connectTimeoutMs).then((up) => {
       pipeline(socket, up, socket, () => {
         got.lease.end();
         this.metrics.tcpClosed.inc(labels);
@@ -881,21 +824,20 @@ function headerReader(headers: Readonly<Record<string, string | string[] | undef
   };
 }
 
-/** HTTP status → gRPC code (grpc/doc/http-grpc-status-mapping.md). */
-function grpcCodeFor(status: number): number {
-  switch (status) {
-    case 400: return 13;
-    case 401: return 16;
-    case 403: return 7;
-    case 404: return 12;
-    case 429: case 502: case 503: case 504: return 14;
-    default: return 2;
+
+/** An HTTP/2 request's headers to pass on: no pseudo-headers, none that are connection-specific. */
+function http2RequestHeaders(h: http2.IncomingHttpHeaders, dropTe: boolean): HeaderMap {
+  const out: HeaderMap = {};
+  for (const [k, v] of Object.entries(h)) {
+    if (v === undefined || k.startsWith(':') || k === 'connection' || k === 'keep-alive' || k === 'transfer-encoding' || k === 'upgrade' || (dropTe && k === 'te')) continue;
+    out[k] = v;
   }
+  return out;
 }
 
 /** How a failed attempt ended, in the retry conditions' terms. */
 function failureOutcome(f: AttemptFailure): RetryOutcome {
-  return { failure: f.flags === 'UF' ? 'connect' : f.flags === 'UT' ? 'timeout' : 'reset' };
+  return { failure: f.flags === 'UF' ? 'connect' : f.flags === 'UT' ? 'timeout' : f.refused === true ? 'refused' : 'reset' };
 }
 
 function delay(ms: number, signal: AbortSignal): Promise<void> {

@@ -173,6 +173,30 @@ test('connection pool: the circuit-breaking limits weft enforces; the rest is na
   assert.match(c[1]?.message ?? '', /spec\.trafficPolicy\.connectionPool\.tcp\.tcpKeepalive/);
 });
 
+test('every connectionPool and outlierDetection field is either pushed to the waypoint or named in a condition', () => {
+  const rows: [string, unknown][] = [
+    ['connectionPool.tcp.maxConnections', 5], ['connectionPool.tcp.connectTimeout', '2s'], ['connectionPool.tcp.tcpKeepalive', { time: '60s' }],
+    ['connectionPool.tcp.maxConnectionDuration', '60s'], ['connectionPool.tcp.idleTimeout', '60s'],
+    ['connectionPool.http.http1MaxPendingRequests', 5], ['connectionPool.http.http2MaxRequests', 5], ['connectionPool.http.maxRequestsPerConnection', 5],
+    ['connectionPool.http.maxRetries', 5], ['connectionPool.http.idleTimeout', '60s'], ['connectionPool.http.h2UpgradePolicy', 'UPGRADE'],
+    ['connectionPool.http.useClientProtocol', true], ['connectionPool.http.maxConcurrentStreams', 5],
+    ['outlierDetection.consecutiveErrors', 5], ['outlierDetection.splitExternalLocalOriginErrors', true], ['outlierDetection.consecutiveLocalOriginFailures', 5],
+    ['outlierDetection.consecutiveGatewayErrors', 5], ['outlierDetection.consecutive5xxErrors', 9], ['outlierDetection.interval', '7s'],
+    ['outlierDetection.baseEjectionTime', '7s'], ['outlierDetection.maxEjectionPercent', 50], ['outlierDetection.minHealthPercent', 50],
+  ];
+  for (const [path, value] of rows) {
+    const keys = path.split('.');
+    const trafficPolicy: Record<string, unknown> = {};
+    let at = trafficPolicy;
+    for (const k of keys.slice(0, -1)) at = (at[k] = {});
+    at[keys.at(-1) ?? ''] = value;
+    const docs = [dr('x', { host: 'reviews', trafficPolicy })];
+    const pushed = JSON.stringify(policy(docs)?.policies ?? []).includes(`"${keys.at(-1) ?? ''}":`);
+    const named = (conditions(docs).find((c) => c.type === 'PartiallyInvalid')?.message ?? '').includes(`spec.trafficPolicy.${path}`);
+    assert.ok(pushed !== named, `${path}: pushed ${pushed}, named in a condition ${named}`);
+  }
+});
+
 test('outlier detection: the reviews-cb-policy example, and every default Istio documents', () => {
   const od = (outlierDetection: unknown): unknown => policy([dr('reviews-cb-policy', { host: 'reviews', trafficPolicy: { outlierDetection } })])?.policies[0]?.outlierDetection;
   assert.deepEqual(od({ consecutive5xxErrors: 7, interval: '5m', baseEjectionTime: '15m' }), { ...outlierDefaults, consecutive5xxErrors: 7, interval: 300_000, baseEjectionTime: 900_000 });

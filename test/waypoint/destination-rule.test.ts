@@ -9,20 +9,7 @@ import { startEcho } from '#local/echo.ts';
 import { LocalMesh, waitUntil } from '#local/mesh.ts';
 import type { LocalPod } from '#local/pod.ts';
 import type { EchoReply } from '#local/apps/echo.ts';
-
-const isRoot = process.getuid?.() === 0;
-const skip = isRoot ? false : 'needs root (network namespaces, iptables)';
-
-const gateway = {
-  apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway',
-  metadata: { name: 'waypoint', namespace: 'shop', labels: { 'istio.io/waypoint-for': 'service' } },
-  spec: { gatewayClassName: 'istio-waypoint', listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }] },
-};
-
-const destinationRule = (host: string, trafficPolicy: object): object => ({
-  apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: host, namespace: 'shop' },
-  spec: { host, trafficPolicy },
-});
+import { destinationRule, gateway, metricSum, skip } from './fixture.ts';
 
 /** A backend that answers every request 503, but for /hits: how many requests it got. */
 const BROKEN_APP = `
@@ -47,19 +34,6 @@ async function statuses(from: LocalPod, url: string, n: number): Promise<number[
   // Each URL needs its own -o: curl applies one per URL.
   const r = await from.exec(['curl', '-sS', '--max-time', '60', '-w', '%{http_code}\n', ...Array.from({ length: n }, () => ['-o', '/dev/null', url]).flat()]);
   return r.stdout.trim().split('\n').map(Number);
-}
-
-/** Sums a metric over the series whose labels include all of `labels`. */
-function metricSum(text: string, name: string, labels: Record<string, string> = {}): number {
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    const end = line.startsWith(`${name}{`) ? line.lastIndexOf('}') + 1 : name.length;
-    const have = new Map<string, string>();
-    for (const m of line.slice(0, end).matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) have.set(m[1] ?? '', m[2] ?? '');
-    if (Object.entries(labels).every(([k, v]) => have.get(k) === v)) sum += Number(line.slice(end).trim().split(' ')[0]);
-  }
-  return sum;
 }
 
 describe('DestinationRule traffic policy at the waypoint', { skip }, () => {

@@ -17,18 +17,10 @@ import type { LocalPod } from '#local/pod.ts';
 import type { EchoReply, SeenRequest } from '#local/apps/echo.ts';
 import type { WsCallResult } from './ws-echo.ts';
 import type { GarbageReport } from './header-garbage.ts';
+import { gateway, metricSum, skip } from './fixture.ts';
 
 const WS_APP = fileURLToPath(new URL('./ws-echo.ts', import.meta.url));
 const GARBAGE_APP = fileURLToPath(new URL('./header-garbage.ts', import.meta.url));
-
-const isRoot = process.getuid?.() === 0;
-const skip = isRoot ? false : 'needs root (network namespaces, iptables)';
-
-const gateway = {
-  apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway',
-  metadata: { name: 'waypoint', namespace: 'shop', labels: { 'istio.io/waypoint-for': 'service' } },
-  spec: { gatewayClassName: 'istio-waypoint', listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }] },
-};
 
 /** An HTTPRoute on a Service of the shop namespace (echo unless said). */
 function route(name: string, rules: object[], parent = 'echo'): object {
@@ -61,20 +53,6 @@ const protocols = [{ name: 'HTTP/1.1', args: [] }, { name: 'HTTP/2', args: H2 }]
 
 interface Condition { type: string; status: string; reason: string; message: string }
 interface StatusObject { kind: string; namespace: string; name: string; conditions: Condition[] }
-
-/** Sums a metric (counter or gauge) over the series whose labels include all of `labels`. */
-function metricSum(text: string, name: string, labels: Record<string, string>): number {
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    // The value follows the label set, or the name when there are no labels.
-    const end = line.startsWith(`${name}{`) ? line.lastIndexOf('}') + 1 : name.length;
-    const have = new Map<string, string>();
-    for (const m of line.slice(0, end).matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) have.set(m[1] ?? '', m[2] ?? '');
-    if (Object.entries(labels).every(([k, v]) => have.get(k) === v)) sum += Number(line.slice(end).trim().split(' ')[0]);
-  }
-  return sum;
-}
 
 /** The waypoint's node process: the spawned pid may be `ip netns exec` itself or its parent. */
 async function nodePidOf(pid: number): Promise<number> {

@@ -12,17 +12,9 @@ import { startEcho } from '#local/echo.ts';
 import { LocalMesh, waitUntil } from '#local/mesh.ts';
 import type { LocalPod } from '#local/pod.ts';
 import type { EchoReply } from '#local/apps/echo.ts';
+import { gateway, skip } from './fixture.ts';
 
 const GRPC_APP = fileURLToPath(new URL('../../local/apps/grpc-echo.ts', import.meta.url));
-
-const isRoot = process.getuid?.() === 0;
-const skip = isRoot ? false : 'needs root (network namespaces, iptables)';
-
-const gateway = {
-  apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway',
-  metadata: { name: 'waypoint', namespace: 'shop', labels: { 'istio.io/waypoint-for': 'service' } },
-  spec: { gatewayClassName: 'istio-waypoint', listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }] },
-};
 
 const all = { value: 100 };
 const to = (subset: string, weight?: number): object => ({ destination: { host: 'echo', subset }, ...(weight === undefined ? {} : { weight }) });

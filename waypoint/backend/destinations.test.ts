@@ -208,4 +208,16 @@ describe('Destinations', () => {
     d.configure(cfg);
     assert.equal(d.size, 0);
   });
+
+  test('an endpoint comes with its destination\'s connection settings: maxRequestsPerConnection and connectTimeout, or none', () => {
+    const cfg = new Config();
+    const d = new Destinations();
+    d.configure(cfg);
+    const plain = d.acquire(cfg, req());
+    assert.deepEqual(plain.kind === 'endpoint' ? plain.connection : undefined, {});
+    cfg.dest = policy({ connectionPool: { tcp: { connectTimeout: 1500 }, http: { maxRequestsPerConnection: 3 } } });
+    d.configure(cfg);
+    const got = d.acquire(cfg, req());
+    assert.deepEqual(got.kind === 'endpoint' ? got.connection : undefined, { maxRequestsPerConnection: 3, connectTimeoutMs: 1500 });
+  });
 });

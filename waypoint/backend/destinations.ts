@@ -28,9 +28,17 @@ export interface DestinationRequest {
   hash?: HashInput;
 }
 
+/** How the destination's connections to an endpoint behave (DestinationRule `connectionPool`); absent fields: the waypoint's defaults. */
+export interface ConnectionSettings {
+  /** Requests one upstream connection carries before it is retired (http.maxRequestsPerConnection). */
+  maxRequestsPerConnection?: number;
+  /** Bound on opening an upstream connection (tcp.connectTimeout). */
+  connectTimeoutMs?: number;
+}
+
 export type Acquired =
   /** `setCookie`: a Set-Cookie header the response must carry (a generated hash cookie). */
-  | { kind: 'endpoint'; endpoint: ChosenEndpoint; lease: Lease; setCookie?: string }
+  | { kind: 'endpoint'; endpoint: ChosenEndpoint; lease: Lease; setCookie?: string; connection: ConnectionSettings }
   | { kind: 'none' }
   | { kind: 'overflow'; limit: string };
 
@@ -54,12 +62,21 @@ interface Cluster {
   inFlight: Map<string, number>;
   breaker: CircuitBreaker | undefined;
   outlier: OutlierState | undefined;
+  connection: ConnectionSettings;
 }
 
 export interface DestinationsOptions {
   registry?: Registry;
   now?: () => number;
   random?: () => number;
+}
+
+export function connectionSettings(policy: TrafficPolicy | undefined): ConnectionSettings {
+  const pool = policy?.connectionPool;
+  const out: ConnectionSettings = {};
+  if (pool?.http?.maxRequestsPerConnection !== undefined) out.maxRequestsPerConnection = pool.http.maxRequestsPerConnection;
+  if (pool?.tcp?.connectTimeout !== undefined) out.connectTimeoutMs = pool.tcp.connectTimeout;
+  return out;
 }
 
 /** The first policy whose subset and port both fit (an absent one fits any); the list is most specific first. */
@@ -154,7 +171,7 @@ export class Destinations {
     c.inFlight.set(w.uid, (c.inFlight.get(w.uid) ?? 0) + 1);
     let ended = false;
     return {
-      kind: 'endpoint', endpoint,
+      kind: 'endpoint', endpoint, connection: c.connection,
       ...(cookie === undefined ? {} : { setCookie: cookie.setCookie }),
       lease: {
         end: (outcome) => {
@@ -196,6 +213,7 @@ export class Destinations {
         balancer: { cursor: 0 }, inFlight: new Map(),
         breaker: pool === undefined ? undefined : new CircuitBreaker(pool),
         outlier: policy?.outlierDetection === undefined ? undefined : new OutlierState(policy.outlierDetection),
+        connection: connectionSettings(policy),
       };
       // Only ports the Service declares keep state, so a client probing ports cannot grow it.
       if (src.service(req.serviceKey)?.ports.some((p) => p.servicePort === req.port) === true) this.#clusters.set(key, c);

@@ -4,9 +4,14 @@
 // from waypoints only. HTTP/1.1 goes through an undici Pool whose `connect` returns that
 // stream. HTTP/2 (gRPC) uses node:http2 over the stream: undici negotiates HTTP/2 only
 // through TLS ALPN, and inside HBONE the stream is cleartext with prior knowledge.
+// A destination's DestinationRule bounds the connect (tcp.connectTimeout) and how many
+// requests one connection carries (http.maxRequestsPerConnection); connections are kept
+// apart per setting, so a changed rule never reuses one opened under the old.
 import http2 from 'node:http2';
 import type { Duplex } from 'node:stream';
 import { Pool } from 'undici';
+import type { ConnectionSettings } from '#waypoint/backend/destinations.ts';
+import { RetiringClient } from '#waypoint/endpoint/retiring-client.ts';
 import type { CertificateProvider } from '#core/certs/types.ts';
 import type { HostPort } from '#core/hbone/authority.ts';
 import { HbonePool } from '#core/hbone/pool.ts';
@@ -42,7 +47,12 @@ export interface UpstreamsOptions {
 interface Entry<T> {
   value: T;
   lastUsed: number;
+  /** Requests sent on it (HTTP/2 sessions). */
+  requests: number;
 }
+
+/** The HBONE pool's own bound: a destination's connectTimeout may be longer than the waypoint's default. */
+const HBONE_CONNECT_CAP_MS = 60_000;
 
 /** Original client + service host: what one upstream connection's `forwarded` header says. */
 export interface Origin {
@@ -60,21 +70,41 @@ export class Upstreams {
 
   constructor(o: UpstreamsOptions) {
     this.#o = o;
-    this.hbone = new HbonePool({ logger: o.logger, connectTimeoutMs: o.connectTimeoutMs, responseTimeoutMs: o.connectTimeoutMs });
+    const cap = Math.max(o.connectTimeoutMs, HBONE_CONNECT_CAP_MS);
+    this.hbone = new HbonePool({ logger: o.logger, connectTimeoutMs: cap, responseTimeoutMs: cap });
     const idleMs = o.idleMs ?? 60_000;
     this.#sweep = setInterval(() => this.#closeIdle(idleMs), Math.min(idleMs, 10_000));
     this.#sweep.unref();
   }
 
-  /** Opens one CONNECT stream to the endpoint (used by pools and by plain TCP forwarding). */
-  connect(ep: Endpoint, origin: Origin): Promise<Duplex> {
-    return this.hbone.connect({
+  /**
+   * Opens one CONNECT stream to the endpoint (used by pools and by plain TCP forwarding),
+   * within `timeoutMs` (the waypoint's default when absent); past it a ConnectFailure, and a
+   * stream that still opens later is closed at once.
+   */
+  connect(ep: Endpoint, origin: Origin, timeoutMs = this.#o.connectTimeoutMs): Promise<Duplex> {
+    const opening = this.hbone.connect({
       sourceCert: { provider: this.#o.certificates, identity: this.#o.identity },
       destinationIdentity: ep.identity,
       address: { host: ep.address, port: Ports.hbone },
-      authority: `${ep.address.includes(':') ? `[${ep.address}]` : ep.address}:${ep.port}`,
+      authority: `${hostOf(ep.address)}:${ep.port}`,
       sourceAddress: origin.source,
       ...(origin.serviceHostname === undefined ? {} : { serviceHostname: origin.serviceHostname }),
+    });
+    return new Promise((resolve, reject) => {
+      let late = false;
+      const timer = setTimeout(() => {
+        late = true;
+        reject(new ConnectFailure(`no connection to ${ep.address}:${ep.port} within the ${timeoutMs} ms connect timeout`));
+      }, timeoutMs);
+      opening.then((stream) => {
+        clearTimeout(timer);
+        if (late) stream.destroy();
+        else resolve(stream);
+      }, (err: unknown) => {
+        clearTimeout(timer);
+        if (!late) reject(err instanceof ConnectFailure ? err : new ConnectFailure(errorMessage(err), { cause: err }));
+      });
     });
   }
 
@@ -82,14 +112,15 @@ export class Upstreams {
    * The HTTP/1.1 pool for an endpoint as seen from one client: connections are keyed by the
    * client address too, because each carries that client in its CONNECT's `forwarded`.
    */
-  http1(ep: Endpoint, origin: Origin): Pool {
-    const key = `${ep.address}|${ep.port}|${origin.source.host}|${origin.serviceHostname ?? ''}`;
+  http1(ep: Endpoint, origin: Origin, settings: ConnectionSettings = {}): Pool {
+    const key = poolKey(ep, origin, settings);
     const hit = this.#h1.get(key);
     if (hit !== undefined) {
       hit.lastUsed = Date.now();
       return hit.value;
     }
-    const pool = new Pool(`http://${ep.address.includes(':') ? `[${ep.address}]` : ep.address}:${ep.port}`, {
+    const max = settings.maxRequestsPerConnection;
+    const pool = new Pool(`http://${hostOf(ep.address)}:${ep.port}`, {
       connections: 256,
       pipelining: 1,
       keepAliveTimeout: 30_000,
@@ -97,30 +128,48 @@ export class Upstreams {
       headersTimeout: 0,
       bodyTimeout: 0,
       connect: (_opts, cb) => {
-        this.connect(ep, origin).then((s) => cb(null, s as never), (err: unknown) => cb(new ConnectFailure(errorMessage(err), { cause: err }), null));
+        this.connect(ep, origin, settings.connectTimeoutMs).then((s) => cb(null, s as never), (err: unknown) => cb(err as Error, null));
       },
+      ...(max === undefined ? {} : { factory: (o: string | URL, opts: object) => new RetiringClient(o, opts, max) }),
     });
     pool.on('connectionError', () => undefined);
-    this.#h1.set(key, { value: pool, lastUsed: Date.now() });
+    this.#h1.set(key, { value: pool, lastUsed: Date.now(), requests: 0 });
     return pool;
   }
 
-  /** An HTTP/2 session over one CONNECT stream (prior knowledge), shared by that client's requests. */
-  async http2(ep: Endpoint, origin: Origin): Promise<http2.ClientHttp2Session> {
-    const key = `${ep.address}|${ep.port}|${origin.source.host}|${origin.serviceHostname ?? ''}`;
-    const hit = this.#h2.get(key);
-    if (hit !== undefined && !hit.value.closed && !hit.value.destroyed) {
-      hit.lastUsed = Date.now();
-      return hit.value;
+  /**
+   * One request on the HTTP/2 session (prior knowledge, over one CONNECT stream) that this
+   * client's requests to the endpoint share. A session that carried maxRequestsPerConnection
+   * requests takes no more and closes once they are done. Connect failures reject with
+   * ConnectFailure.
+   */
+  async http2Request(ep: Endpoint, origin: Origin, settings: ConnectionSettings, headers: http2.OutgoingHttpHeaders, options: http2.ClientSessionRequestOptions): Promise<http2.ClientHttp2Stream> {
+    const key = poolKey(ep, origin, settings);
+    let entry = this.#h2.get(key);
+    if (entry === undefined || entry.value.closed || entry.value.destroyed) {
+      const stream = await this.connect(ep, origin, settings.connectTimeoutMs);
+      const session = http2.connect(`http://${hostOf(ep.address)}:${ep.port}`, { createConnection: () => stream });
+      session.on('error', (err) => this.#o.logger.debug('upstream HTTP/2 session error', { endpoint: key, err }));
+      session.once('close', () => {
+        if (this.#h2.get(key)?.value === session) this.#h2.delete(key);
+      });
+      // Two first requests may both have opened one: the later replaces the earlier, which closes once idle.
+      this.#h2.get(key)?.value.close();
+      entry = { value: session, lastUsed: Date.now(), requests: 0 };
+      this.#h2.set(key, entry);
     }
-    const stream = await this.connect(ep, origin);
-    const session = http2.connect(`http://${ep.address.includes(':') ? `[${ep.address}]` : ep.address}:${ep.port}`, { createConnection: () => stream });
-    session.on('error', (err) => this.#o.logger.debug('upstream HTTP/2 session error', { endpoint: key, err }));
-    session.once('close', () => {
-      if (this.#h2.get(key)?.value === session) this.#h2.delete(key);
-    });
-    this.#h2.set(key, { value: session, lastUsed: Date.now() });
-    return session;
+    entry.lastUsed = Date.now();
+    entry.requests++;
+    const req = entry.value.request(headers, options);
+    const max = settings.maxRequestsPerConnection;
+    if (max !== undefined && entry.requests >= max) {
+      this.#h2.delete(key);
+      // Closed once this last request is over (a close now would take its stream, not yet
+      // sent, with it); the others still open on the session finish first.
+      const session = entry.value;
+      req.once('close', () => session.close());
+    }
+    return req;
   }
 
   stats(): { sessions: number; streams: number } {
@@ -154,4 +203,13 @@ export class Upstreams {
     await Promise.all(pools);
     await this.hbone.close(500);
   }
+}
+
+function hostOf(address: string): string {
+  return address.includes(':') ? `[${address}]` : address;
+}
+
+/** Connections are kept per endpoint, client (named in each CONNECT's `forwarded`), service host and connection settings. */
+function poolKey(ep: Endpoint, origin: Origin, settings: ConnectionSettings): string {
+  return `${ep.address}|${ep.port}|${origin.source.host}|${origin.serviceHostname ?? ''}|${settings.maxRequestsPerConnection ?? ''}|${settings.connectTimeoutMs ?? ''}`;
 }

@@ -17,8 +17,13 @@ export interface ClientExchange {
   gone(): boolean;
   /** Runs once if the client goes away before the response is complete. */
   onGone(listener: () => void): void;
-  /** Sends the response head; the body follows through `sink`. */
-  respond(status: number, headers: HeaderMap): void;
+  /**
+   * Sends the response head; the body follows through `sink`, then `finish`. `end`: the head
+   * is the whole answer. `trailers`: HTTP/2 trailers follow the body (from `finish`).
+   */
+  respond(status: number, headers: HeaderMap, options?: { end?: boolean; trailers?: boolean }): void;
+  /** Ends the response body; the trailers go out when `respond` asked for them (HTTP/2 only). */
+  finish(trailers?: HeaderMap): void;
   /** A whole answer from the waypoint itself; returns the body bytes sent. */
   reply(status: number, body: string, headers?: Record<string, string>): number;
   /** Breaks off a response under way: HTTP/1.1 closes the connection after what was sent, HTTP/2 resets the stream. */
@@ -42,10 +47,17 @@ export function http1Exchange(req: http.IncomingMessage, res: http.ServerRespons
         if (!res.writableFinished) listener();
       });
     },
-    respond: (status, headers) => {
+    respond: (status, headers, options) => {
       res.writeHead(status, headers);
+      if (options?.end === true) {
+        res.end();
+        return;
+      }
       // Sent now, as the backend sent them: a body may come much later, or never.
       res.flushHeaders();
+    },
+    finish: () => {
+      if (!res.writableEnded) res.end();
     },
     reply: (status, body, headers = {}) => {
       if (res.headersSent) {
@@ -74,8 +86,14 @@ const EMPTY = Buffer.alloc(0);
 /** HTTP/2 forbids connection-specific fields (RFC 9113 §8.2.2); they may come from an HTTP/1.1 backend. */
 const NOT_IN_HTTP2 = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
 
-export function http2Exchange(stream: http2.ServerHttp2Stream, endStream: boolean): ClientExchange {
+/**
+ * `grpc`: the client speaks gRPC, so the waypoint's own answers are trailers-only heads with
+ * the grpc-status for their HTTP status (grpc/doc/http-grpc-status-mapping.md).
+ */
+export function http2Exchange(stream: http2.ServerHttp2Stream, endStream: boolean, grpc = false): ClientExchange {
   const finished = (): boolean => stream.writableFinished;
+  let trailers: http2.OutgoingHttpHeaders = {};
+  let ended = false;
   return {
     body: endStream ? null : stream,
     sink: stream,
@@ -86,15 +104,36 @@ export function http2Exchange(stream: http2.ServerHttp2Stream, endStream: boolea
         if (!finished()) listener();
       });
     },
-    respond: (status, headers) => {
+    respond: (status, headers, options) => {
       const out: http2.OutgoingHttpHeaders = { ':status': status };
       for (const [k, v] of Object.entries(headers)) if (!NOT_IN_HTTP2.has(k)) out[k] = v;
-      stream.respond(out);
+      if (options?.end === true) {
+        ended = true;
+        stream.respond(out, { endStream: true });
+        return;
+      }
+      if (options?.trailers !== true) {
+        stream.respond(out);
+        return;
+      }
+      stream.respond(out, { waitForTrailers: true });
+      stream.once('wantTrailers', () => stream.sendTrailers(trailers));
+    },
+    finish: (t = {}) => {
+      trailers = {};
+      for (const [k, v] of Object.entries(t)) if (!NOT_IN_HTTP2.has(k)) trailers[k] = v;
+      if (!ended && !stream.writableEnded && !stream.destroyed) stream.end();
     },
     reply: (status, body, headers = {}) => {
       if (stream.destroyed) return 0;
       if (stream.headersSent) {
         resetAfterFlush(stream);
+        return 0;
+      }
+      if (grpc) {
+        stream.respond({
+          ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(grpcCodeFor(status)), 'grpc-message': encodeURIComponent(body), ...headers,
+        }, { endStream: true });
         return 0;
       }
       stream.respond({ ':status': status, 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body), ...headers });
@@ -120,4 +159,16 @@ export function resetAfterFlush(stream: http2.Http2Stream): void {
   };
   const bound = setTimeout(reset, ABORT_FLUSH_MS);
   stream.write(EMPTY, () => setImmediate(reset));
+}
+
+/** HTTP status → gRPC code (grpc/doc/http-grpc-status-mapping.md). */
+export function grpcCodeFor(status: number): number {
+  switch (status) {
+    case 400: return 13;
+    case 401: return 16;
+    case 403: return 7;
+    case 404: return 12;
+    case 429: case 502: case 503: case 504: return 14;
+    default: return 2;
+  }
 }

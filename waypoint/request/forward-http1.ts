@@ -39,12 +39,15 @@ export interface AttemptFailure {
   flags: string;
   retriable: boolean;
   message: string;
+  /** HTTP/2 REFUSED_STREAM: the backend did not process the request (retry condition refused-stream). */
+  refused?: boolean;
 }
 
 export function classify(err: unknown, timedOut: boolean): AttemptFailure {
   if (timedOut) return { status: 504, flags: 'UT', retriable: true, message: 'upstream request timeout' };
   if (err instanceof ConnectFailure) return { status: 503, flags: 'UF', retriable: true, message: `upstream connect error: ${err.message}` };
   const code = typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : '';
+  if (code === 'ERR_HTTP2_REFUSED_STREAM') return { status: 503, flags: 'UC', retriable: true, refused: true, message: 'upstream refused the stream' };
   if (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'UND_ERR_CLOSED' || code === 'ERR_STREAM_PREMATURE_CLOSE') {
     return { status: 502, flags: 'UC', retriable: true, message: `upstream connection reset before response: ${errorMessage(err)}` };
   }
@@ -104,14 +107,17 @@ export interface AttemptRequest {
 export interface ResponseTarget {
   write(chunk: Buffer): boolean;
   onDrain(resume: () => void): void;
-  end(): void;
+  /** The body is over; HTTP/2 trailers, when the backend sent some. */
+  end(trailers?: HeaderMap): void;
 }
 
 /**
  * What to do with a response once its head is in: `discard` reads and drops the body (a
  * response that will be retried, a mirror's), else the body streams to the target.
+ * `complete`: the head is the whole response (HTTP/2 END_STREAM on it, as a gRPC
+ * trailers-only answer), so the target only gets `end`.
  */
-export type OnResponse = (status: number, headers: Record<string, string | string[] | undefined>) => ResponseTarget | 'discard';
+export type OnResponse = (status: number, headers: Record<string, string | string[] | undefined>, complete?: boolean) => ResponseTarget | 'discard';
 
 export type AttemptResult =
   /** The whole response went to its target. */
