@@ -37,6 +37,8 @@ export interface LongLivedResult {
   rssPerConnectionKiB: number | null;
   /** Proxy CPU during the hold over N × holdSeconds, microseconds; null without a proxy. */
   cpuMicrosPerConnectionSecond: number | null;
+  /** Proxy CPU seconds per second of the hold (cores in use, fixed costs included); null without a proxy. */
+  proxyCoresHeld: number | null;
   /** Pings sent during the hold, and connections that broke during it. */
   pings: number;
   broken: number;
@@ -139,6 +141,7 @@ async function longLived(scene: Scene, target: HostPort, pids: readonly number[]
     rssBeforeMiB, rssOpenMiB, rssHeldMiB,
     rssPerConnectionKiB: hasProxy && live > 0 && rssBeforeMiB !== null && rssHeldMiB !== null ? ((rssHeldMiB - rssBeforeMiB) * 1024) / live : null,
     cpuMicrosPerConnectionSecond: hasProxy && live > 0 ? (used.cpuSeconds * 1e6) / (live * heldSeconds) : null,
+    proxyCoresHeld: hasProxy ? used.cpuSeconds / heldSeconds : null,
     pings, broken: brokenDuringHold,
   };
 }

@@ -13,7 +13,7 @@ export function renderScale(results: readonly ScaleModeResult[]): string {
       long.push([
         r.mode, count(l.connections), l.openSeconds, l.openMs.p99, count(l.failedToOpen),
         l.rssBeforeMiB ?? undefined, l.rssHeldMiB ?? undefined, l.rssPerConnectionKiB ?? undefined,
-        l.cpuMicrosPerConnectionSecond ?? undefined, count(l.broken),
+        l.cpuMicrosPerConnectionSecond ?? undefined, l.proxyCoresHeld ?? undefined, count(l.broken),
       ]);
     }
   }
@@ -23,7 +23,7 @@ export function renderScale(results: readonly ScaleModeResult[]): string {
   ]);
   return [
     markdownTable(['mode', 'connections', 'open all (s)', 'open p99 (ms)', 'failed', 'proxy RSS before (MiB)', 'proxy RSS held (MiB)',
-      'RSS per connection (KiB)', 'CPU µs per connection-second', 'broke while held'], long),
+      'RSS per connection (KiB)', 'CPU µs per connection-second', 'proxy cores while held', 'broke while held'], long),
     '',
     markdownTable(['mode', 'short connections', 'achieved /s', 'connect p50 (ms)', 'p99', 'max', 'failed', 'proxy CPU s per 1000'], short),
   ].join('\n');

@@ -43,16 +43,25 @@ const options: ScaleOptions = {
   timeoutMs: 10_000,
 };
 
-/** Each connection costs up to two descriptors in a proxy and one here; with room to spare. */
-const OPEN_FILES = 4 * Math.max(...options.counts) + 4096;
+/** Each connection costs at most two descriptors in any one process (stunnel: accepted + upstream), with room to spare. */
+const OPEN_FILES = 2 * Math.max(...options.counts) + 1024;
 
 const log = (line: string): void => {
   process.stderr.write(`${line}\n`);
 };
 
+function prlimit(...args: string[]): { ok: boolean; out: string } {
+  const r = spawnSync('prlimit', ['--pid', String(process.pid), ...args], { encoding: 'utf8' });
+  return { ok: r.status === 0, out: r.status === 0 ? r.stdout : r.stderr || String(r.error) };
+}
+
+/** Raises this process's open-file limit (so the proxies' it starts) to OPEN_FILES: both limits if allowed, else the soft one. */
 function raiseOpenFileLimit(): void {
-  const r = spawnSync('prlimit', ['--pid', String(process.pid), `--nofile=${OPEN_FILES}:${OPEN_FILES}`], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`cannot raise the open-file limit to ${OPEN_FILES} (prlimit): ${r.stderr || String(r.error)}`);
+  if (prlimit(`--nofile=${OPEN_FILES}:${OPEN_FILES}`).ok) return;
+  // Without CAP_SYS_RESOURCE (a container) the hard limit cannot rise; the soft one may reach it.
+  const hard = Number(prlimit('--nofile', '--raw', '--noheadings', '--output=HARD').out.trim());
+  if (Number.isFinite(hard) && hard >= OPEN_FILES && prlimit(`--nofile=${OPEN_FILES}:`).ok) return;
+  throw new Error(`cannot raise the open-file limit to ${OPEN_FILES} (hard limit ${String(hard)}); lower --counts or raise the limit (ulimit -Hn) as root`);
 }
 
 async function main(): Promise<void> {
