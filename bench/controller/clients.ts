@@ -49,7 +49,8 @@ function leanClient(m: Start, node: string, token: string, i: number): void {
   const ws = new WebSocket(`${m.url}${PUSH_PATH}`, { ca: m.rootsPem, maxPayload: MAX_SERVER_FRAME_BYTES, perMessageDeflate: false });
   ws.on('open', () => ws.send(JSON.stringify({ type: 'subscribe', client: { kind: 'ztunnel', node }, token })));
   ws.on('message', (data: RawData) => {
-    const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as Buffer);
+    // The frame as ws handed it over, not a copy: only its first bytes are read.
+    const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
     const version = /"version":(\d+)/.exec(buf.subarray(0, 64).toString('latin1'))?.[1];
     if (version === undefined) return;
     ws.send(JSON.stringify({ type: 'ack', version: Number(version) }));
