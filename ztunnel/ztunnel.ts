@@ -13,12 +13,14 @@ import { readiness } from '#ztunnel/admin/readiness.ts';
 import { startAdmin, type ListenFactory, type RunningAdmin } from '#core/admin/server.ts';
 import { Enroller, type CaptureOps } from '#ztunnel/enroll/enroller.ts';
 import { NodeDirWatch } from '#ztunnel/enroll/node-watch.ts';
-import { openRefusingListeners, type RefusedConnection } from '#ztunnel/enroll/refuse.ts';
+import { ConnectionHold, HELD_EXPIRED_CODE } from '#ztunnel/enroll/hold.ts';
+import { FAIL_CLOSED_REASON, openRefusingListeners, type RefusedConnection } from '#ztunnel/enroll/refuse.ts';
 import { createInboundHbone } from '#ztunnel/proxy/inbound-hbone.ts';
 import { InboundConnections } from '#ztunnel/proxy/inbound-connections.ts';
-import type { ProxyInputs } from '#ztunnel/proxy/inputs.ts';
+import type { EnrolledPod, ProxyInputs } from '#ztunnel/proxy/inputs.ts';
+import { abort } from '#core/net/abort.ts';
 import { randomPicker, type EndpointPicker } from '#ztunnel/proxy/pick.ts';
-import { openPodListeners } from '#ztunnel/proxy/pod-listeners.ts';
+import { openPodListeners, type ServingPodListeners } from '#ztunnel/proxy/pod-listeners.ts';
 import { ProxyState, type StateChange, type StateUpdate, type Rejection } from '#ztunnel/state/proxy-state.ts';
 import { AccessLog, type AccessLogSink } from '#core/telemetry/access-log.ts';
 import { tcpLabels } from '#core/telemetry/labels.ts';
@@ -53,7 +55,7 @@ export interface ZtunnelOptions {
   /**
    * The node folder a CNI plugin or the node's pod watch writes pod records into
    * (enroll/node-dir.ts): such pods are captured at once and fail closed until their config
-   * arrives. Without it only the config enrolls pods.
+   * arrives (their outbound connections held meanwhile, up to configWaitMs). Without it only the config enrolls pods.
    */
   nodeDir?: string;
   /** /quitquitquit. */
@@ -73,6 +75,10 @@ export class Ztunnel {
   readonly #addresses = new Map<string, string[]>();
   readonly #nodeDir: NodeDirWatch | undefined;
   readonly #refused: Counter<'direction'>;
+  /** Outbound connections of held pods, waiting (bounded) for their pod's config. */
+  readonly #hold: ConnectionHold;
+  /** Each enrolled pod's serving listeners, which take its held connections over. */
+  readonly #serving = new WeakMap<EnrolledPod, ServingPodListeners>();
   #admin: RunningAdmin | undefined;
   #bound = false;
   #offState: (() => void) | undefined;
@@ -97,6 +103,13 @@ export class Ztunnel {
       connectTimeoutMs: o.connectTimeoutMs ?? 5000,
     };
     this.#hbone = createInboundHbone(inputs, o.trustDomain);
+    this.#hold = new ConnectionHold({
+      holdMs: inputs.configWaitMs,
+      onExpired: (c, reason) => this.#onRefused({
+        pod: c.pod, direction: 'outbound', port: Ports.outbound, src: c.src, dst: c.dst,
+        reason: `${FAIL_CLOSED_REASON} (${HELD_EXPIRED_CODE}: held ${Date.now() - c.heldAt} ms, ${reason})`, durationMs: Date.now() - c.heldAt,
+      }),
+    });
     this.#enroller = new Enroller({
       node: o.node,
       state: this.state,
@@ -106,7 +119,21 @@ export class Ztunnel {
       openListeners: async (pod) => {
         // Fetch the pod's certificate now, not on its first connection (readiness waits for it).
         o.certificates.get(pod.identity).catch((err: unknown) => this.#log.warn('certificate fetch failed', { identity: pod.identity, err: errorMessage(err) }));
-        return openPodListeners(pod, inputs, this.#hbone);
+        const listeners = await openPodListeners(pod, inputs, this.#hbone);
+        this.#serving.set(pod, listeners);
+        return listeners;
+      },
+      onPromoted: (pod) => {
+        // Connections the pod opened while it was held now go out as if 15001 had just taken them.
+        const listeners = this.#serving.get(pod);
+        const now = Date.now();
+        let longest = 0;
+        const n = this.#hold.release(pod.uid, (c) => {
+          longest = Math.max(longest, now - c.heldAt);
+          if (listeners === undefined) abort(c.socket);
+          else listeners.adoptOutbound(c.socket);
+        });
+        if (n > 0) this.#log.info('held connections handed over', { pod: pod.ip, connections: n, longestHeldMs: longest });
       },
       onUnenrolled: (pod) => {
         if (!this.#enroller.pods().some((p) => p.identity === pod.identity)) o.forgetCertificate?.(pod.identity);
@@ -115,6 +142,7 @@ export class Ztunnel {
         nodePods: nodeDir,
         openRefusingListeners: (pod) => openRefusingListeners(pod, {
           onRefused: (c) => this.#onRefused(c),
+          holdOutbound: (c) => this.#hold.hold(c),
           onError: (port, err) => this.#log.error('fail-closed listener failed', { pod: pod.ip, port, err: errorMessage(err) }),
         }),
       }),
@@ -122,7 +150,7 @@ export class Ztunnel {
     // weft's own series for held pods; they read the enroller, so they are registered beside it.
     this.#refused = this.metrics.registry.counter('weft_ztunnel_fail_closed_connections_total',
       'Connections reset because their pod is captured but its config has not arrived', ['direction']);
-    this.metrics.registry.gauge('weft_ztunnel_fail_closed_pods', 'Pods captured ahead of their config (every connection refused)', [],
+    this.metrics.registry.gauge('weft_ztunnel_fail_closed_pods', 'Pods captured ahead of their config (inbound connections refused, outbound held for a bounded time)', [],
       (g) => g.set({}, this.#enroller.failClosed().length));
     this.metrics.readFrom({
       enrolledPods: () => this.#enroller.pods().length,
@@ -195,7 +223,7 @@ export class Ztunnel {
 
   enrolled(): ReturnType<Enroller['pods']> { return this.#enroller.pods(); }
 
-  /** Pods captured on the node's word, refusing every connection until their config arrives. */
+  /** Pods captured on the node's word, refusing (outbound: holding) every connection until their config arrives. */
   failClosed(): ReturnType<Enroller['failClosed']> { return this.#enroller.failClosed(); }
 
   /** Pods still pending enrollment do not hold readiness back (a stale entry would block it forever); /config_dump lists them. */
@@ -237,7 +265,7 @@ export class Ztunnel {
       direction: c.direction,
       src: { addr: c.src, ...(c.direction === 'outbound' ? pod : {}) },
       dst: { addr: c.dst, ...(c.direction === 'inbound' ? pod : {}) },
-      bytesSent: 0, bytesReceived: 0, durationMs: 0, responseFlags: 'CONNECT', error: c.reason,
+      bytesSent: 0, bytesReceived: 0, durationMs: c.durationMs ?? 0, responseFlags: 'CONNECT', error: c.reason,
     });
   }
 
@@ -266,6 +294,7 @@ export class Ztunnel {
     // pods' listeners (and what they accepted) are closed.
     await this.#hbone.close(500);
     await this.#enroller.close(opts);
+    this.#hold.close();
     // Capture left in place keeps the node taken: pods created meanwhile wait for the next ztunnel.
     await this.#nodeDir?.close({ leaving: opts.removeCapture ?? false });
     this.inbound.closeAll('ztunnel shutting down');

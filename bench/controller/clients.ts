@@ -4,6 +4,8 @@
 // - lean: a bare WebSocket that reads only the version at the head of each frame and ACKs,
 //   so the run measures the controller (and TLS) rather than 100 parsers sharing its cores.
 // Reports every applied update to the parent over IPC.
+import { writeFile } from 'node:fs/promises';
+import { Session } from 'node:inspector/promises';
 import WebSocket from 'ws';
 import type { RawData } from 'ws';
 import { ConfigClient } from '#core/config/client.ts';
@@ -47,7 +49,8 @@ function leanClient(m: Start, node: string, token: string, i: number): void {
   const ws = new WebSocket(`${m.url}${PUSH_PATH}`, { ca: m.rootsPem, maxPayload: MAX_SERVER_FRAME_BYTES, perMessageDeflate: false });
   ws.on('open', () => ws.send(JSON.stringify({ type: 'subscribe', client: { kind: 'ztunnel', node }, token })));
   ws.on('message', (data: RawData) => {
-    const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as Buffer);
+    // The frame as ws handed it over, not a copy: only its first bytes are read.
+    const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
     const version = /"version":(\d+)/.exec(buf.subarray(0, 64).toString('latin1'))?.[1];
     if (version === undefined) return;
     ws.send(JSON.stringify({ type: 'ack', version: Number(version) }));
@@ -61,7 +64,31 @@ function leanClient(m: Start, node: string, token: string, i: number): void {
   }));
 }
 
+let profiler: Session | undefined;
+
+/** Answers a CPU-time request, starting or stopping a CPU profile first when asked. */
+async function answerCpu(m: { profile?: { start: boolean; file: string } }): Promise<void> {
+  if (m.profile?.start === true) {
+    profiler = new Session();
+    profiler.connect();
+    await profiler.post('Profiler.enable');
+    await profiler.post('Profiler.start');
+  }
+  const u = process.cpuUsage();
+  if (m.profile?.start === false && profiler !== undefined) {
+    const { profile } = await profiler.post('Profiler.stop');
+    profiler.disconnect();
+    profiler = undefined;
+    await writeFile(m.profile.file, JSON.stringify(profile));
+  }
+  process.send?.({ cpuMs: (u.user + u.system) / 1000 });
+}
+
 process.on('message', (m: unknown) => {
+  if (typeof m === 'object' && m !== null && 'cpu' in m) {
+    void answerCpu(m as { profile?: { start: boolean; file: string } }).catch((err: unknown) => console.error(`profile: ${String(err)}`));
+    return;
+  }
   if (m === 'stop') {
     void Promise.all(closers.map((c) => c())).then(() => process.exit(0));
     return;

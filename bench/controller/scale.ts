@@ -8,9 +8,12 @@
 // - real: ConfigClients that parse and validate everything: end to end, but on this machine
 //   100 clients parse on the controller's two cores (a real deployment has them elsewhere).
 // Usage: node bench/controller/scale.ts [--pods N] [--services N] [--nodes N] [--changes N] [--clients both|lean|real]
+//   [--profile DIR]: CPU profiles of the full push alone (controller and client process) in DIR.
 import { fork } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, writeFile } from 'node:fs/promises';
+import { Session } from 'node:inspector/promises';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -28,7 +31,7 @@ import type { SyntheticSize } from './synthetic.ts';
 const { values } = parseArgs({ options: {
   pods: { type: 'string', default: '10000' }, services: { type: 'string', default: '1000' },
   nodes: { type: 'string', default: '100' }, changes: { type: 'string', default: '50' },
-  clients: { type: 'string', default: 'both' },
+  clients: { type: 'string', default: 'both' }, profile: { type: 'string' },
 } });
 const size: SyntheticSize = { pods: Number(values.pods), services: Number(values.services), nodes: Number(values.nodes), namespaces: 20 };
 const changes = Number(values.changes);
@@ -37,7 +40,8 @@ if (values.clients === 'both') {
   const phases: Record<string, unknown> = {};
   let common: Record<string, unknown> = {};
   for (const kind of ['lean', 'real']) {
-    const args = ['--pods', values.pods, '--services', values.services, '--nodes', values.nodes, '--changes', values.changes, '--clients', kind];
+    const args = ['--pods', values.pods, '--services', values.services, '--nodes', values.nodes, '--changes', values.changes, '--clients', kind,
+      ...(values.profile === undefined ? [] : ['--profile', values.profile])];
     const child = fork(import.meta.filename, args, { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
     const [result] = await once(child, 'message') as [Record<string, unknown>];
     await once(child, 'exit');
@@ -100,6 +104,32 @@ const sampler = setInterval(() => {
 }, 20);
 sampler.unref();
 
+/** A request to the client process answered with its CPU time so far (ms), after profiling is started or stopped. */
+function askClients(child: ChildProcess, profile?: { start: boolean; file: string }): Promise<number> {
+  return new Promise((resolve) => {
+    const onMessage = (m: unknown): void => {
+      if (typeof m !== 'object' || m === null || !('cpuMs' in m) || typeof m.cpuMs !== 'number') return;
+      child.off('message', onMessage);
+      resolve(m.cpuMs);
+    };
+    child.on('message', onMessage);
+    child.send({ cpu: true, ...(profile === undefined ? {} : { profile }) });
+  });
+}
+
+/** Profiles this process from start() until the returned function writes the profile to `file`. */
+async function startProfile(): Promise<(file: string) => Promise<void>> {
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  return async (file) => {
+    const { profile } = await session.post('Profiler.stop');
+    session.disconnect();
+    await writeFile(file, JSON.stringify(profile));
+  };
+}
+
 async function phase(lean: boolean): Promise<Record<string, unknown>> {
   rssPeak = 0;
   heapPeak = 0;
@@ -131,6 +161,11 @@ async function phase(lean: boolean): Promise<Record<string, unknown>> {
   const liveBeforeFull = liveMb();
   console.error(`[${name}] before the full push (after GC): ${JSON.stringify(liveBeforeFull)} MB`);
   bytes = 0;
+  const profileDir = values.profile;
+  if (profileDir !== undefined) await mkdir(profileDir, { recursive: true });
+  const profileFile = (who: string): string => join(profileDir ?? '.', `full-push-${name}-${who}.cpuprofile`);
+  const stopProfile = profileDir === undefined ? undefined : await startProfile();
+  const clientCpuBefore = await askClients(child, profileDir === undefined ? undefined : { start: true, file: profileFile('clients') });
   const cpu = process.cpuUsage();
   const elu = performance.eventLoopUtilization();
   let t = performance.now();
@@ -141,9 +176,11 @@ async function phase(lean: boolean): Promise<Record<string, unknown>> {
   const fullPushCpuMs = cpuMs(cpu);
   const fullPushElu = performance.eventLoopUtilization(elu);
   const fullPushBytes = bytes;
+  const fullPushClientCpuMs = ms(await askClients(child, profileDir === undefined ? undefined : { start: false, file: profileFile('clients') }) - clientCpuBefore);
+  await stopProfile?.(profileFile('controller'));
   const fullRss = rssPeak;
   const liveAfterFull = liveMb();
-  console.error(`[${name}] full push: ${ms(fullPushMs)} ms (setModel ${ms(fullPushSyncMs)} ms, controller CPU ${fullPushCpuMs} ms, event loop busy ${ms(fullPushElu.active)} ms, peak RSS ${mb(fullRss)} MB)`);
+  console.error(`[${name}] full push: ${ms(fullPushMs)} ms (setModel ${ms(fullPushSyncMs)} ms, controller CPU ${fullPushCpuMs} ms, client process CPU ${fullPushClientCpuMs} ms, event loop busy ${ms(fullPushElu.active)} ms, peak RSS ${mb(fullRss)} MB)`);
 
   // The informer cache is updated in place, as a Kubernetes informer's store is.
   const pods = new Map(objects.pods);
@@ -183,6 +220,8 @@ async function phase(lean: boolean): Promise<Record<string, unknown>> {
     fullPushMs: ms(fullPushMs),
     fullPushSetModelMs: ms(fullPushSyncMs),
     fullPushControllerCpuMs: fullPushCpuMs,
+    /** The one process holding all the clients, on the same two cores. */
+    fullPushClientProcessCpuMs: fullPushClientCpuMs,
     fullPushEventLoopBusyMs: ms(fullPushElu.active),
     ...(lean ? { fullPushBytesReceived: fullPushBytes } : {}),
     change: {

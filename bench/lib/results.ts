@@ -31,3 +31,15 @@ export async function writeResults(name: string, data: unknown, dir = RESULTS_DI
   await writeFile(file, JSON.stringify(data, null, 2) + '\n');
   return file;
 }
+
+/**
+ * Ends a run: closing load average, results written as bench/results/<name>.json (the path
+ * logged), then the load average line, `note` after it, and the tables on stdout.
+ */
+export async function publishRun(run: RunContext, name: string, data: object, tables: string, log: (line: string) => void, note = ''): Promise<void> {
+  finishRun(run);
+  const file = await writeResults(name, { ...run, ...data });
+  log(`results: ${file}`);
+  console.log(`load average ${run.loadavg.map((l) => l.toFixed(1)).join(' → ')}, ${run.node}${note}\n`);
+  console.log(tables);
+}

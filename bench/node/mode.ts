@@ -15,15 +15,21 @@ export interface Scene {
   client: LocalPod;
   /** Runs `iperf3 -s` and the echo app; on node2. */
   server: LocalPod;
-  /** The servers' own addresses (server pod IP): what `direct` dials. */
-  backends: { iperf: HostPort; http: HostPort };
+  /** The servers' own addresses (server pod IP): what `direct` dials; `tcp` is the echo app's plain TCP echo. */
+  backends: Targets;
   /** A folder for the mode's files (configs, keys); removed with the scene. */
   workDir: string;
 }
 
+export interface Targets {
+  iperf: HostPort;
+  http: HostPort;
+  tcp: HostPort;
+}
+
 export interface ModeSetup {
   /** Where the client tools connect, as seen from inside the client pod. */
-  targets: { iperf: HostPort; http: HostPort };
+  targets: Targets;
   /** The proxy processes whose CPU and memory are the cost of this mode (none for direct). */
   proxies: { label: string; pid: number }[];
   teardown(): Promise<void>;

@@ -1,10 +1,10 @@
 // The fixed part of every node benchmark run: a client pod on node1, a server pod on node2
-// running `iperf3 -s` and the echo app, and a scratch folder.
+// running `iperf3 -s` and the echo app (HTTP and plain TCP echo), and a scratch folder.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LocalCluster } from '#local/cluster.ts';
-import { ECHO_HTTP_PORT, startEcho } from '#local/echo.ts';
+import { ECHO_HTTP_PORT, ECHO_TCP_PORT, startEcho } from '#local/echo.ts';
 import type { LocalProcess } from '#local/process.ts';
 import type { Scene } from '#bench/node/mode.ts';
 
@@ -30,7 +30,9 @@ export async function createScene(cluster: LocalCluster): Promise<{ scene: Scene
     return {
       scene: {
         cluster, client, server, workDir,
-        backends: { iperf: { host: server.ip, port: IPERF_PORT }, http: { host: server.ip, port: ECHO_HTTP_PORT } },
+        backends: {
+          iperf: { host: server.ip, port: IPERF_PORT }, http: { host: server.ip, port: ECHO_HTTP_PORT }, tcp: { host: server.ip, port: ECHO_TCP_PORT },
+        },
       },
       close,
     };

@@ -10,10 +10,10 @@
 // that fail or get no echo within 1 s.
 //   node_modules/.bin/node bench/node/short-connections.ts [--connections 5000] [--rounds 10] [--concurrency 50] [--label NAME]
 // Writes bench/results/short-connections[-NAME].json and prints a markdown table. Needs root.
-import type net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { sampleProcess } from '#bench/lib/proc-stats.ts';
+import { echoExchange } from '#bench/node/echo-exchange.ts';
 import { finishRun, startRun, writeResults } from '#bench/lib/results.ts';
 import {
   lastNeighbourCounts, neighbourDelta, openTimes, renderRounds, type RoundResult,
@@ -21,7 +21,6 @@ import {
 import { ECHO_TCP_PORT, startEcho } from '#local/echo.ts';
 import { LocalMesh } from '#local/mesh.ts';
 import type { LocalPod } from '#local/pod.ts';
-import { connectInNetns } from '#ztunnel/native/index.ts';
 
 const NEIGHBOUR_LOOP = fileURLToPath(new URL('./neighbour-loop.ts', import.meta.url));
 const NAMESPACE = 'bench';
@@ -54,39 +53,7 @@ const log = (line: string): void => {
 
 /** One short connection: connect, a few bytes echoed, client closes first. Resolves with ms to the echo. */
 function shortConnection(client: LocalPod, host: string, port: number): Promise<number> {
-  const started = performance.now();
-  return new Promise((resolve, reject) => {
-    let socket: net.Socket | undefined;
-    let echoedAt = 0;
-    const timer = setTimeout(() => {
-      socket?.destroy();
-      reject(new Error('timed out'));
-    }, CONNECTION_TIMEOUT_MS);
-    connectInNetns(client.netnsPath, { host, port, timeoutMs: CONNECTION_TIMEOUT_MS }).then((s) => {
-      socket = s;
-      let got = 0;
-      s.on('error', (err) => {
-        clearTimeout(timer);
-        reject(err);
-      });
-      s.on('data', (b: Buffer) => {
-        got += b.length;
-        if (got >= 4 && echoedAt === 0) {
-          echoedAt = performance.now();
-          s.end();
-        }
-      });
-      s.once('close', () => {
-        clearTimeout(timer);
-        if (echoedAt > 0) resolve(echoedAt - started);
-        else reject(new Error('closed before the echo'));
-      });
-      s.write('ping');
-    }, (err: unknown) => {
-      clearTimeout(timer);
-      reject(err instanceof Error ? err : new Error(String(err)));
-    });
-  });
+  return echoExchange(client, host, port, CONNECTION_TIMEOUT_MS);
 }
 
 async function timeWaitCount(pod: LocalPod): Promise<number> {

@@ -44,17 +44,24 @@ function setup() {
   const state = new ProxyState();
   const node = new FakeNode();
   const capture = fakeCapture();
-  const open = { serving: new Set<string>(), refusing: new Set<string>() };
+  const open = { serving: new Set<string>(), refusing: new Set<string>(), events: [] as string[] };
   const enroller = new Enroller({
     node: 'node1', state, capture, logger: silentLogger, nodePods: node, retryMs: 60_000, netnsId: async () => 1,
     openListeners: async (pod) => {
       open.serving.add(pod.netnsPath);
+      open.events.push(`serving open ${pod.netnsPath}`);
       return { close: async () => { open.serving.delete(pod.netnsPath); } };
     },
     openRefusingListeners: async (pod) => {
       open.refusing.add(pod.netnsPath);
-      return { close: async () => { open.refusing.delete(pod.netnsPath); } };
+      return {
+        close: async () => {
+          open.refusing.delete(pod.netnsPath);
+          open.events.push(`refusing closed ${pod.netnsPath}`);
+        },
+      };
     },
+    onPromoted: (pod) => open.events.push(`promoted ${pod.netnsPath}`),
   });
   let version = 0;
   const config = async (...ws: ReturnType<typeof workload>[]): Promise<void> => {
@@ -92,6 +99,9 @@ test('a pod the node reports is captured at once and fails closed until its conf
     assert.deepEqual(t.enroller.pods().map((p) => [p.uid, p.netnsPath, p.adopted]), [['uid-shop-echo', '/ns/echo', true]]);
     assert.deepEqual([...t.open.refusing], []);
     assert.deepEqual([...t.open.serving], ['/ns/echo']);
+    // Serving listeners bind beside the refusing ones before those close: 15001 is never unbound,
+    // and held connections are handed over only once nothing can join the hold any more.
+    assert.deepEqual(t.open.events, ['serving open /ns/echo', 'refusing closed /ns/echo', 'promoted /ns/echo']);
     assert.ok(!t.capture.calls.includes('remove /ns/echo'), 'capture stays through the hand-over');
     assert.ok(!t.capture.calls.some((c) => c.startsWith('find ')), 'the node record names the namespace: no search');
     assert.match(t.node.acks.get('uid-shop-echo')?.reason ?? '', /enrolled/);

@@ -2,8 +2,8 @@
 // Pods of this node that speak HBONE get capture rules and their three listeners; pods that
 // leave lose them. Pods already captured (a ztunnel restart) are adopted as they are. A pod
 // the node reports (a CNI plugin's ADD, the embedded cluster's addPod) that the config does
-// not list yet is captured at once and held: its listeners reset every connection until
-// its config arrives, so it never takes traffic outside the mesh. Reconciles run one at a
+// not list yet is captured at once and held: its listeners reset (or, outbound, hold) every
+// connection until its config arrives, so it never takes traffic outside the mesh. Reconciles run one at a
 // time; a pod whose namespace cannot be found yet stays pending and is retried. A pod whose
 // namespace vanishes under it is unenrolled, and comes back only once its config (or its
 // node record) changes: another pod may hold its address by then, and must not be captured
@@ -51,6 +51,8 @@ export interface EnrollerOptions {
   retryMs?: number;
   /** Pool settings for each pod's outbound HBONE sessions. */
   connectTimeoutMs?: number;
+  /** Called once a held pod is enrolled and its refusing listeners are closed. */
+  onPromoted?(pod: EnrolledPod): void;
   /** Called when a pod leaves, e.g. to let its certificate go. */
   onUnenrolled?(pod: EnrolledPod): void;
   /** Identifies the namespace a path names now (inode; undefined when gone). */
@@ -224,10 +226,14 @@ export class Enroller {
     }
     for (const uid of this.#pending.keys()) if (!desired.has(uid) && !node.hold.has(uid)) this.#pending.delete(uid);
 
-    // A held pod whose config arrived keeps its capture: enrolling it adopts the rules.
+    // A held pod whose config arrived keeps its capture: enrolling it adopts the rules. It is
+    // released only once enrolled, so its ports are never without a listener in between.
+    const promoted: string[] = [];
     for (const [uid, h] of [...this.#held]) {
       const want = node.hold.get(uid);
-      if (want === undefined || !sameHold(want, h.target)) await this.#release(uid, !desired.has(uid));
+      if (want !== undefined && sameHold(want, h.target)) continue;
+      if (want === undefined && desired.has(uid)) promoted.push(uid);
+      else await this.#release(uid, !desired.has(uid));
     }
     const current = new Map([...this.#pods].map(([uid, e]) => [uid, e.target]));
     const plan = planEnrollment(current, desired);
@@ -236,6 +242,13 @@ export class Enroller {
     for (const t of plan.enroll) {
       if (this.#closed) return;
       await this.#attempt(t.uid, t.ip, () => this.#enroll(t, records));
+    }
+    for (const uid of promoted) {
+      const e = this.#pods.get(uid);
+      // Not enrolled (it failed and is pending): it stays held, its connections still refused or held.
+      if (e === undefined || this.#closed) continue;
+      await this.#release(uid, false);
+      this.#o.onPromoted?.(e.pod);
     }
     for (const [uid, t] of node.hold) {
       if (this.#closed) return;

@@ -17,7 +17,12 @@ export interface PodListeners {
   close(): Promise<void>;
 }
 
-export async function openPodListeners(pod: EnrolledPod, inputs: ProxyInputs, hbone: HboneServer): Promise<PodListeners> {
+export interface ServingPodListeners extends PodListeners {
+  /** Serves an outbound connection accepted elsewhere (held while the pod had no config) as if 15001 took it. */
+  adoptOutbound(s: net.Socket): void;
+}
+
+export async function openPodListeners(pod: EnrolledPod, inputs: ProxyInputs, hbone: HboneServer): Promise<ServingPodListeners> {
   const servers: net.Server[] = [];
   const accepted = new Set<net.Socket>();
   const close = async (): Promise<void> => {
@@ -25,13 +30,16 @@ export async function openPodListeners(pod: EnrolledPod, inputs: ProxyInputs, hb
     for (const s of accepted) s.destroy();
     await closed;
   };
+  const track = (s: net.Socket): void => {
+    accepted.add(s);
+    s.once('close', () => accepted.delete(s));
+  };
   const bind = async (port: number, onSocket: (s: net.Socket) => void): Promise<void> => {
     // SO_REUSEPORT lets a restarted ztunnel bind beside the old one while it drains.
     // allowHalfOpen: a client that shuts down writing still reads the whole reply.
     const server = await listenInNetns(pod.netnsPath, { address: '0.0.0.0', port, mark: ZTUNNEL_MARK, reusePort: true, server: { noDelay: true, allowHalfOpen: true } });
     server.on('connection', (s: net.Socket) => {
-      accepted.add(s);
-      s.once('close', () => accepted.delete(s));
+      track(s);
       onSocket(s);
     });
     server.on('error', (err) => inputs.logger.error('pod listener failed', { pod: pod.ip, port, err: errorMessage(err) }));
@@ -45,5 +53,11 @@ export async function openPodListeners(pod: EnrolledPod, inputs: ProxyInputs, hb
     await close();
     throw err;
   }
-  return { close };
+  return {
+    close,
+    adoptOutbound: (s) => {
+      track(s);
+      void handleOutbound(s, pod, inputs);
+    },
+  };
 }

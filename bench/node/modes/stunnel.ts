@@ -11,8 +11,8 @@ import type { LocalProcess } from '#local/process.ts';
 import type { NodeBenchMode } from '#bench/node/mode.ts';
 import { renderStunnelConfig, type StunnelService } from './stunnel-config.ts';
 
-const TLS_PORTS = { iperf: 15443, http: 15444 } as const;
-const LOCAL_PORTS = { iperf: 15001, http: 15002 } as const;
+const TLS_PORTS = { iperf: 15443, http: 15444, tcp: 15445 } as const;
+const LOCAL_PORTS = { iperf: 15001, http: 15002, tcp: 15003 } as const;
 
 async function writeIdentity(dir: string, name: string, cert: WorkloadCertificate): Promise<{ certFile: string; keyFile: string; caFile: string }> {
   const certFile = join(dir, `${name}.crt`);
@@ -47,10 +47,12 @@ export const stunnelMode: NodeBenchMode = {
     const serverServices: StunnelService[] = [
       { name: 'iperf', accept: `${serverIp}:${TLS_PORTS.iperf}`, connect: `127.0.0.1:${scene.backends.iperf.port}` },
       { name: 'http', accept: `${serverIp}:${TLS_PORTS.http}`, connect: `127.0.0.1:${scene.backends.http.port}` },
+      { name: 'tcp', accept: `${serverIp}:${TLS_PORTS.tcp}`, connect: `127.0.0.1:${scene.backends.tcp.port}` },
     ];
     const clientServices: StunnelService[] = [
       { name: 'iperf', accept: `127.0.0.1:${LOCAL_PORTS.iperf}`, connect: `${serverIp}:${TLS_PORTS.iperf}` },
       { name: 'http', accept: `127.0.0.1:${LOCAL_PORTS.http}`, connect: `${serverIp}:${TLS_PORTS.http}` },
+      { name: 'tcp', accept: `127.0.0.1:${LOCAL_PORTS.tcp}`, connect: `${serverIp}:${TLS_PORTS.tcp}` },
     ];
     const serverConf = join(scene.workDir, 'stunnel-server.conf');
     const clientConf = join(scene.workDir, 'stunnel-client.conf');
@@ -68,6 +70,7 @@ export const stunnelMode: NodeBenchMode = {
       targets: {
         iperf: { host: '127.0.0.1', port: LOCAL_PORTS.iperf },
         http: { host: '127.0.0.1', port: LOCAL_PORTS.http },
+        tcp: { host: '127.0.0.1', port: LOCAL_PORTS.tcp },
       },
       proxies: [{ label: 'stunnel-client', pid: client.pid }, { label: 'stunnel-server', pid: server.pid }],
       teardown: async () => {
