@@ -50,7 +50,19 @@ export interface ControllerConfig {
   readonly leaseDurationMs: number;
   /** This replica's name in the Lease (the pod name; the host name when not given). */
   readonly identity: string;
+  /**
+   * How proxies prove who they are: `hmac`, tokens sealed under a key in the state folder and
+   * written there as token files (the embedded cluster's launcher hands them out); or
+   * `token-review`, projected service-account tokens the API server vouches for. Kubernetes
+   * mode takes token-review; hmac there is refused unless `insecureAllowHmacAuth` is set.
+   */
+  readonly clientAuth: ClientAuth;
+  /** Accept hmac tokens on a Kubernetes API (test clusters only: anyone who reads the state folder is any node). */
+  readonly insecureAllowHmacAuth: boolean;
 }
+
+export const ClientAuth = { hmac: 'hmac', tokenReview: 'token-review' } as const;
+export type ClientAuth = (typeof ClientAuth)[keyof typeof ClientAuth];
 
 export const ControllerSource = { local: 'local', kubernetes: 'kubernetes' } as const;
 export type ControllerSource = (typeof ControllerSource)[keyof typeof ControllerSource];
@@ -78,7 +90,11 @@ export const CONTROLLER_DEFAULTS = {
   leaseName: 'weft-controller',
   leaseDurationMs: 10_000,
   identity: '',
+  insecureAllowHmacAuth: false,
 } as const;
+
+/** The client authentication a source takes when none is asked for. */
+export const DEFAULT_CLIENT_AUTH: Readonly<Record<ControllerSource, ClientAuth>> = { local: 'hmac', kubernetes: 'token-review' };
 
 /** Bounds of the workload certificate lifetime: Istio caps it at MAX_WORKLOAD_CERT_TTL, 90 days. */
 export const WORKLOAD_CERT_TTL_LIMITS = { minSeconds: 5, maxSeconds: 90 * 24 * 3600 } as const;
@@ -154,7 +170,18 @@ export function makeControllerConfig(input: ControllerConfigInput): ControllerCo
     handshakeTimeoutMs: c.handshakeTimeoutMs,
     maxConnectionsPerSource: c.maxConnectionsPerSource,
     ...leaderElection(c),
+    ...clientAuthOf(c),
   });
+}
+
+function clientAuthOf(c: { source: ControllerSource; clientAuth?: ClientAuth | undefined; insecureAllowHmacAuth: boolean }): Pick<ControllerConfig, 'clientAuth' | 'insecureAllowHmacAuth'> {
+  const auth = c.clientAuth ?? DEFAULT_CLIENT_AUTH[c.source];
+  if (!Object.values(ClientAuth).includes(auth)) fail('client-auth', `one of ${Object.values(ClientAuth).join(', ')}, got ${JSON.stringify(auth)}`);
+  if (auth === 'token-review' && c.source !== 'kubernetes') fail('client-auth', 'token-review needs --source kubernetes (the API server reviews the tokens)');
+  if (auth === 'hmac' && c.source === 'kubernetes' && !c.insecureAllowHmacAuth) {
+    fail('client-auth', 'hmac is refused with --source kubernetes: its key and token files sit in the state folder, so whoever reads them can act as any node; use token-review, or --insecure-allow-hmac-auth true on a test cluster');
+  }
+  return { clientAuth: auth, insecureAllowHmacAuth: c.insecureAllowHmacAuth };
 }
 
 function leaderElection(c: { leaderElect: boolean; leaseName: string; leaseDurationMs: number; identity: string; source: string }): Pick<ControllerConfig, 'leaderElect' | 'leaseName' | 'leaseDurationMs' | 'identity'> {
@@ -188,6 +215,10 @@ export const CONTROLLER_USAGE = `usage: controller [options]
   --lease-name NAME      the Lease in the root namespace (default ${CONTROLLER_DEFAULTS.leaseName})
   --lease-duration-seconds N   how long the Lease holds unrenewed; failover takes at most this plus a fifth (default ${CONTROLLER_DEFAULTS.leaseDurationMs / 1000})
   --pod-name NAME        this replica in the Lease (env WEFT_POD_NAME; default the host name)
+  --client-auth MODE     hmac (token files in the state folder) | token-review (projected service-account tokens)
+                         (env WEFT_CLIENT_AUTH; default hmac for --source local, token-review for kubernetes)
+  --insecure-allow-hmac-auth BOOL   accept --client-auth hmac with --source kubernetes; for test clusters only,
+                         since reading the state folder then lets anyone act as any node (default false)
 `;
 
 function isLogLevel(v: string): v is LogLevelName {
@@ -198,6 +229,12 @@ function int(flag: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   if (!/^\d+$/.test(v)) fail(flag, `not a number: ${JSON.stringify(v)}`);
   return Number(v);
+}
+
+function bool(flag: string, v: string | undefined): boolean | undefined {
+  if (v === undefined) return undefined;
+  if (v !== 'true' && v !== 'false') fail(flag, `true or false, got ${JSON.stringify(v)}`);
+  return v === 'true';
 }
 
 /** Reads flags (which win) and environment variables. */
@@ -230,6 +267,8 @@ export function parseControllerConfig(argv: readonly string[], env: Readonly<Rec
         'lease-name': { type: 'string' },
         'lease-duration-seconds': { type: 'string' },
         'pod-name': { type: 'string' },
+        'client-auth': { type: 'string' },
+        'insecure-allow-hmac-auth': { type: 'string' },
       },
     }));
   } catch (err) {
@@ -276,15 +315,19 @@ export function parseControllerConfig(argv: readonly string[], env: Readonly<Rec
   if (handshake !== undefined) input.handshakeTimeoutMs = handshake;
   const perSource = int('max-connections-per-source', values['max-connections-per-source']);
   if (perSource !== undefined) input.maxConnectionsPerSource = perSource;
-  const leaderElect = values['leader-elect'] ?? env['WEFT_LEADER_ELECT'];
-  if (leaderElect !== undefined) {
-    if (leaderElect !== 'true' && leaderElect !== 'false') fail('leader-elect', `true or false, got ${JSON.stringify(leaderElect)}`);
-    input.leaderElect = leaderElect === 'true';
-  }
+  const leaderElect = bool('leader-elect', values['leader-elect'] ?? env['WEFT_LEADER_ELECT']);
+  if (leaderElect !== undefined) input.leaderElect = leaderElect;
   if (values['lease-name'] !== undefined) input.leaseName = values['lease-name'];
   const leaseSeconds = int('lease-duration-seconds', values['lease-duration-seconds']);
   if (leaseSeconds !== undefined) input.leaseDurationMs = leaseSeconds * 1000;
   const podName = values['pod-name'] ?? env['WEFT_POD_NAME'];
   if (podName !== undefined && podName !== '') input.identity = podName;
+  const clientAuth = values['client-auth'] ?? env['WEFT_CLIENT_AUTH'];
+  if (clientAuth !== undefined) {
+    if (clientAuth !== 'hmac' && clientAuth !== 'token-review') fail('client-auth', `one of ${Object.values(ClientAuth).join(', ')}, got ${JSON.stringify(clientAuth)}`);
+    input.clientAuth = clientAuth;
+  }
+  const insecureHmac = bool('insecure-allow-hmac-auth', values['insecure-allow-hmac-auth'] ?? env['WEFT_INSECURE_ALLOW_HMAC_AUTH']);
+  if (insecureHmac !== undefined) input.insecureAllowHmacAuth = insecureHmac;
   return makeControllerConfig(input);
 }

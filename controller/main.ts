@@ -60,7 +60,7 @@ export interface RunningController {
   push: PushServer;
   status: StatusStore;
   metrics: Registry;
-  /** A bearer token for a proxy (push and CA); local launchers may also read the token files. */
+  /** A bearer token for a proxy (push and CA) under --client-auth hmac; local launchers may also read the token files. */
   tokenFor(client: ClientDescriptor): string;
   /** Where the token file for a proxy is written. */
   tokenFile(client: ClientDescriptor): string;
@@ -120,7 +120,12 @@ export async function startController(config: ControllerConfig, deps: Controller
     if (root === undefined) throw new WeftError('WEFT_ERR_CA_STORE', 'the CA store is empty after opening the CA');
     const servingChain = plugged === undefined ? '' : [plugged.certPem, ...plugged.chainPem].map((p) => (p.endsWith('\n') ? p : `${p}\n`)).join('');
     if (plugged !== undefined) log.info('signing with the plug-in CA', { secret: `${config.rootNamespace}/cacerts` });
-    const tokens = await ClientTokens.open(config.stateDir);
+    // hmac: tokens sealed under a key in the state folder, handed out as token files. Never on a
+    // cluster unless asked for, since whoever reads the folder could then act as any node.
+    const tokens = config.clientAuth === 'hmac' ? await ClientTokens.open(config.stateDir) : undefined;
+    if (tokens !== undefined && kubeConfig !== undefined) {
+      log.warn('hmac client tokens accepted on a Kubernetes API (--insecure-allow-hmac-auth)', { stateDir: config.stateDir });
+    }
     const status = new StatusStore();
     let model: MeshModel | undefined;
 
@@ -144,8 +149,8 @@ export async function startController(config: ControllerConfig, deps: Controller
     });
 
     // On a cluster, proxies present projected service-account tokens, checked by TokenReview.
-    // The controller's own tokens stay valid there for in-process clients: one is told from a
-    // JWT by its prefix, and only this replica holds the key that seals it.
+    // With --insecure-allow-hmac-auth the controller's own tokens are taken there too: one is
+    // told from a JWT by its prefix.
     const reviewer = kubeConfig === undefined ? undefined : new TokenReviewer({
       kubeConfig, logger: log, trustDomain: config.trustDomain, audience: CA_AUDIENCE,
       ztunnel: { namespace: config.rootNamespace, name: 'ztunnel' },
@@ -154,7 +159,7 @@ export async function startController(config: ControllerConfig, deps: Controller
       isWaypoint: (identity) => model?.waypointIdentities.has(identity) === true,
     });
     const authenticate = (t: string): ClientDescriptor | undefined | Promise<ClientDescriptor | undefined> => (
-      reviewer === undefined || t.startsWith(`${CLIENT_TOKEN_PREFIX}.`) ? tokens.verify(t) : reviewer.authenticate(t));
+      reviewer === undefined || t.startsWith(`${CLIENT_TOKEN_PREFIX}.`) ? tokens?.verify(t) : reviewer.authenticate(t));
 
     const push = new PushServer({
       authenticate,
@@ -181,6 +186,7 @@ export async function startController(config: ControllerConfig, deps: Controller
     // Token files for every node and waypoint the cluster shows, for the local launcher.
     const written = new Set<string>();
     const writeTokens = async (objects: ClusterObjects, m: MeshModel): Promise<void> => {
+      if (tokens === undefined) return;
       const clients: ClientDescriptor[] = [
         ...new Set([...objects.nodes.keys(), ...m.identitiesByNode.keys()]),
       ].map((node): ClientDescriptor => ({ kind: 'ztunnel', node }));
@@ -333,7 +339,10 @@ export async function startController(config: ControllerConfig, deps: Controller
     return {
       config, url, pushUrl: `wss://${hostPart}:${port}${PUSH_PATH}`, caUrl: `${url}${CERTIFICATES_PATH}`, adminUrl: admin.url,
       rootPem, rootsPem: [...ca.rootsPem], ca, push, status, metrics,
-      tokenFor: (c) => tokens.mint(c),
+      tokenFor: (c) => {
+        if (tokens === undefined) throw new WeftError('WEFT_ERR_CONFIG', 'this controller mints no client tokens (--client-auth token-review)');
+        return tokens.mint(c);
+      },
       tokenFile: (c) => tokenFilePath(config.stateDir, c),
       model: () => model,
       isLeader: () => !(deployer instanceof ClusterWriters) || deployer.writing,

@@ -328,6 +328,8 @@ test('startController --source kubernetes: a pod from the API server reaches a z
   const config = parseControllerConfig([
     '--source', 'kubernetes', '--kubeconfig', h.kubeconfigPath, '--state-dir', join(dir, 'state'),
     '--address', '127.0.0.1', '--port', '0', '--admin-port', '0', '--debounce-ms', '20', '--log-level', 'off',
+    // The in-process ztunnel below holds the controller's own token rather than a projected one.
+    '--client-auth', 'hmac', '--insecure-allow-hmac-auth', 'true',
   ], {});
   assert.equal(config.source, 'kubernetes');
   const controller = await startController(config, { logger: silentLogger });
