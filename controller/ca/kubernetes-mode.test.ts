@@ -3,8 +3,8 @@
 // its own node, a plug-in CA from Secret cacerts signs everything (the serving certificate
 // included), and the root it trusts is published as ConfigMap istio-ca-root-cert.
 import assert from 'node:assert/strict';
-import { X509Certificate, createPrivateKey, generateKeyPairSync } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { X509Certificate, createPrivateKey, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -16,7 +16,7 @@ import { httpsFetcher } from '#core/certs/fetch-https.ts';
 import { ConfigClient } from '#core/config/client.ts';
 import type { ClientDescriptor } from '#core/config/protocol.ts';
 import { isWeftError } from '#core/errors.ts';
-import { silentLogger } from '#core/log.ts';
+import { Logger, silentLogger } from '#core/log.ts';
 import { makeControllerConfig } from '#controller/config.ts';
 import { startController } from '#controller/main.ts';
 import type { RunningController } from '#controller/main.ts';
@@ -24,6 +24,7 @@ import { startApiServerHarness } from '#controller/source/testing/harness.ts';
 import type { ApiServerHarness } from '#controller/source/testing/harness.ts';
 import { PluggedCaKeys, pluggedCaFromSecretData, splitPemCertificates } from './plugged-secret.ts';
 import { CA_AUDIENCE, NODE_NAME_EXTRA, POD_NAME_EXTRA } from './token-review.ts';
+import { ClientTokens } from './tokens.ts';
 
 /** A CA certificate for `cn` signed by `parent`. */
 function intermediate(parent: { certPem: string; keyPem: string }, cn: string): { certPem: string; keyPem: string } {
@@ -49,6 +50,8 @@ let controller: RunningController;
 let root: { certPem: string; keyPem: string };
 let mid: { certPem: string; keyPem: string };
 let mesh: { certPem: string; keyPem: string };
+/** The controller's warnings, one parsed JSON record each. */
+const warnings: Record<string, unknown>[] = [];
 
 function pod(podName: string, node: string, sa: string, ip: string): Record<string, unknown> {
   return {
@@ -85,7 +88,7 @@ before(async () => {
   controller = await startController(makeControllerConfig({
     stateDir: join(dir, 'state'), source: 'kubernetes', kubeconfig: h.kubeconfigPath, listenAddress: '127.0.0.1', port: 0, adminPort: 0,
     debounceMs: 10, rootNamespace: NS,
-  }), { logger: silentLogger });
+  }), { logger: new Logger({ level: 'warn', sink: { write: (line) => warnings.push(JSON.parse(line) as Record<string, unknown>) } }) });
 });
 
 after(async () => {
@@ -147,6 +150,33 @@ test('a ztunnel with a bound token subscribes as its node and gets certificates 
   assert.ok(chain.at(-1)?.verify(new X509Certificate(root.certPem).publicKey));
   const other = await createCsr(dbOnNode2);
   await assert.rejects(fetch(other.csrPem, dbOnNode2), (err: unknown) => isWeftError(err) && /node node-1 runs no pod/.test(err.message));
+});
+
+test('a ztunnel asking for the identity of a pod on another node is refused, logged and counted', async () => {
+  const unauthorized = async (): Promise<number> => Number(/^weft_ca_requests_total\{result="unauthorized"\} (\d+)$/m.exec(await controller.metrics.render())?.[1] ?? 0);
+  const before = await unauthorized();
+  const seen = warnings.length;
+  const { csrPem } = await createCsr(dbOnNode2);
+  await assert.rejects(httpsFetcher({ url: controller.caUrl, rootsPem: [root.certPem], token: 'jwt-ztunnel-node-1' })(csrPem, dbOnNode2),
+    (err: unknown) => isWeftError(err, 'WEFT_ERR_CSR_UNAUTHORIZED') && /node node-1 runs no pod with identity spiffe:\/\/cluster.local\/ns\/shop\/sa\/db/.test(err.message));
+  assert.equal(await unauthorized(), before + 1);
+  const logged = warnings.slice(seen).filter((w) => w['msg'] === 'certificate request refused' && w['identity'] === dbOnNode2);
+  assert.equal(logged.length, 1);
+  assert.deepEqual([logged[0]?.['caller'], logged[0]?.['status'], logged[0]?.['code']], ['ztunnel/node-1', 403, 'WEFT_ERR_CSR_UNAUTHORIZED']);
+  // The pod's own node may have it.
+  assert.ok(controller.model()?.identitiesByNode.get('node-2')?.has(dbOnNode2));
+});
+
+test('token-review mode keeps no hmac key or token files and refuses hmac tokens', async () => {
+  await controller.settled();
+  assert.deepEqual((await readdir(join(dir, 'state'))).filter((f) => f === 'token-key' || f === 'tokens'), []);
+  assert.throws(() => controller.tokenFor({ kind: 'ztunnel', node: 'node-1' }), /mints no client tokens/);
+  // Well formed, sealed under some key: on a cluster only the API server vouches for a client.
+  const sealed = new ClientTokens(randomBytes(32)).mint({ kind: 'ztunnel', node: 'node-1' });
+  assert.equal(await subscribe({ kind: 'ztunnel', node: 'node-1' }, sealed), 'refused');
+  const { csrPem } = await createCsr(webOnNode1);
+  await assert.rejects(httpsFetcher({ url: controller.caUrl, rootsPem: [root.certPem], token: sealed })(csrPem, webOnNode1),
+    (err: unknown) => isWeftError(err) && /invalid bearer token/.test(err.message));
 });
 
 test('the root is published as istio-ca-root-cert where ztunnel and enrolled workloads mount it', async () => {
