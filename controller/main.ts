@@ -209,7 +209,7 @@ export async function startController(config: ControllerConfig, deps: Controller
       kubeConfig, status, logger: log,
       deployer: { trustDomain: config.trustDomain, controllerUrl: inClusterControllerUrl(config.rootNamespace, config.port) },
       writer: { generationOf: (k, ns, n) => kubeSource.generationOf(k, ns, n) },
-      rootCert: { rootNamespace: config.rootNamespace, rootsPem: ca.rootsPem },
+      rootCert: { rootNamespace: config.rootNamespace, rootsPem: () => ca.rootsPem },
       election: !config.leaderElect ? undefined : {
         namespace: config.rootNamespace, name: config.leaseName, identity: config.identity, timings: leaseTimings(config.leaseDurationMs),
       },
