@@ -36,6 +36,11 @@ export interface ControllerConfig {
   readonly kubeconfig: string;
   /** Lifetime of the workload certificates the CA signs (Istio's DEFAULT_WORKLOAD_CERT_TTL). */
   readonly workloadCertTtlSeconds: number;
+  /**
+   * A new root from Secret cacerts is trusted (published, sent with certificates) this long
+   * before its CA signs, so every proxy trusts both kinds of certificate before any is issued.
+   */
+  readonly rootRotationGraceSeconds: number;
   /** A TLS handshake on the push/CA listener must finish within this, else the socket is closed. */
   readonly handshakeTimeoutMs: number;
   /** Open connections one source address may hold on the push/CA listener; more are refused. */
@@ -84,6 +89,7 @@ export const CONTROLLER_DEFAULTS = {
   source: 'local' as ControllerSource,
   kubeconfig: '',
   workloadCertTtlSeconds: 24 * 3600,
+  rootRotationGraceSeconds: 120,
   handshakeTimeoutMs: 10_000,
   maxConnectionsPerSource: 128,
   leaderElect: false,
@@ -145,6 +151,9 @@ export function makeControllerConfig(input: ControllerConfigInput): ControllerCo
   if (!Number.isInteger(c.workloadCertTtlSeconds) || c.workloadCertTtlSeconds < minSeconds || c.workloadCertTtlSeconds > maxSeconds) {
     fail('workload-cert-ttl', `must be whole seconds from ${minSeconds}s to ${maxSeconds / 86_400} days, got ${c.workloadCertTtlSeconds}s`);
   }
+  if (!Number.isFinite(c.rootRotationGraceSeconds) || c.rootRotationGraceSeconds < 0 || c.rootRotationGraceSeconds > 86_400) {
+    fail('root-rotation-grace', `must be from 0 to 24h, got ${c.rootRotationGraceSeconds}s`);
+  }
   if (!Number.isInteger(c.handshakeTimeoutMs) || c.handshakeTimeoutMs < 100 || c.handshakeTimeoutMs > 120_000) {
     fail('handshake-timeout-ms', `must be 100-120000, got ${c.handshakeTimeoutMs}`);
   }
@@ -167,6 +176,7 @@ export function makeControllerConfig(input: ControllerConfigInput): ControllerCo
     source: c.source,
     kubeconfig: c.kubeconfig === '' ? '' : resolve(c.kubeconfig),
     workloadCertTtlSeconds: c.workloadCertTtlSeconds,
+    rootRotationGraceSeconds: c.rootRotationGraceSeconds,
     handshakeTimeoutMs: c.handshakeTimeoutMs,
     maxConnectionsPerSource: c.maxConnectionsPerSource,
     ...leaderElection(c),
@@ -209,6 +219,7 @@ export const CONTROLLER_USAGE = `usage: controller [options]
   --source KIND          local (manifest folders) | kubernetes (the API server) (env WEFT_SOURCE; default local)
   --kubeconfig PATH      kubernetes source: kubeconfig file (env KUBECONFIG; default: in-cluster service account)
   --workload-cert-ttl D  lifetime of workload certificates, e.g. 24h, 30m, 90s (env DEFAULT_WORKLOAD_CERT_TTL; default 24h)
+  --root-rotation-grace D   a new root in Secret cacerts is trusted this long before its CA signs (default 2m)
   --handshake-timeout-ms N   TLS handshake limit on the push/CA listener (default ${CONTROLLER_DEFAULTS.handshakeTimeoutMs})
   --max-connections-per-source N   connections one address may hold on the push/CA listener (default ${CONTROLLER_DEFAULTS.maxConnectionsPerSource})
   --leader-elect BOOL    kubernetes source: only the Lease leader writes status and waypoints (env WEFT_LEADER_ELECT; default false)
@@ -262,6 +273,7 @@ export function parseControllerConfig(argv: readonly string[], env: Readonly<Rec
         kubeconfig: { type: 'string' },
         'workload-cert-ttl': { type: 'string' },
         'handshake-timeout-ms': { type: 'string' },
+        'root-rotation-grace': { type: 'string' },
         'max-connections-per-source': { type: 'string' },
         'leader-elect': { type: 'string' },
         'lease-name': { type: 'string' },
@@ -310,6 +322,12 @@ export function parseControllerConfig(argv: readonly string[], env: Readonly<Rec
     const seconds = parseDurationSeconds(ttl);
     if (seconds === undefined) fail('workload-cert-ttl', `not a duration (like 24h, 30m, 90s): ${JSON.stringify(ttl)}`);
     input.workloadCertTtlSeconds = seconds;
+  }
+  const grace = values['root-rotation-grace'];
+  if (grace !== undefined) {
+    const seconds = parseDurationSeconds(grace);
+    if (seconds === undefined) fail('root-rotation-grace', `not a duration (like 2m, 30s): ${JSON.stringify(grace)}`);
+    input.rootRotationGraceSeconds = seconds;
   }
   const handshake = int('handshake-timeout-ms', values['handshake-timeout-ms']);
   if (handshake !== undefined) input.handshakeTimeoutMs = handshake;
