@@ -6,6 +6,8 @@
 // `graceMs` (time for the ConfigMap to reach the proxies and for them to fetch the bundle) does
 // the new CA sign. The roots it does not hold stay in the bundle for `overlapMs` after that
 // (the workload certificate lifetime: every certificate they verify has expired by then).
+// Each step changes the bundle (joined, signing root first, retired), and proxies fetch their
+// certificates again whenever their bundle file changes.
 import { X509Certificate } from 'node:crypto';
 import type { CertificateAuthority, SignOptions, SignedCertificate } from '#core/ca/authority.ts';
 import type { Signer } from '#controller/ca/server.ts';
@@ -92,14 +94,16 @@ export class MeshSigner implements Signer {
     const now = this.#now();
     const keep = new Set(ca.rootsPem.map(fingerprintOf));
     const pendingRoots = new Set(this.#next?.ca.rootsPem.map(fingerprintOf) ?? []);
-    const before = this.rootsPem.length;
+    const before = this.rootsPem.join('');
     this.#anchors = this.#anchors
       .map((a) => (keep.has(a.fingerprint) || pendingRoots.has(a.fingerprint) ? { ...a, until: Infinity } : { ...a, until: Math.min(a.until, now + this.#o.overlapMs) }))
       // The signing CA's roots first: proxies that read only the first one still trust the signer.
       .sort((a, b) => Number(keep.has(b.fingerprint)) - Number(keep.has(a.fingerprint)));
     this.#ca = ca;
     this.#o.onSignerChanged?.(ca);
-    if (this.rootsPem.length !== before) this.#o.onRootsChanged?.();
+    // The signing root moving to the front counts as a change: the bundle published changes, and
+    // proxies that see it fetch their certificates again, now from the new CA.
+    if (this.rootsPem.join('') !== before) this.#o.onRootsChanged?.();
     this.#arm();
   }
 
