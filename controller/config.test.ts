@@ -39,3 +39,27 @@ test('the waypoints\' rate-limit Redis is a controller option (flag or WEFT_WAYP
     assert.throws(() => parseControllerConfig(['--state-dir', 'x', '--waypoint-rate-limit-redis', v], {}), /--waypoint-rate-limit-redis: must be host:port/, v);
   }
 });
+
+test('client authentication: hmac locally, token-review on Kubernetes; hmac on Kubernetes only with the insecure flag', () => {
+  const local = parseControllerConfig(['--state-dir', '/tmp/x'], {});
+  assert.deepEqual([local.clientAuth, local.insecureAllowHmacAuth], ['hmac', false]);
+  const kube = parseControllerConfig(['--state-dir', '/tmp/x', '--source', 'kubernetes'], {});
+  assert.equal(kube.clientAuth, 'token-review');
+  const refused = (args: string[], env: Record<string, string> = {}): void => {
+    assert.throws(() => parseControllerConfig(['--state-dir', '/tmp/x', '--source', 'kubernetes', ...args], env), (err: unknown) => {
+      assert.ok(err instanceof Error);
+      assert.match(err.message, /^controller: --client-auth: hmac is refused with --source kubernetes: .*--insecure-allow-hmac-auth true/);
+      assert.doesNotMatch(err.message, /\n/, 'one line');
+      return true;
+    });
+  };
+  refused(['--client-auth', 'hmac']);
+  refused([], { WEFT_CLIENT_AUTH: 'hmac' });
+  refused(['--client-auth', 'hmac', '--insecure-allow-hmac-auth', 'false']);
+  const insecure = parseControllerConfig(['--state-dir', '/tmp/x', '--source', 'kubernetes', '--client-auth', 'hmac', '--insecure-allow-hmac-auth', 'true'], {});
+  assert.deepEqual([insecure.clientAuth, insecure.insecureAllowHmacAuth], ['hmac', true]);
+  assert.equal(parseControllerConfig(['--state-dir', '/tmp/x', '--source', 'kubernetes'], { WEFT_CLIENT_AUTH: 'hmac', WEFT_INSECURE_ALLOW_HMAC_AUTH: 'true' }).clientAuth, 'hmac');
+  assert.throws(() => parseControllerConfig(['--state-dir', 'x', '--client-auth', 'token-review'], {}), /--client-auth: token-review needs --source kubernetes/);
+  assert.throws(() => parseControllerConfig(['--state-dir', 'x', '--client-auth', 'jwt'], {}), /--client-auth: one of hmac, token-review, got "jwt"/);
+  assert.throws(() => parseControllerConfig(['--state-dir', 'x', '--insecure-allow-hmac-auth', 'yes'], {}), /--insecure-allow-hmac-auth: true or false/);
+});

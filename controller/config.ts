@@ -36,6 +36,11 @@ export interface ControllerConfig {
   readonly kubeconfig: string;
   /** Lifetime of the workload certificates the CA signs (Istio's DEFAULT_WORKLOAD_CERT_TTL). */
   readonly workloadCertTtlSeconds: number;
+  /**
+   * A new root from Secret cacerts is trusted (published, sent with certificates) this long
+   * before its CA signs, so every proxy trusts both kinds of certificate before any is issued.
+   */
+  readonly rootRotationGraceSeconds: number;
   /** A TLS handshake on the push/CA listener must finish within this, else the socket is closed. */
   readonly handshakeTimeoutMs: number;
   /** Open connections one source address may hold on the push/CA listener; more are refused. */
@@ -52,7 +57,19 @@ export interface ControllerConfig {
   readonly identity: string;
   /** `host:port` of the Redis every waypoint counts global rate limits in (WEFT_RATE_LIMIT_REDIS of their Deployment); '' for none. */
   readonly waypointRateLimitRedis: string;
+  /**
+   * How proxies prove who they are: `hmac`, tokens sealed under a key in the state folder and
+   * written there as token files (the embedded cluster's launcher hands them out); or
+   * `token-review`, projected service-account tokens the API server vouches for. Kubernetes
+   * mode takes token-review; hmac there is refused unless `insecureAllowHmacAuth` is set.
+   */
+  readonly clientAuth: ClientAuth;
+  /** Accept hmac tokens on a Kubernetes API (test clusters only: anyone who reads the state folder is any node). */
+  readonly insecureAllowHmacAuth: boolean;
 }
+
+export const ClientAuth = { hmac: 'hmac', tokenReview: 'token-review' } as const;
+export type ClientAuth = (typeof ClientAuth)[keyof typeof ClientAuth];
 
 export const ControllerSource = { local: 'local', kubernetes: 'kubernetes' } as const;
 export type ControllerSource = (typeof ControllerSource)[keyof typeof ControllerSource];
@@ -74,6 +91,7 @@ export const CONTROLLER_DEFAULTS = {
   source: 'local' as ControllerSource,
   kubeconfig: '',
   workloadCertTtlSeconds: 24 * 3600,
+  rootRotationGraceSeconds: 120,
   handshakeTimeoutMs: 10_000,
   maxConnectionsPerSource: 128,
   leaderElect: false,
@@ -81,7 +99,11 @@ export const CONTROLLER_DEFAULTS = {
   leaseDurationMs: 10_000,
   identity: '',
   waypointRateLimitRedis: '',
+  insecureAllowHmacAuth: false,
 } as const;
+
+/** The client authentication a source takes when none is asked for. */
+export const DEFAULT_CLIENT_AUTH: Readonly<Record<ControllerSource, ClientAuth>> = { local: 'hmac', kubernetes: 'token-review' };
 
 /** Bounds of the workload certificate lifetime: Istio caps it at MAX_WORKLOAD_CERT_TTL, 90 days. */
 export const WORKLOAD_CERT_TTL_LIMITS = { minSeconds: 5, maxSeconds: 90 * 24 * 3600 } as const;
@@ -139,6 +161,9 @@ export function makeControllerConfig(input: ControllerConfigInput): ControllerCo
   if (!Number.isInteger(c.workloadCertTtlSeconds) || c.workloadCertTtlSeconds < minSeconds || c.workloadCertTtlSeconds > maxSeconds) {
     fail('workload-cert-ttl', `must be whole seconds from ${minSeconds}s to ${maxSeconds / 86_400} days, got ${c.workloadCertTtlSeconds}s`);
   }
+  if (!Number.isFinite(c.rootRotationGraceSeconds) || c.rootRotationGraceSeconds < 0 || c.rootRotationGraceSeconds > 86_400) {
+    fail('root-rotation-grace', `must be from 0 to 24h, got ${c.rootRotationGraceSeconds}s`);
+  }
   if (!Number.isInteger(c.handshakeTimeoutMs) || c.handshakeTimeoutMs < 100 || c.handshakeTimeoutMs > 120_000) {
     fail('handshake-timeout-ms', `must be 100-120000, got ${c.handshakeTimeoutMs}`);
   }
@@ -161,11 +186,23 @@ export function makeControllerConfig(input: ControllerConfigInput): ControllerCo
     source: c.source,
     kubeconfig: c.kubeconfig === '' ? '' : resolve(c.kubeconfig),
     workloadCertTtlSeconds: c.workloadCertTtlSeconds,
+    rootRotationGraceSeconds: c.rootRotationGraceSeconds,
     handshakeTimeoutMs: c.handshakeTimeoutMs,
     maxConnectionsPerSource: c.maxConnectionsPerSource,
     waypointRateLimitRedis: checkHostPort('waypoint-rate-limit-redis', c.waypointRateLimitRedis),
     ...leaderElection(c),
+    ...clientAuthOf(c),
   });
+}
+
+function clientAuthOf(c: { source: ControllerSource; clientAuth?: ClientAuth | undefined; insecureAllowHmacAuth: boolean }): Pick<ControllerConfig, 'clientAuth' | 'insecureAllowHmacAuth'> {
+  const auth = c.clientAuth ?? DEFAULT_CLIENT_AUTH[c.source];
+  if (!Object.values(ClientAuth).includes(auth)) fail('client-auth', `one of ${Object.values(ClientAuth).join(', ')}, got ${JSON.stringify(auth)}`);
+  if (auth === 'token-review' && c.source !== 'kubernetes') fail('client-auth', 'token-review needs --source kubernetes (the API server reviews the tokens)');
+  if (auth === 'hmac' && c.source === 'kubernetes' && !c.insecureAllowHmacAuth) {
+    fail('client-auth', 'hmac is refused with --source kubernetes: its key and token files sit in the state folder, so whoever reads them can act as any node; use token-review, or --insecure-allow-hmac-auth true on a test cluster');
+  }
+  return { clientAuth: auth, insecureAllowHmacAuth: c.insecureAllowHmacAuth };
 }
 
 function leaderElection(c: { leaderElect: boolean; leaseName: string; leaseDurationMs: number; identity: string; source: string }): Pick<ControllerConfig, 'leaderElect' | 'leaseName' | 'leaseDurationMs' | 'identity'> {
@@ -193,6 +230,7 @@ export const CONTROLLER_USAGE = `usage: controller [options]
   --source KIND          local (manifest folders) | kubernetes (the API server) (env WEFT_SOURCE; default local)
   --kubeconfig PATH      kubernetes source: kubeconfig file (env KUBECONFIG; default: in-cluster service account)
   --workload-cert-ttl D  lifetime of workload certificates, e.g. 24h, 30m, 90s (env DEFAULT_WORKLOAD_CERT_TTL; default 24h)
+  --root-rotation-grace D   a new root in Secret cacerts is trusted this long before its CA signs (default 2m)
   --handshake-timeout-ms N   TLS handshake limit on the push/CA listener (default ${CONTROLLER_DEFAULTS.handshakeTimeoutMs})
   --max-connections-per-source N   connections one address may hold on the push/CA listener (default ${CONTROLLER_DEFAULTS.maxConnectionsPerSource})
   --leader-elect BOOL    kubernetes source: only the Lease leader writes status and waypoints (env WEFT_LEADER_ELECT; default false)
@@ -200,6 +238,10 @@ export const CONTROLLER_USAGE = `usage: controller [options]
   --lease-duration-seconds N   how long the Lease holds unrenewed; failover takes at most this plus a fifth (default ${CONTROLLER_DEFAULTS.leaseDurationMs / 1000})
   --pod-name NAME        this replica in the Lease (env WEFT_POD_NAME; default the host name)
   --waypoint-rate-limit-redis HOST:PORT   the Redis waypoints count global rate limits in (env WEFT_WAYPOINT_RATE_LIMIT_REDIS; default none)
+  --client-auth MODE     hmac (token files in the state folder) | token-review (projected service-account tokens)
+                         (env WEFT_CLIENT_AUTH; default hmac for --source local, token-review for kubernetes)
+  --insecure-allow-hmac-auth BOOL   accept --client-auth hmac with --source kubernetes; for test clusters only,
+                         since reading the state folder then lets anyone act as any node (default false)
 `;
 
 function isLogLevel(v: string): v is LogLevelName {
@@ -210,6 +252,12 @@ function int(flag: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   if (!/^\d+$/.test(v)) fail(flag, `not a number: ${JSON.stringify(v)}`);
   return Number(v);
+}
+
+function bool(flag: string, v: string | undefined): boolean | undefined {
+  if (v === undefined) return undefined;
+  if (v !== 'true' && v !== 'false') fail(flag, `true or false, got ${JSON.stringify(v)}`);
+  return v === 'true';
 }
 
 /** Reads flags (which win) and environment variables. */
@@ -237,12 +285,15 @@ export function parseControllerConfig(argv: readonly string[], env: Readonly<Rec
         kubeconfig: { type: 'string' },
         'workload-cert-ttl': { type: 'string' },
         'handshake-timeout-ms': { type: 'string' },
+        'root-rotation-grace': { type: 'string' },
         'max-connections-per-source': { type: 'string' },
         'leader-elect': { type: 'string' },
         'lease-name': { type: 'string' },
         'lease-duration-seconds': { type: 'string' },
         'pod-name': { type: 'string' },
         'waypoint-rate-limit-redis': { type: 'string' },
+        'client-auth': { type: 'string' },
+        'insecure-allow-hmac-auth': { type: 'string' },
       },
     }));
   } catch (err) {
@@ -285,15 +336,18 @@ export function parseControllerConfig(argv: readonly string[], env: Readonly<Rec
     if (seconds === undefined) fail('workload-cert-ttl', `not a duration (like 24h, 30m, 90s): ${JSON.stringify(ttl)}`);
     input.workloadCertTtlSeconds = seconds;
   }
+  const grace = values['root-rotation-grace'];
+  if (grace !== undefined) {
+    const seconds = parseDurationSeconds(grace);
+    if (seconds === undefined) fail('root-rotation-grace', `not a duration (like 2m, 30s): ${JSON.stringify(grace)}`);
+    input.rootRotationGraceSeconds = seconds;
+  }
   const handshake = int('handshake-timeout-ms', values['handshake-timeout-ms']);
   if (handshake !== undefined) input.handshakeTimeoutMs = handshake;
   const perSource = int('max-connections-per-source', values['max-connections-per-source']);
   if (perSource !== undefined) input.maxConnectionsPerSource = perSource;
-  const leaderElect = values['leader-elect'] ?? env['WEFT_LEADER_ELECT'];
-  if (leaderElect !== undefined) {
-    if (leaderElect !== 'true' && leaderElect !== 'false') fail('leader-elect', `true or false, got ${JSON.stringify(leaderElect)}`);
-    input.leaderElect = leaderElect === 'true';
-  }
+  const leaderElect = bool('leader-elect', values['leader-elect'] ?? env['WEFT_LEADER_ELECT']);
+  if (leaderElect !== undefined) input.leaderElect = leaderElect;
   if (values['lease-name'] !== undefined) input.leaseName = values['lease-name'];
   const leaseSeconds = int('lease-duration-seconds', values['lease-duration-seconds']);
   if (leaseSeconds !== undefined) input.leaseDurationMs = leaseSeconds * 1000;
@@ -301,5 +355,12 @@ export function parseControllerConfig(argv: readonly string[], env: Readonly<Rec
   if (podName !== undefined && podName !== '') input.identity = podName;
   const redis = values['waypoint-rate-limit-redis'] ?? env['WEFT_WAYPOINT_RATE_LIMIT_REDIS'];
   if (redis !== undefined) input.waypointRateLimitRedis = redis;
+  const clientAuth = values['client-auth'] ?? env['WEFT_CLIENT_AUTH'];
+  if (clientAuth !== undefined) {
+    if (clientAuth !== 'hmac' && clientAuth !== 'token-review') fail('client-auth', `one of ${Object.values(ClientAuth).join(', ')}, got ${JSON.stringify(clientAuth)}`);
+    input.clientAuth = clientAuth;
+  }
+  const insecureHmac = bool('insecure-allow-hmac-auth', values['insecure-allow-hmac-auth'] ?? env['WEFT_INSECURE_ALLOW_HMAC_AUTH']);
+  if (insecureHmac !== undefined) input.insecureAllowHmacAuth = insecureHmac;
   return makeControllerConfig(input);
 }

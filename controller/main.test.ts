@@ -144,8 +144,9 @@ test('config: flags win over environment; bad values are refused with the flag n
   assert.deepEqual({ ...c, manifestDirs: [...c.manifestDirs], advertiseAddresses: [...c.advertiseAddresses] }, {
     stateDir: '/tmp/x', manifestDirs: ['/a', '/b'], listenAddress: '0.0.0.0', port: 1234, advertiseAddresses: [], adminAddress: '127.0.0.1',
     adminPort: 15014, trustDomain: 'example.org', clusterId: 'Kubernetes', rootNamespace: 'istio-system', debounceMs: 10, logLevel: 'info',
-    source: 'local', kubeconfig: '', workloadCertTtlSeconds: 86_400, handshakeTimeoutMs: 10_000, maxConnectionsPerSource: 128,
+    source: 'local', kubeconfig: '', workloadCertTtlSeconds: 86_400, rootRotationGraceSeconds: 120, handshakeTimeoutMs: 10_000, maxConnectionsPerSource: 128,
     leaderElect: false, leaseName: 'weft-controller', leaseDurationMs: 10_000, identity: hostname(), waypointRateLimitRedis: '',
+    clientAuth: 'hmac', insecureAllowHmacAuth: false,
   });
   assert.ok(Object.isFrozen(c));
   const bad: [string[], RegExp][] = [

@@ -23,7 +23,9 @@ import { proxyTargets } from '#controller/dashboard/targets.ts';
 import { inClusterControllerUrl } from '#controller/deploy/kubernetes-deployer.ts';
 import { LocalDeployer } from '#controller/deploy/local-deployer.ts';
 import { isWaypointGateway } from '#controller/model/waypoints.ts';
-import { loadPluggedCa } from '#controller/ca/plugged-secret.ts';
+import { MeshSigner } from '#controller/ca/mesh-signer.ts';
+import { loadPluggedCa, samePluggedCa, watchPluggedCa } from '#controller/ca/plugged-secret.ts';
+import type { PluggedCa } from '#core/ca/authority.ts';
 import { SecretCaStore } from '#controller/ca/secret-store.ts';
 import { CERTIFICATES_PATH, CaEndpoint, authorizedIdentities } from '#controller/ca/server.ts';
 import { issueServerCertificate } from '#controller/ca/server-cert.ts';
@@ -55,12 +57,14 @@ export interface RunningController {
   adminUrl: string;
   /** The mesh root (first trust anchor); proxies verify the controller and each other with it. */
   rootPem: string;
+  /** Every root proxies trust now (more than one while Secret cacerts is being rotated). */
   rootsPem: string[];
+  /** The CA that signs now. */
   ca: CertificateAuthority;
   push: PushServer;
   status: StatusStore;
   metrics: Registry;
-  /** A bearer token for a proxy (push and CA); local launchers may also read the token files. */
+  /** A bearer token for a proxy (push and CA) under --client-auth hmac; local launchers may also read the token files. */
   tokenFor(client: ClientDescriptor): string;
   /** Where the token file for a proxy is written. */
   tokenFile(client: ClientDescriptor): string;
@@ -116,11 +120,18 @@ export async function startController(config: ControllerConfig, deps: Controller
       ? { store: caStore, trustDomain: config.trustDomain, workloadTtlSeconds: config.workloadCertTtlSeconds }
       : { pluggedCert: plugged, trustDomain: config.trustDomain, workloadTtlSeconds: config.workloadCertTtlSeconds });
     // What signs the controller's serving certificate, and the intermediates served after it.
-    const root = plugged === undefined ? await caStore.load() : { certPem: plugged.certPem, keyPem: plugged.keyPem };
-    if (root === undefined) throw new WeftError('WEFT_ERR_CA_STORE', 'the CA store is empty after opening the CA');
-    const servingChain = plugged === undefined ? '' : [plugged.certPem, ...plugged.chainPem].map((p) => (p.endsWith('\n') ? p : `${p}\n`)).join('');
+    const initialRoot = plugged === undefined ? await caStore.load() : { certPem: plugged.certPem, keyPem: plugged.keyPem };
+    if (initialRoot === undefined) throw new WeftError('WEFT_ERR_CA_STORE', 'the CA store is empty after opening the CA');
+    let root = initialRoot;
+    const chainOf = (p: PluggedCa): string => [p.certPem, ...p.chainPem].map((pem) => (pem.endsWith('\n') ? pem : `${pem}\n`)).join('');
+    let servingChain = plugged === undefined ? '' : chainOf(plugged);
     if (plugged !== undefined) log.info('signing with the plug-in CA', { secret: `${config.rootNamespace}/cacerts` });
-    const tokens = await ClientTokens.open(config.stateDir);
+    // hmac: tokens sealed under a key in the state folder, handed out as token files. Never on a
+    // cluster unless asked for, since whoever reads the folder could then act as any node.
+    const tokens = config.clientAuth === 'hmac' ? await ClientTokens.open(config.stateDir) : undefined;
+    if (tokens !== undefined && kubeConfig !== undefined) {
+      log.warn('hmac client tokens accepted on a Kubernetes API (--insecure-allow-hmac-auth)', { stateDir: config.stateDir });
+    }
     const status = new StatusStore();
     let model: MeshModel | undefined;
 
@@ -144,8 +155,8 @@ export async function startController(config: ControllerConfig, deps: Controller
     });
 
     // On a cluster, proxies present projected service-account tokens, checked by TokenReview.
-    // The controller's own tokens stay valid there for in-process clients: one is told from a
-    // JWT by its prefix, and only this replica holds the key that seals it.
+    // With --insecure-allow-hmac-auth the controller's own tokens are taken there too: one is
+    // told from a JWT by its prefix.
     const reviewer = kubeConfig === undefined ? undefined : new TokenReviewer({
       kubeConfig, logger: log, trustDomain: config.trustDomain, audience: CA_AUDIENCE,
       ztunnel: { namespace: config.rootNamespace, name: 'ztunnel' },
@@ -154,7 +165,7 @@ export async function startController(config: ControllerConfig, deps: Controller
       isWaypoint: (identity) => model?.waypointIdentities.has(identity) === true,
     });
     const authenticate = (t: string): ClientDescriptor | undefined | Promise<ClientDescriptor | undefined> => (
-      reviewer === undefined || t.startsWith(`${CLIENT_TOKEN_PREFIX}.`) ? tokens.verify(t) : reviewer.authenticate(t));
+      reviewer === undefined || t.startsWith(`${CLIENT_TOKEN_PREFIX}.`) ? tokens?.verify(t) : reviewer.authenticate(t));
 
     const push = new PushServer({
       authenticate,
@@ -172,8 +183,16 @@ export async function startController(config: ControllerConfig, deps: Controller
     let pushClosed: Promise<void> | undefined;
     const closePush = (): Promise<void> => (pushClosed ??= push.close());
     cleanups.push(closePush);
+    // Replaced while running when Secret cacerts changes; the hooks are set once everything they reach exists.
+    let onRootsChanged = (): void => undefined;
+    let onSignerChanged = (_ca: CertificateAuthority): void => undefined;
+    const signer = new MeshSigner({
+      ca, graceMs: config.rootRotationGraceSeconds * 1000, overlapMs: (config.workloadCertTtlSeconds + 60) * 1000,
+      onRootsChanged: () => onRootsChanged(), onSignerChanged: (next) => onSignerChanged(next),
+    });
+    cleanups.push(() => signer.close());
     const caEndpoint = new CaEndpoint({
-      ca, logger: log, metrics,
+      ca: signer, logger: log, metrics,
       authenticate,
       identitiesFor: (c) => authorizedIdentities(model, c),
     });
@@ -181,6 +200,7 @@ export async function startController(config: ControllerConfig, deps: Controller
     // Token files for every node and waypoint the cluster shows, for the local launcher.
     const written = new Set<string>();
     const writeTokens = async (objects: ClusterObjects, m: MeshModel): Promise<void> => {
+      if (tokens === undefined) return;
       const clients: ClientDescriptor[] = [
         ...new Set([...objects.nodes.keys(), ...m.identitiesByNode.keys()]),
       ].map((node): ClientDescriptor => ({ kind: 'ztunnel', node }));
@@ -203,7 +223,7 @@ export async function startController(config: ControllerConfig, deps: Controller
       kubeConfig, status, logger: log,
       deployer: { trustDomain: config.trustDomain, controllerUrl: inClusterControllerUrl(config.rootNamespace, config.port), rateLimitRedis: config.waypointRateLimitRedis },
       writer: { generationOf: (k, ns, n) => kubeSource.generationOf(k, ns, n) },
-      rootCert: { rootNamespace: config.rootNamespace, rootsPem: ca.rootsPem },
+      rootCert: { rootNamespace: config.rootNamespace, rootsPem: () => signer.rootsPem },
       election: !config.leaderElect ? undefined : {
         namespace: config.rootNamespace, name: config.leaseName, identity: config.identity, timings: leaseTimings(config.leaseDurationMs),
       },
@@ -292,6 +312,44 @@ export async function startController(config: ControllerConfig, deps: Controller
       }).catch((err: unknown) => log.error('renewing the serving certificate failed', { err: errorMessage(err) }));
     }, 3_600_000);
     renewTimer.unref();
+
+    // Secret cacerts rotated: the new CA signs (after its root has spread, when it brings one),
+    // the serving certificate is issued again under it, and the bundle is published.
+    onRootsChanged = (): void => {
+      log.info('trust bundle changed', { roots: signer.rootsPem.length, pendingSigner: signer.pending });
+      if (deployer instanceof ClusterWriters) deployer.rootsChanged();
+    };
+    const pluggedOf = new WeakMap<CertificateAuthority, PluggedCa>();
+    onSignerChanged = (next): void => {
+      const p = pluggedOf.get(next);
+      if (p !== undefined) {
+        root = { certPem: p.certPem, keyPem: p.keyPem };
+        servingChain = chainOf(p);
+      }
+      issueCert().then((c) => {
+        serverCert = c;
+        server.setSecureContext({ cert: c.certPem + servingChain, key: c.keyPem });
+        log.info('controller serving certificate issued by the new CA', { notAfter: c.notAfter.toISOString() });
+      }).catch((err: unknown) => log.error('issuing the serving certificate under the new CA failed', { err: errorMessage(err) }));
+    };
+    /** The plug-in CA last handed to the signer (it may still wait for its root to spread). */
+    let latest = plugged;
+    const rotate = async (next: PluggedCa): Promise<void> => {
+      if (samePluggedCa(latest, next)) return;
+      const nextCa = await CertificateAuthority.open({ pluggedCert: next, trustDomain: config.trustDomain, workloadTtlSeconds: config.workloadCertTtlSeconds });
+      if (samePluggedCa(latest, next)) return;
+      latest = next;
+      pluggedOf.set(nextCa, next);
+      signer.replace(nextCa);
+      log.info('plug-in CA changed', { secret: `${config.rootNamespace}/cacerts`, waitingForRootToSpread: signer.pending, graceSeconds: config.rootRotationGraceSeconds });
+    };
+    if (kubeConfig !== undefined) {
+      const watch = watchPluggedCa({
+        kubeConfig, logger: log, namespace: config.rootNamespace,
+        onChange: (next) => void rotate(next).catch((err: unknown) => log.error('the new plug-in CA is refused; keeping the CA in use', { err: errorMessage(err) })),
+      });
+      cleanups.push(() => watch.stop());
+    }
     server.listen(config.port, config.listenAddress);
     try {
       await once(server, 'listening');
@@ -329,11 +387,22 @@ export async function startController(config: ControllerConfig, deps: Controller
     }));
 
     log.info('controller started', { url, admin: admin.url, stateDir: config.stateDir, source: config.source, manifests: config.manifestDirs, certificateAddresses: addresses });
-    const rootPem = ca.rootsPem[0] ?? root.certPem;
     return {
       config, url, pushUrl: `wss://${hostPart}:${port}${PUSH_PATH}`, caUrl: `${url}${CERTIFICATES_PATH}`, adminUrl: admin.url,
-      rootPem, rootsPem: [...ca.rootsPem], ca, push, status, metrics,
-      tokenFor: (c) => tokens.mint(c),
+      get rootPem() {
+        return signer.rootsPem[0] ?? '';
+      },
+      get rootsPem() {
+        return [...signer.rootsPem];
+      },
+      get ca() {
+        return signer.ca;
+      },
+      push, status, metrics,
+      tokenFor: (c) => {
+        if (tokens === undefined) throw new WeftError('WEFT_ERR_CONFIG', 'this controller mints no client tokens (--client-auth token-review)');
+        return tokens.mint(c);
+      },
       tokenFile: (c) => tokenFilePath(config.stateDir, c),
       model: () => model,
       isLeader: () => !(deployer instanceof ClusterWriters) || deployer.writing,

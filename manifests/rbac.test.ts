@@ -71,6 +71,10 @@ function calledPermissions(dir: string): Map<Permission, string[]> {
         add(perm(r.group, r.plural, 'watch'), `${where}: ListWatch`);
       }
     }
+    // Watches of one object by name (controller/ca/object-watch.ts) on a core collection path.
+    if (text.includes('new ObjectWatch(')) {
+      for (const m of text.matchAll(/path: [`']\/api\/v1\/(?:namespaces\/\$\{[^}]+\}\/)?([a-z]+)[`']/g)) add(perm('', m[1] ?? '', 'watch'), `${where}: ObjectWatch`);
+    }
     const serverSideApply = text.includes('PatchStrategy.ServerSideApply');
     for (const m of text.matchAll(/\.(list|read|create|patch|replace|delete)(Namespaced|Cluster)?([A-Z][A-Za-z]*?)(ForAllNamespaces)?\(/g)) {
       const [call = '', method = '', , kindPart = ''] = m;

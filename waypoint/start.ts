@@ -3,6 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import { httpsFetcher } from '#core/certs/fetch-https.ts';
 import { CertificateManager } from '#core/certs/manager.ts';
+import { RootFile } from '#core/certs/root-file.ts';
 import { ConfigClient } from '#core/config/client.ts';
 import { WeftError, errorMessage } from '#core/errors.ts';
 import type { Logger } from '#core/log.ts';
@@ -24,9 +25,11 @@ async function readText(path: string, what: string): Promise<string> {
 }
 
 export async function startWaypoint(cfg: WaypointConfig, logger: Logger, o: Partial<Pick<WaypointOptions, 'onQuit' | 'admin' | 'hbonePort'>> = {}): Promise<RunningWaypoint> {
-  const rootsPem = [await readText(cfg.rootCertFile, 'root certificate')];
+  // A changed trust bundle (the CA rotating its root) fetches the certificate again.
+  const rootFile = await RootFile.open(cfg.rootCertFile, logger, () => certificates.renewAll());
+  const rootsPem = (): string[] => rootFile.current();
   await readText(cfg.tokenFile, 'token file');
-  const certificates = new CertificateManager({
+  const certificates: CertificateManager = new CertificateManager({
     fetch: httpsFetcher({
       url: cfg.caUrl, rootsPem,
       token: () => readText(cfg.tokenFile, 'token file'),
@@ -34,19 +37,26 @@ export async function startWaypoint(cfg: WaypointConfig, logger: Logger, o: Part
     }),
     logger: logger.child({ component: 'certificates' }),
   });
-  const waypoint = await Waypoint.start({
-    namespace: cfg.namespace, name: cfg.name, identity: cfg.identity, trustDomain: cfg.trustDomain,
-    certificates, certificateStatus: () => certificates.state(), logger,
-    listenHost: cfg.listenHost, connectTimeoutMs: cfg.connectTimeoutMs,
-    admin: o.admin ?? { host: cfg.adminHost },
-    ...(o.hbonePort === undefined ? {} : { hbonePort: o.hbonePort }),
-    ...(cfg.otlpEndpoint === undefined ? {} : {
-      tracing: new WaypointTracing({ endpoint: cfg.otlpEndpoint, samplingPercentage: cfg.traceSamplingPercentage, namespace: cfg.namespace, name: cfg.name }),
-    }),
-    ...(o.onQuit === undefined ? {} : { onQuit: o.onQuit }),
-    ...(cfg.rateLimitRedis === undefined ? {} : { rateLimitRedis: cfg.rateLimitRedis }),
-    rateLimitFailClosed: cfg.rateLimitFailClosed,
-  });
+  let waypoint: Waypoint;
+  try {
+    waypoint = await Waypoint.start({
+      namespace: cfg.namespace, name: cfg.name, identity: cfg.identity, trustDomain: cfg.trustDomain,
+      certificates, certificateStatus: () => certificates.state(), logger,
+      listenHost: cfg.listenHost, connectTimeoutMs: cfg.connectTimeoutMs,
+      admin: o.admin ?? { host: cfg.adminHost },
+      ...(o.hbonePort === undefined ? {} : { hbonePort: o.hbonePort }),
+      ...(cfg.otlpEndpoint === undefined ? {} : {
+        tracing: new WaypointTracing({ endpoint: cfg.otlpEndpoint, samplingPercentage: cfg.traceSamplingPercentage, namespace: cfg.namespace, name: cfg.name }),
+      }),
+      ...(o.onQuit === undefined ? {} : { onQuit: o.onQuit }),
+      ...(cfg.rateLimitRedis === undefined ? {} : { rateLimitRedis: cfg.rateLimitRedis }),
+      rateLimitFailClosed: cfg.rateLimitFailClosed,
+    });
+  } catch (err) {
+    certificates.close();
+    rootFile.close();
+    throw err;
+  }
   // The certificate is fetched now, so the first request does not wait for the CA.
   certificates.get(cfg.identity).catch((err: unknown) => logger.warn('first certificate fetch failed; retrying', { err: errorMessage(err) }));
   const client = new ConfigClient({
@@ -65,6 +75,7 @@ export async function startWaypoint(cfg: WaypointConfig, logger: Logger, o: Part
       await client.close();
       await waypoint.close();
       certificates.close();
+      rootFile.close();
     },
   };
 }

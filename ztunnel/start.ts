@@ -9,6 +9,7 @@ import { FileCaStore } from '#core/ca/file-store.ts';
 import { httpsFetcher } from '#core/certs/fetch-https.ts';
 import type { CertificateFetcher } from '#core/certs/fetcher.ts';
 import { CertificateManager } from '#core/certs/manager.ts';
+import { RootFile } from '#core/certs/root-file.ts';
 import { ConfigClient } from '#core/config/client.ts';
 import { WeftError, errorMessage } from '#core/errors.ts';
 import type { Logger } from '#core/log.ts';
@@ -47,12 +48,15 @@ async function localFetcher(caDir: string, trustDomain: string): Promise<Certifi
 export async function startFromConfig(cfg: ZtunnelConfig, logger: Logger, o: StartOverrides = {}): Promise<RunningZtunnel> {
   const src = cfg.source;
   let fetch: CertificateFetcher;
-  let rootsPem: string[] = [];
+  let rootFile: RootFile | undefined;
+  // Set below: a changed trust bundle (the CA rotating its root) fetches every certificate again.
+  let renewAll = (): void => undefined;
   if (src.kind === 'controller') {
-    rootsPem = [await readText(src.rootCertFile, 'root certificate')];
+    rootFile = await RootFile.open(src.rootCertFile, logger, () => renewAll());
+    const roots = rootFile;
     await readText(src.tokenFile, 'token file');
     fetch = httpsFetcher({
-      url: src.caUrl, rootsPem,
+      url: src.caUrl, rootsPem: () => roots.current(),
       // Projected tokens rotate: read the file on every request.
       token: () => readText(src.tokenFile, 'token file'),
       ...(src.controllerIdentity === undefined ? {} : { serverIdentity: src.controllerIdentity }),
@@ -61,6 +65,7 @@ export async function startFromConfig(cfg: ZtunnelConfig, logger: Logger, o: Sta
     fetch = await localFetcher(src.caDir, cfg.trustDomain);
   }
   const certificates = new CertificateManager({ fetch, logger: logger.child({ component: 'certificates' }) });
+  renewAll = () => certificates.renewAll();
 
   const ztunnel = await Ztunnel.start({
     node: cfg.node,
@@ -85,7 +90,7 @@ export async function startFromConfig(cfg: ZtunnelConfig, logger: Logger, o: Sta
         client: { kind: 'ztunnel', node: cfg.node },
         // Read again on every connection: projected tokens rotate.
         token: () => readText(src.tokenFile, 'token file'),
-        rootsPem,
+        rootsPem: () => rootFile?.current() ?? [],
         apply: (u) => {
           ztunnel.metrics.recordPush(u);
           return ztunnel.apply(u);
@@ -103,6 +108,7 @@ export async function startFromConfig(cfg: ZtunnelConfig, logger: Logger, o: Sta
   } catch (err) {
     await ztunnel.close();
     certificates.close();
+    rootFile?.close();
     throw err;
   }
 
@@ -112,6 +118,7 @@ export async function startFromConfig(cfg: ZtunnelConfig, logger: Logger, o: Sta
       await stopSource();
       await ztunnel.close({ removeCapture: cfg.removeCaptureOnExit });
       certificates.close();
+      rootFile?.close();
     },
   };
 }

@@ -2,13 +2,16 @@
 // ca-cert.pem and ca-key.pem are the intermediate the mesh signs with, root-cert.pem the root
 // workloads trust, cert-chain.pem the path from ca-cert.pem up to the root (Istio users build
 // it with `cat ca-cert.pem root-cert.pem`). When the Secret exists it wins over the self-made
-// root; when it is absent the controller keeps its own (secret-store.ts). Read once at start,
-// as istiod does without its file watcher: replacing the Secret takes a controller restart.
+// root; when it is absent the controller keeps its own (secret-store.ts). Read at start, then
+// watched (as istiod watches its mounted cacerts): a changed Secret is handed to the MeshSigner,
+// which rotates without a restart. A deleted Secret changes nothing: the last CA keeps signing.
 import { X509Certificate } from 'node:crypto';
 import { CoreV1Api } from '@kubernetes/client-node';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { PluggedCa } from '#core/ca/authority.ts';
 import { WeftError, errorMessage } from '#core/errors.ts';
+import type { Logger } from '#core/log.ts';
+import { ObjectWatch } from '#controller/ca/object-watch.ts';
 
 export const PLUGGED_CA_SECRET = 'cacerts';
 export const PluggedCaKeys = { cert: 'ca-cert.pem', key: 'ca-key.pem', root: 'root-cert.pem', chain: 'cert-chain.pem' } as const;
@@ -66,4 +69,45 @@ export async function loadPluggedCa(kubeConfig: KubeConfig, namespace: string, n
     });
   }
   return pluggedCaFromSecretData(data ?? {}, `${namespace}/${name}`);
+}
+
+/** Whether two plugged CAs are the same material (a replayed or unrelated update of the Secret). */
+export function samePluggedCa(a: PluggedCa | undefined, b: PluggedCa): boolean {
+  return a !== undefined && a.certPem === b.certPem && a.keyPem === b.keyPem && a.rootPem === b.rootPem && a.chainPem.join('') === b.chainPem.join('');
+}
+
+export interface PluggedCaWatchOptions {
+  kubeConfig: KubeConfig;
+  logger: Logger;
+  namespace: string;
+  name?: string;
+  /** The Secret now holds a readable CA (maybe the one already in use: compare with samePluggedCa). */
+  onChange: (plugged: PluggedCa) => void;
+  backoff?: { initialMs: number; maxMs: number };
+}
+
+/** Watches the plug-in CA Secret; an unreadable one is logged and skipped, keeping the CA in use. */
+export function watchPluggedCa(o: PluggedCaWatchOptions): ObjectWatch {
+  const name = o.name ?? PLUGGED_CA_SECRET;
+  const log = o.logger.child({ component: 'plugged-ca', secret: `${o.namespace}/${name}` });
+  const watch = new ObjectWatch({
+    kubeConfig: o.kubeConfig, logger: o.logger, path: `/api/v1/namespaces/${o.namespace}/secrets`, name,
+    ...(o.backoff === undefined ? {} : { backoff: o.backoff }),
+    onEvent: (type, secret) => {
+      if (type === 'DELETED') {
+        log.warn('plug-in CA Secret deleted; the controller keeps signing with the CA it holds');
+        return;
+      }
+      let plugged: PluggedCa;
+      try {
+        plugged = pluggedCaFromSecretData((secret as { data?: Record<string, string> }).data ?? {}, `${o.namespace}/${name}`);
+      } catch (err) {
+        log.error('plug-in CA Secret unreadable; keeping the CA in use', { err: errorMessage(err) });
+        return;
+      }
+      o.onChange(plugged);
+    },
+  });
+  watch.start();
+  return watch;
 }

@@ -75,6 +75,7 @@ export class CaEndpoint {
   async #serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const remote = req.socket.remoteAddress ?? '?';
     let caller: string | undefined;
+    let requested: string | undefined;
     try {
       if (req.method !== 'POST') throw new HttpError(405, 'WEFT_ERR_CA_METHOD', 'use POST');
       const auth = req.headers.authorization ?? '';
@@ -93,6 +94,7 @@ export class CaEndpoint {
       const csr = body['csr'];
       const identity = body['identity'];
       if (typeof csr !== 'string' || typeof identity !== 'string') throw new HttpError(400, 'WEFT_ERR_BAD_CSR', 'body must be {"csr": string, "identity": string}');
+      requested = identity;
       try {
         parseSpiffeId(identity);
       } catch (err) {
@@ -120,7 +122,7 @@ export class CaEndpoint {
       if (!(err instanceof HttpError)) throw err;
       const result = err.status === 401 ? 'unauthenticated' : err.status === 403 ? 'unauthorized' : err.status === 503 ? 'unavailable' : 'bad_request';
       this.#requests.inc({ result });
-      this.#log.warn('certificate request refused', { caller, remote, status: err.status, code: err.code, message: err.message });
+      this.#log.warn('certificate request refused', { caller, identity: requested, remote, status: err.status, code: err.code, message: err.message });
       this.#reply(res, err.status, { error: err.code, message: err.message });
     }
   }

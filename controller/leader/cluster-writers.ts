@@ -78,6 +78,11 @@ export class ClusterWriters {
     return this.#deployer?.sync(objects) ?? Promise.resolve();
   }
 
+  /** The trust bundle changed (the plug-in CA was rotated): the publisher, if this replica writes, applies it everywhere. */
+  rootsChanged(): void {
+    void this.#publisher?.refresh();
+  }
+
   /** Starts status writing (without election) or the election (with it). */
   start(): void {
     if (this.#started || this.#stopped) return;

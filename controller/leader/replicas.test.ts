@@ -43,6 +43,8 @@ async function replica(h: ApiServerHarness, id: string): Promise<RunningControll
   const c = await startController(makeControllerConfig({
     stateDir: join(dir, 'state'), source: 'kubernetes', kubeconfig, listenAddress: '127.0.0.1', port: 0, adminPort: 0, debounceMs: 10,
     leaderElect: true, leaseDurationMs: LEASE_MS, identity: id,
+    // The in-process clients below hold the controller's own tokens rather than projected ones.
+    clientAuth: 'hmac', insecureAllowHmacAuth: true,
   }), { logger: silentLogger });
   cleanups.push(async () => {
     await c.close();

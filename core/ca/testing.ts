@@ -1,5 +1,6 @@
 // A throwaway PKI for tests anywhere in the repository: a real in-memory CA plus shortcuts to
 // issue workload certificates, including expired, not-yet-valid and foreign-CA ones.
+import { X509Certificate, createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import type { WorkloadCertificate } from '#core/certs/types.ts';
 import { DEFAULT_TRUST_DOMAIN, parseSpiffeId } from '#core/identity/spiffe.ts';
 import { CertificateAuthority } from './authority.ts';
@@ -8,6 +9,8 @@ import { loadIssuer } from './issuer.ts';
 import type { Issuer } from './issuer.ts';
 import { issueLeaf, wholeSeconds } from './leaf.ts';
 import { MemoryCaStore } from './store.ts';
+import { OID, encode, name, pemEncode } from './der.ts';
+import { ext, keyIdentifier, randomSerial, readCertificate, signCertificate } from './x509.ts';
 
 export interface IssueOptions {
   /** Lifetime from now; default one hour. Ignored for whichever bound is given explicitly. */
@@ -66,4 +69,17 @@ async function issueWith(pki: { ca: CertificateAuthority; issuer: Issuer }, iden
     notBefore: wholeSeconds(notBefore.getTime()),
     notAfter: wholeSeconds(notAfter.getTime()),
   };
+}
+
+/** A CA certificate for `cn` signed by `parent` (an intermediate for plug-in CA tests), valid 30 days. */
+export function testIntermediate(parent: { certPem: string; keyPem: string }, cn: string): { certPem: string; keyPem: string } {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  const spki = publicKey.export({ type: 'spki', format: 'der' });
+  const p = readCertificate(new X509Certificate(parent.certPem).raw);
+  const der = signCertificate({
+    serial: randomSerial(), issuer: p.subject, subject: encode(name([[OID.organization, 'cluster.local'], [OID.commonName, cn]])),
+    notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + 30 * 86_400_000), spki,
+    extensions: [ext.basicConstraints(true), ext.keyUsage([5, 6]), ext.subjectKeyId(keyIdentifier(spki)), ext.authorityKeyId(keyIdentifier(p.spki))],
+  }, createPrivateKey(parent.keyPem));
+  return { certPem: pemEncode('CERTIFICATE', der), keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() };
 }

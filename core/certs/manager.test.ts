@@ -232,3 +232,23 @@ test('a get with no certificate is bounded; forget and close stop the work', asy
   assert.equal(f.calls.length, 1);
   m2.close();
 });
+
+test('renewAll fetches every held identity again, serving the current certificate until the new one arrives', async () => {
+  const f = caFetcher();
+  const m = manager({ fetch: f.fetch });
+  try {
+    const first = await m.get(ID);
+    const other = await m.get(OTHER);
+    assert.equal(f.calls.length, 2);
+    m.renewAll();
+    assert.equal(await m.get(ID), first, 'still served while the new one is fetched');
+    await until(() => f.calls.length === 4, 'both fetched again');
+    await until(() => m.state().every((s) => s.state === 'ready'), 'both renewed');
+    const renewed = await m.get(ID);
+    assert.notEqual(renewed.certPem, first.certPem);
+    assert.notEqual((await m.get(OTHER)).certPem, other.certPem);
+    assert.equal(f.calls.length, 4);
+  } finally {
+    m.close();
+  }
+});

@@ -121,6 +121,15 @@ export class CertificateManager implements CertificateProvider {
     return this.#wait(entry);
   }
 
+  /**
+   * Fetches every held identity again now (the mesh's trust bundle changed, so the CA may sign
+   * under a new root); each keeps serving its current certificate until the new one arrives.
+   */
+  renewAll(): void {
+    if (this.#closed) return;
+    for (const entry of this.#entries.values()) if (!entry.fetching) void this.#attempt(entry);
+  }
+
   /** Stops holding and renewing `identity` (its last pod left the node). */
   forget(identity: string): void {
     const entry = this.#entries.get(identity);

@@ -37,8 +37,8 @@ export interface ConfigClientOptions {
   client: ClientDescriptor;
   /** The bearer token, or how to read it: read again on every connection (projected tokens rotate). */
   token: string | (() => Promise<string>);
-  /** Mesh root certificates: the controller's certificate must chain to one of them. */
-  rootsPem: string[];
+  /** Mesh root certificates, or how to read them on every connection: the controller's certificate must chain to one of them. */
+  rootsPem: string[] | (() => string[]);
   /** The proxy's one mutator: validates and applies, and returns the resources it refused (the NACK). */
   apply: (update: ConfigUpdate) => ApplyResult;
   /** TLS name to verify; default `weft-controller` unless the URL names the host by address. */
@@ -141,7 +141,7 @@ export class ConfigClient extends EventEmitter<ConfigClientEvents> {
     const host = new URL(this.#url).hostname.replace(/^\[|\]$/g, '');
     const servername = this.#opts.servername ?? (isIP(host) === 0 ? CONTROLLER_SERVER_NAME : undefined);
     const ws = new WebSocket(this.#url, {
-      ca: this.#opts.rootsPem,
+      ca: typeof this.#opts.rootsPem === 'function' ? this.#opts.rootsPem() : this.#opts.rootsPem,
       ...(servername === undefined ? {} : { servername }),
       maxPayload: MAX_SERVER_FRAME_BYTES,
       perMessageDeflate: false,

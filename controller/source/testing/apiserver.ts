@@ -20,7 +20,8 @@
 // structural-schema.ts. With `users` and `rbac`, requests are authorized by the stored
 // ClusterRoles, Roles and their bindings, and each recorded request names its user and verb.
 // A TokenReview (create only) is answered from the tokens a test registers (reviewableToken).
-// Not implemented: JSON patch, strategic merge patch, pagination, selectors, validation of
+// Not implemented: JSON patch, strategic merge patch, pagination, selectors (a name field
+// selector only narrows authorization, as resourceNames do on the real server), validation of
 // built-in kinds, admission (a namespace need not exist), cluster IP allocation (tests set
 // `spec.clusterIP` with `update`) and garbage collection (deleting an owner leaves the objects
 // that name it in ownerReferences). Tests drive it through create/update/delete/compact/
@@ -382,7 +383,10 @@ export class TestApiServer {
     recorded.verb = verbOf(req.method ?? 'GET', name, watch);
     if (recorded.verb === 'patch' && contentType === 'application/apply-patch+yaml' && name !== undefined && subresource === undefined
       && !this.#store(r).has(r.namespaced ? `${namespace ?? ''}/${name}` : name)) recorded.creates = true;
-    const denied = this.#authorize(user, recorded.verb, r, namespace, name, subresource)
+    // As the real server authorizes it: a list or watch narrowed to one name by field selector
+    // is a request for that name, so a Role limited by resourceNames may allow it.
+    const selected = name === undefined ? /^metadata\.name=([^,]+)$/.exec(query['fieldSelector'] ?? '')?.[1] : undefined;
+    const denied = this.#authorize(user, recorded.verb, r, namespace, name ?? selected, subresource)
       ?? (recorded.creates === true ? this.#authorize(user, 'create', r, namespace, name, subresource) : undefined);
     if (denied !== undefined) {
       this.denials.push(recorded);
