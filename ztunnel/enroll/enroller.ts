@@ -24,7 +24,8 @@ export interface CaptureOps {
   installCapture(netnsPath: string): Promise<void>;
   removeCapture(netnsPath: string): Promise<void>;
   captureInstalled(netnsPath: string): Promise<boolean>;
-  findNetnsByAddress(ip: string): Promise<string | undefined>;
+  /** The pod's network namespace by its UID and address (capture/find-netns.ts), or undefined. */
+  findPodNetns(pod: { uid: string; ip: string }): Promise<string | undefined>;
 }
 
 /** Pods the node reports itself, ahead of (or without) the controller, and where answers go. */
@@ -283,7 +284,7 @@ export class Enroller {
     }
     const other = records.find((r) => r.ip === t.ip);
     if (other !== undefined) throw new Error(`${t.ip} belongs to pod ${other.namespace}/${other.name} (${other.uid}) on this node now`);
-    const found = await this.#o.capture.findNetnsByAddress(t.ip);
+    const found = await this.#o.capture.findPodNetns({ uid: t.uid, ip: t.ip });
     if (found === undefined) throw new Error(`no network namespace holds ${t.ip} yet`);
     return found;
   }
