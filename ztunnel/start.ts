@@ -73,6 +73,7 @@ export async function startFromConfig(cfg: ZtunnelConfig, logger: Logger, o: Sta
     configWaitMs: cfg.configWaitMs,
     connectTimeoutMs: cfg.connectTimeoutMs,
     ...(cfg.nodeDir === undefined ? {} : { nodeDir: cfg.nodeDir }),
+    ...(cfg.stateDir === undefined ? {} : { stateDir: cfg.stateDir }),
     ...(o.onQuit === undefined ? {} : { onQuit: o.onQuit }),
     ...(o.version === undefined ? {} : { version: o.version }),
   });

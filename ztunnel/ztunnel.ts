@@ -12,6 +12,7 @@ import * as capture from '#ztunnel/capture/index.ts';
 import { readiness } from '#ztunnel/admin/readiness.ts';
 import { startAdmin, type ListenFactory, type RunningAdmin } from '#core/admin/server.ts';
 import { Enroller, type CaptureOps } from '#ztunnel/enroll/enroller.ts';
+import { DirLedger } from '#ztunnel/enroll/ledger.ts';
 import { NodeDirWatch } from '#ztunnel/enroll/node-watch.ts';
 import { openRefusingListeners, type RefusedConnection } from '#ztunnel/enroll/refuse.ts';
 import { createInboundHbone } from '#ztunnel/proxy/inbound-hbone.ts';
@@ -56,6 +57,11 @@ export interface ZtunnelOptions {
    * arrives. Without it only the config enrolls pods.
    */
   nodeDir?: string;
+  /**
+   * What survives a restart on this node (a hostPath): the capture ledger, so that capture
+   * of pods that left while no ztunnel ran is swept. Without it nothing is swept.
+   */
+  stateDir?: string;
   /** /quitquitquit. */
   onQuit?: () => void;
   version?: string;
@@ -77,7 +83,7 @@ export class Ztunnel {
   #bound = false;
   #offState: (() => void) | undefined;
 
-  private constructor(o: ZtunnelOptions, nodeDir: NodeDirWatch | undefined) {
+  private constructor(o: ZtunnelOptions, nodeDir: NodeDirWatch | undefined, ledger: DirLedger | undefined) {
     this.#o = o;
     this.#nodeDir = nodeDir;
     this.#log = o.logger.child({ component: 'ztunnel', node: o.node });
@@ -103,6 +109,7 @@ export class Ztunnel {
       capture: o.capture ?? capture,
       logger: this.#log,
       connectTimeoutMs: inputs.connectTimeoutMs,
+      ...(ledger === undefined ? {} : { ledger }),
       openListeners: async (pod) => {
         // Fetch the pod's certificate now, not on its first connection (readiness waits for it).
         o.certificates.get(pod.identity).catch((err: unknown) => this.#log.warn('certificate fetch failed', { identity: pod.identity, err: errorMessage(err) }));
@@ -136,7 +143,8 @@ export class Ztunnel {
   static async start(o: ZtunnelOptions): Promise<Ztunnel> {
     // Read before the first reconcile, so a restarted ztunnel holds its node's pods at once.
     const nodeDir = o.nodeDir === undefined ? undefined : await NodeDirWatch.open({ dir: o.nodeDir, node: o.node, logger: o.logger });
-    const z = new Ztunnel(o, nodeDir);
+    const ledger = o.stateDir === undefined ? undefined : await DirLedger.open(o.stateDir, o.logger);
+    const z = new Ztunnel(o, nodeDir, ledger);
     try {
       await z.#start();
     } catch (err) {
@@ -212,6 +220,7 @@ export class Ztunnel {
   configDump(): unknown {
     return {
       node: this.#o.node,
+      pid: process.pid,
       version: this.state.version ?? null,
       workloads: this.state.workloads(),
       services: this.state.services(),
@@ -219,6 +228,7 @@ export class Ztunnel {
       enrolledPods: this.#enroller.pods(),
       failClosedPods: this.#enroller.failClosed(),
       pendingPods: this.#enroller.pending(),
+      sweptCaptures: this.#enroller.swept,
       certificates: this.#o.certificateStatus?.() ?? [],
       openInboundConnections: this.inbound.size,
       hbone: { pool: this.#enroller.hbonePool(), server: this.#hbone.stats() },

@@ -1,0 +1,64 @@
+// ztunnel as its own process (ztunnel/main.ts) in an embedded-cluster node, standalone: config
+// from a local file (rewritten to change what the mesh holds), certificates from a local CA,
+// and a state folder kept across its restarts and upgrades. For the root-only e2e tests.
+import { writeFile, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Resource } from '#core/config/model.ts';
+import type { LocalNode } from '#local/node.ts';
+import type { LocalProcess } from '#local/process.ts';
+
+const MAIN = fileURLToPath(new URL('../../ztunnel/main.ts', import.meta.url));
+
+export class StandaloneZtunnel {
+  readonly #node: LocalNode;
+  readonly #dir: string;
+  #generation = 0;
+
+  constructor(node: LocalNode, dir: string) {
+    this.#node = node;
+    this.#dir = dir;
+  }
+
+  get stateDir(): string { return join(this.#dir, 'state'); }
+
+  /** Writes the mesh config the process reads (atomically: it watches the file). */
+  async config(resources: readonly Resource[]): Promise<void> {
+    const tmp = join(this.#dir, '.mesh.json.tmp');
+    await writeFile(tmp, JSON.stringify({ resources }));
+    await rename(tmp, join(this.#dir, 'mesh.json'));
+  }
+
+  /** Starts a ztunnel process; resolves once it printed ready (its config's pods are served). */
+  async start(extra: readonly string[] = []): Promise<LocalProcess> {
+    const n = ++this.#generation;
+    const proc = this.#node.spawn([
+      process.execPath, MAIN, '--node', this.#node.name, '--config-file', join(this.#dir, 'mesh.json'), '--ca-dir', join(this.#dir, 'ca'),
+      '--state-dir', this.stateDir, '--admin-host', this.#node.ip, '--log-level', 'info', ...extra,
+    ], { label: `ztunnel#${n}`, echo: process.env['WEFT_TEST_LOG'] === '1' });
+    try {
+      await proc.waitForLine('ready', 30_000);
+    } catch (err) {
+      await proc.stop(3000);
+      throw err;
+    }
+    return proc;
+  }
+
+  /** /config_dump of whichever process holds the node's admin port. */
+  async configDump(): Promise<ConfigDump> {
+    const r = await this.#node.exec(['curl', '-sS', '--max-time', '5', 'http://127.0.0.1:15000/config_dump']);
+    if (r.code !== 0) throw new Error(`config_dump failed: ${r.stderr}`);
+    return JSON.parse(r.stdout) as ConfigDump;
+  }
+
+  async metrics(): Promise<string> {
+    return (await fetch(`http://${this.#node.ip}:15020/metrics`)).text();
+  }
+}
+
+export interface ConfigDump {
+  enrolledPods: { uid: string; ip: string; adopted: boolean }[];
+  sweptCaptures: number;
+  pid: number;
+}
