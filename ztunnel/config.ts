@@ -46,6 +46,8 @@ export interface ZtunnelConfig {
   stateDir: string | undefined;
   configWaitMs: number;
   connectTimeoutMs: number;
+  /** After an upgrade hand-off, how long open connections get to finish (default 25 s). */
+  drainMs: number;
 }
 
 /** The certificate endpoint path of the controller. */
@@ -67,6 +69,7 @@ const OPTIONS = {
   'state-dir': { type: 'string' },
   'config-wait-ms': { type: 'string' },
   'connect-timeout-ms': { type: 'string' },
+  'drain-ms': { type: 'string' },
 } as const;
 
 const ENV: Record<keyof typeof OPTIONS, string> = {
@@ -85,6 +88,7 @@ const ENV: Record<keyof typeof OPTIONS, string> = {
   'state-dir': 'WEFT_STATE_DIR',
   'config-wait-ms': 'WEFT_CONFIG_WAIT_MS',
   'connect-timeout-ms': 'WEFT_CONNECT_TIMEOUT_MS',
+  'drain-ms': 'WEFT_DRAIN_MS',
 };
 
 function bad(message: string, hint?: string): WeftError {
@@ -168,5 +172,6 @@ export function parseZtunnelConfig(argv: readonly string[], env: Readonly<Record
     stateDir,
     configWaitMs: positiveInt('config wait', get('config-wait-ms'), 5000),
     connectTimeoutMs: positiveInt('connect timeout', get('connect-timeout-ms'), 5000),
+    drainMs: positiveInt('drain time', get('drain-ms'), 25_000),
   });
 }

@@ -62,6 +62,11 @@ export interface ZtunnelOptions {
    * of pods that left while no ztunnel ran is swept. Without it nothing is swept.
    */
   stateDir?: string;
+  /**
+   * Enroll only once config has arrived (an upgrade: the predecessor serves meanwhile, and
+   * holding pods without config would put refusing listeners beside its serving ones).
+   */
+  enrollAfterConfig?: boolean;
   /** /quitquitquit. */
   onQuit?: () => void;
   version?: string;
@@ -113,6 +118,9 @@ export class Ztunnel {
       openListeners: async (pod) => {
         // Fetch the pod's certificate now, not on its first connection (readiness waits for it).
         o.certificates.get(pod.identity).catch((err: unknown) => this.#log.warn('certificate fetch failed', { identity: pod.identity, err: errorMessage(err) }));
+        await capture.enableListenerMigration(pod.netnsPath).catch((err: unknown) => {
+          this.#log.warn('listener migration not enabled; an upgrade may reset connections queued on the old listeners', { pod: pod.ip, err: errorMessage(err) });
+        });
         return openPodListeners(pod, inputs, this.#hbone);
       },
       onUnenrolled: (pod) => {
@@ -156,6 +164,21 @@ export class Ztunnel {
 
   async #start(): Promise<void> {
     this.#offState = this.state.onChange((c) => this.#onChange(c));
+    await this.#startAdmin();
+    if (this.#o.enrollAfterConfig === true && !this.state.hasConfig) {
+      const off = this.state.onChange(() => {
+        off();
+        this.#enroller.start().then(() => { this.#bound = true; }, (err: unknown) => this.#log.error('enrollment failed to start', { err: errorMessage(err) }));
+      });
+      this.#log.info('ztunnel started; enrolling once config arrives', { admin: this.#admin?.ports });
+      return;
+    }
+    await this.#enroller.start();
+    this.#bound = true;
+    this.#log.info('ztunnel started', { admin: this.#admin?.ports });
+  }
+
+  async #startAdmin(): Promise<void> {
     const a = this.#o.admin;
     if (a !== false && a !== undefined) {
       const ports = a.ports ?? { admin: Ports.admin, metrics: Ports.metrics, readiness: Ports.readiness };
@@ -173,9 +196,39 @@ export class Ztunnel {
         ...(a.listen === undefined ? {} : { listen: a.listen }),
       });
     }
-    await this.#enroller.start();
-    this.#bound = true;
-    this.#log.info('ztunnel started', { admin: this.#admin?.ports });
+  }
+
+  /** Resolves once readiness holds (checked every 100 ms); the hand-off waits on it. */
+  async whenReady(): Promise<void> {
+    while (!this.readiness().ready) await new Promise((r) => setTimeout(r, 100));
+  }
+
+  /**
+   * Upgrade hand-off, first step (upgrade/handoff.ts): stops enrolling and frees the admin
+   * ports for the successor; pods go on being served.
+   */
+  async release(): Promise<void> {
+    await this.#enroller.freeze();
+    const admin = this.#admin;
+    this.#admin = undefined;
+    await admin?.close();
+  }
+
+  /** The successor went away before taking over: serve and enroll as before. */
+  async resume(): Promise<void> {
+    if (this.#admin === undefined) await this.#startAdmin();
+    this.#enroller.unfreeze();
+  }
+
+  /**
+   * Upgrade hand-off, last step: every pod listener stops accepting (the successor's, bound
+   * beside them, take the new connections), HBONE peers get GOAWAY, and open connections get
+   * up to drainMs to finish before what is left is closed. Capture stays.
+   */
+  async drain(drainMs: number): Promise<void> {
+    await Promise.all([this.#hbone.close(drainMs), this.#enroller.drain(drainMs)]);
+    this.inbound.closeAll('ztunnel drained');
+    this.#accessLog.flush();
   }
 
   get adminPorts(): RunningAdmin['ports'] | undefined { return this.#admin?.ports; }

@@ -5,10 +5,9 @@
 // the ledger ends up listing exactly the served pods. Needs root.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { LocalCluster } from '#local/cluster.ts';
+import type { LocalCluster } from '#local/cluster.ts';
 import { startEcho } from '#local/echo.ts';
 import type { LocalPod } from '#local/pod.ts';
 import type { LocalProcess } from '#local/process.ts';
@@ -16,7 +15,7 @@ import type { EchoReply } from '#local/apps/echo.ts';
 import { captureInstalled } from '#ztunnel/capture/index.ts';
 import { recordFileName } from '#ztunnel/enroll/node-dir.ts';
 import { res, workloadOf } from './fixtures.ts';
-import { StandaloneZtunnel } from './standalone.ts';
+import { standaloneCluster, type StandaloneZtunnel } from './standalone.ts';
 
 const isRoot = process.getuid?.() === 0;
 const skip = isRoot ? false : 'needs root (network namespaces, iptables)';
@@ -37,15 +36,10 @@ describe('ztunnel restart: re-adopt and sweep', { skip }, () => {
   let [client, echo, leaver] = [] as unknown as [LocalPod, LocalPod, LocalPod];
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'weft-up-readopt-'));
-    cluster = await LocalCluster.start({ name: 'upre', nodes: 1 });
-    [client, echo, leaver] = await Promise.all([
-      cluster.addPod({ namespace: 'default', name: 'client', node: 'node1', serviceAccount: 'sleep' }),
-      cluster.addPod({ namespace: 'default', name: 'echo', node: 'node1', serviceAccount: 'echo' }),
-      cluster.addPod({ namespace: 'default', name: 'leaver', node: 'node1', serviceAccount: 'leaver' }),
-    ]);
+    const made = await standaloneCluster('upre', { client: 'sleep', echo: 'echo', leaver: 'leaver' });
+    ({ cluster, dir, zt } = made);
+    [client, echo, leaver] = made.pods as [LocalPod, LocalPod, LocalPod];
     await Promise.all([startEcho(echo), startEcho(leaver)]);
-    zt = new StandaloneZtunnel(cluster.node('node1'), dir);
   });
 
   after(async () => {

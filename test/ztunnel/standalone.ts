@@ -1,11 +1,14 @@
 // ztunnel as its own process (ztunnel/main.ts) in an embedded-cluster node, standalone: config
 // from a local file (rewritten to change what the mesh holds), certificates from a local CA,
 // and a state folder kept across its restarts and upgrades. For the root-only e2e tests.
-import { writeFile, rename } from 'node:fs/promises';
+import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Resource } from '#core/config/model.ts';
+import { LocalCluster } from '#local/cluster.ts';
 import type { LocalNode } from '#local/node.ts';
+import type { LocalPod } from '#local/pod.ts';
 import type { LocalProcess } from '#local/process.ts';
 
 const MAIN = fileURLToPath(new URL('../../ztunnel/main.ts', import.meta.url));
@@ -54,6 +57,26 @@ export class StandaloneZtunnel {
 
   async metrics(): Promise<string> {
     return (await fetch(`http://${this.#node.ip}:15020/metrics`)).text();
+  }
+}
+
+/**
+ * A one-node cluster with pods in namespace default (name → service account), a temp dir and
+ * a StandaloneZtunnel of its node. The caller stops the cluster and removes the dir.
+ */
+export async function standaloneCluster(name: string, pods: Readonly<Record<string, string>>): Promise<{ cluster: LocalCluster; dir: string; pods: LocalPod[]; zt: StandaloneZtunnel }> {
+  const dir = await mkdtemp(join(tmpdir(), `weft-${name}-`));
+  let cluster: LocalCluster | undefined;
+  try {
+    cluster = await LocalCluster.start({ name, nodes: 1 });
+    const c = cluster;
+    const made = await Promise.all(Object.entries(pods).map(([pod, serviceAccount]) =>
+      c.addPod({ namespace: 'default', name: pod, node: 'node1', serviceAccount })));
+    return { cluster, dir, pods: made, zt: new StandaloneZtunnel(cluster.node('node1'), dir) };
+  } catch (err) {
+    await cluster?.stop();
+    await rm(dir, { recursive: true, force: true });
+    throw err;
   }
 }
 

@@ -123,6 +123,8 @@ export class Enroller {
   #off: (() => void) | undefined;
   #offNode: (() => void) | undefined;
   #closed = false;
+  /** Handed off: no more reconciles, pods kept as they are (see freeze). */
+  #frozen = false;
   #settledVersion: string | undefined;
   #swept = 0;
 
@@ -196,7 +198,48 @@ export class Enroller {
     for (const uid of [...this.#held.keys()]) await this.#release(uid, opts.removeCapture ?? false);
   }
 
+  /**
+   * Stops acting on config and the node's records (an upgrade hand-off: the successor acts
+   * now); pods keep their listeners and capture. Resolves once no reconcile runs.
+   */
+  async freeze(): Promise<void> {
+    this.#frozen = true;
+    await this.settled();
+  }
+
+  /** Acts again (the successor went away before taking over) and catches up at once. */
+  unfreeze(): void {
+    this.#frozen = false;
+    this.#schedule();
+  }
+
+  /**
+   * The end of a hand-off: every pod's listeners stop accepting, their connections and
+   * outbound HBONE streams get up to drainMs to finish; capture stays for the successor.
+   */
+  async drain(drainMs: number): Promise<void> {
+    await this.freeze();
+    this.#closed = true;
+    this.#off?.();
+    this.#offNode?.();
+    clearInterval(this.#retry);
+    const pods = [...this.#pods.values()];
+    this.#pods.clear();
+    this.#byIp.clear();
+    const held = [...this.#held.values()];
+    this.#held.clear();
+    await Promise.all([
+      ...pods.map(async (e) => {
+        // The pool's streams belong to the listeners' connections: once those are done, it is idle.
+        await e.listeners.close(drainMs);
+        await e.pod.pool.close(0);
+      }),
+      ...held.map((h) => h.listeners?.close()),
+    ]);
+  }
+
   #schedule(): void {
+    if (this.#frozen) return;
     if (this.#running) {
       this.#again = true;
       return;
