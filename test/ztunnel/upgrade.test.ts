@@ -60,6 +60,10 @@ describe('ztunnel upgrade hand-off', { skip }, () => {
     const old = await zt.start();
     procs.push(old);
     assert.equal((await zt.configDump()).pid, old.pid);
+    for (const pod of [client, server]) {
+      const migrate = await pod.exec(['cat', '/proc/sys/net/ipv4/tcp_migrate_req']);
+      assert.equal(migrate.stdout.trim(), '1', 'queued connections of a closing listener migrate within its SO_REUSEPORT group');
+    }
 
     const ws = client.spawn([process.execPath, WS_HOLD, `ws://${server.ip}:8090/`], { label: 'ws-hold' });
     procs.push(ws);

@@ -66,7 +66,8 @@ export async function removeCapture(netnsPath: string): Promise<void> {
  * queued on the old ones is reset. Affects only listeners that share a port by SO_REUSEPORT.
  */
 export async function enableListenerMigration(netnsPath: string): Promise<void> {
-  await runInNetns(netnsPath, ['sysctl', '-q', '-w', 'net.ipv4.tcp_migrate_req=1']);
+  // /proc/sys/net answers for the writer's namespace; sh rather than sysctl(8), which images lack.
+  await runInNetns(netnsPath, ['sh', '-c', 'echo 1 > /proc/sys/net/ipv4/tcp_migrate_req']);
 }
 
 /** True when the hooks, chains, fwmark rule and reply route are all in place. */

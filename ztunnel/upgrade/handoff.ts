@@ -11,7 +11,7 @@
 //                migrate to the successor's: tcp_migrate_req) and lets open connections finish.
 // A connection that ends before "ready" (the successor died) makes the predecessor resume.
 // Malformed input ends the connection; it never changes what the predecessor serves.
-import { unlink } from 'node:fs/promises';
+import { chmod, unlink } from 'node:fs/promises';
 import net from 'node:net';
 import { WeftError, errorMessage } from '#core/errors.ts';
 import type { Logger } from '#core/log.ts';
@@ -86,6 +86,8 @@ async function listenAt(path: string, onConnection: (s: net.Socket) => void): Pr
       resolve();
     });
   });
+  // Whoever may connect can make this ztunnel stop serving: root only.
+  await chmod(path, 0o600);
   return server;
 }
 
