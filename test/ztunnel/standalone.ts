@@ -1,7 +1,8 @@
 // ztunnel as its own process (ztunnel/main.ts) in an embedded-cluster node, standalone: config
-// from a local file (rewritten to change what the mesh holds), certificates from a local CA,
-// and a state folder kept across its restarts and upgrades. For the root-only e2e tests.
-import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+// from a local file (rewritten to change what the mesh holds), certificates from a local CA
+// all nodes share (<dir>/ca), and a state folder per node kept across its restarts and
+// upgrades (<dir>/<node>/state). For the root-only e2e tests.
+import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,15 +19,19 @@ export class StandaloneZtunnel {
   readonly #dir: string;
   #generation = 0;
 
+  readonly #caDir: string;
+
   constructor(node: LocalNode, dir: string) {
     this.#node = node;
-    this.#dir = dir;
+    this.#dir = join(dir, node.name);
+    this.#caDir = join(dir, 'ca');
   }
 
   get stateDir(): string { return join(this.#dir, 'state'); }
 
   /** Writes the mesh config the process reads (atomically: it watches the file). */
   async config(resources: readonly Resource[]): Promise<void> {
+    await mkdir(this.#dir, { recursive: true });
     const tmp = join(this.#dir, '.mesh.json.tmp');
     await writeFile(tmp, JSON.stringify({ resources }));
     await rename(tmp, join(this.#dir, 'mesh.json'));
@@ -36,9 +41,9 @@ export class StandaloneZtunnel {
   async start(extra: readonly string[] = []): Promise<LocalProcess> {
     const n = ++this.#generation;
     const proc = this.#node.spawn([
-      process.execPath, MAIN, '--node', this.#node.name, '--config-file', join(this.#dir, 'mesh.json'), '--ca-dir', join(this.#dir, 'ca'),
+      process.execPath, MAIN, '--node', this.#node.name, '--config-file', join(this.#dir, 'mesh.json'), '--ca-dir', this.#caDir,
       '--state-dir', this.stateDir, '--admin-host', this.#node.ip, '--log-level', 'info', ...extra,
-    ], { label: `ztunnel#${n}`, echo: process.env['WEFT_TEST_LOG'] === '1' });
+    ], { label: `ztunnel@${this.#node.name}#${n}`, echo: process.env['WEFT_TEST_LOG'] === '1' });
     try {
       await proc.waitForLine('ready', 30_000);
     } catch (err) {
@@ -60,19 +65,35 @@ export class StandaloneZtunnel {
   }
 }
 
+export interface StandaloneCluster {
+  cluster: LocalCluster;
+  dir: string;
+  pods: LocalPod[];
+  /** node1's ztunnel. */
+  zt: StandaloneZtunnel;
+  /** Every node's, by node name. */
+  zts: Map<string, StandaloneZtunnel>;
+}
+
 /**
- * A one-node cluster with pods in namespace default (name → service account), a temp dir and
- * a StandaloneZtunnel of its node. The caller stops the cluster and removes the dir.
+ * A cluster of `nodes` nodes with pods in namespace default (name → service account, on
+ * node1, or → [service account, node]), a temp dir and a StandaloneZtunnel per node. The
+ * caller stops the cluster and removes the dir.
  */
-export async function standaloneCluster(name: string, pods: Readonly<Record<string, string>>): Promise<{ cluster: LocalCluster; dir: string; pods: LocalPod[]; zt: StandaloneZtunnel }> {
+export async function standaloneCluster(name: string, pods: Readonly<Record<string, string | readonly [string, string]>>, nodes = 1): Promise<StandaloneCluster> {
   const dir = await mkdtemp(join(tmpdir(), `weft-${name}-`));
   let cluster: LocalCluster | undefined;
   try {
-    cluster = await LocalCluster.start({ name, nodes: 1 });
+    cluster = await LocalCluster.start({ name, nodes });
     const c = cluster;
-    const made = await Promise.all(Object.entries(pods).map(([pod, serviceAccount]) =>
-      c.addPod({ namespace: 'default', name: pod, node: 'node1', serviceAccount })));
-    return { cluster, dir, pods: made, zt: new StandaloneZtunnel(cluster.node('node1'), dir) };
+    const made = await Promise.all(Object.entries(pods).map(([pod, where]) => {
+      const [serviceAccount, node] = typeof where === 'string' ? [where, 'node1'] : where;
+      return c.addPod({ namespace: 'default', name: pod, node, serviceAccount });
+    }));
+    const zts = new Map(c.nodes.map((n) => [n.name, new StandaloneZtunnel(n, dir)]));
+    const zt = zts.get('node1');
+    if (zt === undefined) throw new Error('the cluster has no node1');
+    return { cluster, dir, pods: made, zt, zts };
   } catch (err) {
     await cluster?.stop();
     await rm(dir, { recursive: true, force: true });

@@ -1,7 +1,9 @@
 // A ztunnel upgrade on a node with traffic in flight, with real ztunnel processes
 // (ztunnel/main.ts, standalone) sharing a state folder: the new process takes over through
 // the hand-off socket while an iperf3 transfer, a WebSocket and a stream of new HTTP
-// connections run through the mesh. Zero resets: iperf3 runs its full time and exits 0, the
+// connections run through the mesh. Once with client and server on the upgraded node (both
+// ends of the tunnel hand over), once with the client on another node (its ztunnel's pooled
+// HBONE session to the upgraded one gets GOAWAY and moves to the new process). Zero resets: iperf3 runs its full time and exits 0, the
 // WebSocket echoes before and after and never closes, every new connection succeeds; new
 // connections after the hand-off are served by the new process (its admin and metrics), and
 // the old one exits cleanly once its connections are done. Needs root.
@@ -29,16 +31,18 @@ function echoes(p: LocalProcess): number {
   return Number(all.at(-1)?.[1] ?? 0);
 }
 
-describe('ztunnel upgrade hand-off', { skip }, () => {
+/** The scenario on a cluster of `nodes` nodes, the client on clientNode, the server on node1 (upgraded). */
+function upgradeScenario(name: string, nodes: number, clientNode: string): void {
   let cluster: LocalCluster | undefined;
   let dir: string | undefined;
   const procs: LocalProcess[] = [];
   let zt: StandaloneZtunnel;
+  let zts: Map<string, StandaloneZtunnel>;
   let [client, server] = [] as unknown as [LocalPod, LocalPod];
 
   before(async () => {
-    const made = await standaloneCluster('upgr', { client: 'sleep', server: 'server' });
-    ({ cluster, dir, zt } = made);
+    const made = await standaloneCluster(name, { client: ['sleep', clientNode], server: 'server' }, nodes);
+    ({ cluster, dir, zt, zts } = made);
     [client, server] = made.pods as [LocalPod, LocalPod];
     procs.push(await startEcho(server));
     const ws = server.spawn([process.execPath, WS_ECHO, 'serve', '--port', '8090'], { env: { POD_NAME: server.name }, label: 'ws-echo' });
@@ -47,7 +51,7 @@ describe('ztunnel upgrade hand-off', { skip }, () => {
     const iperf = server.spawn(['iperf3', '-s', '-1', '--forceflush'], { label: 'iperf3-server' });
     procs.push(iperf);
     await iperf.waitForLine(/Server listening/, 10_000);
-    await zt.config([client, server].map((p) => res.workload(workloadOf(p, { mesh: true }))));
+    for (const z of zts.values()) await z.config([client, server].map((p) => res.workload(workloadOf(p, { mesh: true }))));
   });
 
   after(async () => {
@@ -57,8 +61,10 @@ describe('ztunnel upgrade hand-off', { skip }, () => {
   });
 
   test('iperf3, a WebSocket and new connections run through an upgrade with zero resets', async () => {
+    // The CA folder is shared: the first process creates it, the others read it.
     const old = await zt.start();
     procs.push(old);
+    for (const [node, z] of zts) if (node !== 'node1') procs.push(await z.start());
     assert.equal((await zt.configDump()).pid, old.pid);
     for (const pod of [client, server]) {
       const migrate = await pod.exec(['cat', '/proc/sys/net/ipv4/tcp_migrate_req']);
@@ -87,7 +93,7 @@ describe('ztunnel upgrade hand-off', { skip }, () => {
     assert.equal(iperf.exitStatus, undefined, 'the upgrade happened while iperf3 ran');
     const dump = await zt.configDump();
     assert.equal(dump.pid, next.pid, 'the admin port is the new process\'s');
-    assert.deepEqual(dump.enrolledPods.map((p) => [p.ip, p.adopted]).sort(), [[client.ip, true], [server.ip, true]].sort());
+    assert.deepEqual(dump.enrolledPods.map((p) => [p.ip, p.adopted]).sort(), [client, server].filter((p) => p.node === 'node1').map((p) => [p.ip, true]).sort());
 
     // New connections after the hand-off: served, and by the new process.
     const loopAt = Number(/ok (\d+)\n(?![\s\S]*ok)/.exec(loop.stdout)?.[1] ?? 0);
@@ -123,4 +129,7 @@ describe('ztunnel upgrade hand-off', { skip }, () => {
     assert.match(old.stderr, /"msg":"drained after the hand-off; exiting once stopped"/);
     assert.equal((await zt.configDump()).pid, next.pid);
   });
-});
+}
+
+describe('ztunnel upgrade hand-off, both ends on the upgraded node', { skip }, () => upgradeScenario('upgr', 1, 'node1'));
+describe('ztunnel upgrade hand-off, the client on another node', { skip }, () => upgradeScenario('upx', 2, 'node2'));
