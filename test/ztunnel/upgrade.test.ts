@@ -60,7 +60,7 @@ function upgradeScenario(name: string, nodes: number, clientNode: string): void 
     if (dir !== undefined) await rm(dir, { recursive: true, force: true });
   });
 
-  test('iperf3, a WebSocket and new connections run through an upgrade with zero resets', async () => {
+  test('iperf3, a WebSocket and new connections run through an upgrade with zero resets', async (t) => {
     // The CA folder is shared: the first process creates it, the others read it.
     const old = await zt.start();
     procs.push(old);
@@ -122,6 +122,9 @@ function upgradeScenario(name: string, nodes: number, clientNode: string): void 
     const summary = JSON.parse(ws.stdout.trim().split('\n').at(-1) ?? '{}') as { sent: number; echoed: number; intact: boolean };
     assert.equal(summary.intact, true, 'every echo in order');
     assert.ok(summary.echoed >= before + 10 && summary.sent - summary.echoed <= 1, JSON.stringify(summary));
+    const sent = /0\.00-\S+ +sec +(\S+ \S+) +(\S+ \S+) .*sender/.exec(iperf.stdout);
+    const sender = sent === null ? '?' : `${sent[1] ?? ''} at ${sent[2] ?? ''}`;
+    t.diagnostic(`iperf3 across the upgrade: ${sender}; new HTTP connections: ${/done (\d+)/.exec(loop.stdout)?.[1] ?? '?'}; WebSocket echoes: ${summary.echoed}`);
 
     // The old process has nothing left to drain: it exits at once when stopped, cleanly.
     const oldExit = await old.stop(10_000);
