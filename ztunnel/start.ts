@@ -89,6 +89,11 @@ export async function startFromConfig(cfg: ZtunnelConfig, logger: Logger, o: Sta
     ...(predecessor === undefined ? {} : { enrollAfterConfig: true }),
     ...(o.onQuit === undefined ? {} : { onQuit: o.onQuit }),
     ...(o.version === undefined ? {} : { version: o.version }),
+  }).catch((err: unknown) => {
+    // The predecessor serves on once the hand-off connection ends.
+    predecessor?.close();
+    certificates.close();
+    throw err;
   });
 
   let stopSource: () => Promise<void> = async () => undefined;

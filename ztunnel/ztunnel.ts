@@ -167,6 +167,7 @@ export class Ztunnel {
     await this.#startAdmin();
     if (this.#o.enrollAfterConfig === true && !this.state.hasConfig) {
       const off = this.state.onChange(() => {
+        if (!this.state.hasConfig) return;
         off();
         this.#enroller.start().then(() => { this.#bound = true; }, (err: unknown) => this.#log.error('enrollment failed to start', { err: errorMessage(err) }));
       });
