@@ -227,7 +227,10 @@ export class Ztunnel {
    * up to drainMs to finish before what is left is closed. Capture stays.
    */
   async drain(drainMs: number): Promise<void> {
-    await Promise.all([this.#hbone.close(drainMs), this.#enroller.drain(drainMs)]);
+    // GOAWAY only once no listener accepts: a connection accepted by a closed HBONE server is reset.
+    let goaway: Promise<void> = Promise.resolve();
+    await this.#enroller.drain(drainMs, () => { goaway = this.#hbone.close(drainMs); });
+    await goaway;
     this.inbound.closeAll('ztunnel drained');
     this.#accessLog.flush();
   }

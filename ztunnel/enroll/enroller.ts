@@ -216,8 +216,9 @@ export class Enroller {
   /**
    * The end of a hand-off: every pod's listeners stop accepting, their connections and
    * outbound HBONE streams get up to drainMs to finish; capture stays for the successor.
+   * onStopped runs once no pod listener accepts any more.
    */
-  async drain(drainMs: number): Promise<void> {
+  async drain(drainMs: number, onStopped?: () => void): Promise<void> {
     await this.freeze();
     this.#closed = true;
     this.#off?.();
@@ -228,14 +229,17 @@ export class Enroller {
     this.#byIp.clear();
     const held = [...this.#held.values()];
     this.#held.clear();
-    await Promise.all([
+    // Each close stops its listeners at once, before its first await.
+    const closing = [
       ...pods.map(async (e) => {
         // The pool's streams belong to the listeners' connections: once those are done, it is idle.
         await e.listeners.close(drainMs);
         await e.pod.pool.close(0);
       }),
-      ...held.map((h) => h.listeners?.close()),
-    ]);
+      ...held.map((h) => h.listeners?.close() ?? Promise.resolve()),
+    ];
+    onStopped?.();
+    await Promise.all(closing);
   }
 
   #schedule(): void {
