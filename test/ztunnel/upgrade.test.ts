@@ -3,7 +3,8 @@
 // the hand-off socket while an iperf3 transfer, a WebSocket and a stream of new HTTP
 // connections run through the mesh. Once with client and server on the upgraded node (both
 // ends of the tunnel hand over), once with the client on another node (its ztunnel's pooled
-// HBONE session to the upgraded one gets GOAWAY and moves to the new process). Zero resets: iperf3 runs its full time and exits 0, the
+// HBONE session to the upgraded one gets GOAWAY and moves to the new process). A control
+// runs the same traffic through a plain restart and sees it reset. Zero resets: iperf3 runs its full time and exits 0, the
 // WebSocket echoes before and after and never closes, every new connection succeeds; new
 // connections after the hand-off are served by the new process (its admin and metrics), and
 // the old one exits cleanly once its connections are done. Needs root.
@@ -39,6 +40,8 @@ function upgradeScenario(name: string, nodes: number, clientNode: string): void 
   let zt: StandaloneZtunnel;
   let zts: Map<string, StandaloneZtunnel>;
   let [client, server] = [] as unknown as [LocalPod, LocalPod];
+  /** The node1 ztunnel serving now. */
+  let current: LocalProcess | undefined;
 
   before(async () => {
     const made = await standaloneCluster(name, { client: ['sleep', clientNode], server: 'server' }, nodes);
@@ -90,6 +93,7 @@ function upgradeScenario(name: string, nodes: number, clientNode: string): void 
     const before = echoes(ws);
     const next = await zt.start();
     procs.push(next);
+    current = next;
     assert.equal(iperf.exitStatus, undefined, 'the upgrade happened while iperf3 ran');
     const dump = await zt.configDump();
     assert.equal(dump.pid, next.pid, 'the admin port is the new process\'s');
@@ -132,6 +136,28 @@ function upgradeScenario(name: string, nodes: number, clientNode: string): void 
     assert.match(old.stderr, /"msg":"drained after the hand-off; exiting once stopped"/);
     assert.equal((await zt.configDump()).pid, next.pid);
   });
+
+  // The control: the same traffic through a plain restart (stop, then start) is reset, so the
+  // checks above can tell a hand-off from a restart.
+  if (nodes === 1) {
+    test('control: a plain restart resets the same traffic', async () => {
+      assert.ok(current !== undefined, 'the upgrade test left a ztunnel running');
+      const iperfServer = server.spawn(['iperf3', '-s', '-1', '-p', '5202', '--forceflush'], { label: 'iperf3-server-2' });
+      procs.push(iperfServer);
+      await iperfServer.waitForLine(/Server listening/, 10_000);
+      const ws = client.spawn([process.execPath, WS_HOLD, `ws://${server.ip}:8090/`], { label: 'ws-hold-2' });
+      procs.push(ws);
+      await ws.waitForLine('echo 3', 10_000);
+      const iperf = client.spawn(['iperf3', '-c', server.ip, '-p', '5202', '-t', String(IPERF_SECONDS), '-i', '1', '--forceflush'], { label: 'iperf3-2' });
+      procs.push(iperf);
+      await iperf.waitForLine(/\] +1\.\d+-2\.\d+ +sec/, 15_000);
+      assert.equal((await current.stop(10_000)).code, 0, current.stderr);
+      procs.push(await zt.start());
+      assert.notEqual((await iperf.exited).code, 0, 'iperf3 was cut off');
+      assert.equal((await ws.exited).code, 1, 'the WebSocket was closed under its client');
+      assert.match(ws.stdout, /^closed /m);
+    });
+  }
 }
 
 describe('ztunnel upgrade hand-off, both ends on the upgraded node', { skip }, () => upgradeScenario('upgr', 1, 'node1'));
