@@ -19,6 +19,7 @@ import { parseObject } from '#controller/source/parse.ts';
 import type { Gateway } from '#controller/source/types.ts';
 import { TestApiServer } from '#controller/source/testing/apiserver.ts';
 import { parseWaypointConfig } from '#waypoint/config.ts';
+import { HOST_ROOTS } from '#ztunnel/capture/find-netns.ts';
 import { parseZtunnelConfig } from '#ztunnel/config.ts';
 import { loadChart, renderChart } from './render/chart.ts';
 import type { KubeObject, ReleaseOptions } from './render/chart.ts';
@@ -273,7 +274,18 @@ function checkContainers(r: Rendered, values: { trustDomain: string; namespace: 
   assert.equal(zc.adminHost, '0.0.0.0');
   assert.ok((r.ztunnel.spec['ports'] as { name: string; containerPort: number }[]).some((p) => p.name === 'metrics' && p.containerPort === Ports.metrics), 'scrape configs find the port named metrics');
   assert.equal(r.ztunnel.podSpec['hostPID'], true, 'ztunnel finds pods\' network namespaces through the host\'s /proc');
-  assert.ok(mountFor(r.ztunnel, '/var/run/netns') !== undefined);
+  const netns = (r.ztunnel.spec['volumeMounts'] as { mountPath: string; mountPropagation?: string }[]).find((m) => m.mountPath === HOST_ROOTS.namedDir);
+  assert.equal(netns?.mountPropagation, 'HostToContainer', 'namespaces the runtime names after ztunnel started are seen');
+  assert.deepEqual(mounted(r.ztunnel, HOST_ROOTS.namedDir, 'named network namespaces'), { name: 'netns', hostPath: { path: HOST_ROOTS.namedDir, type: 'DirectoryOrCreate' } });
+  const caps = (r.ztunnel.spec['securityContext'] as { capabilities: { add: string[] } }).capabilities.add;
+  assert.ok(caps.includes('SYS_PTRACE'), 'other users\' /proc/<pid>/ns/net and cgroup are readable');
+  // The capture ledger and the hand-off socket outlive the pod: a hostPath.
+  assert.ok(zc.stateDir !== undefined);
+  assert.ok((mounted(r.ztunnel, zc.stateDir, 'the state folder') as { hostPath?: unknown }).hostPath !== undefined);
+  // Old and new ztunnel overlap on a node during a rolling update, and the old one's drain fits its grace period.
+  const ds = find(r.objects, 'DaemonSet', 'ztunnel') as unknown as { spec: { updateStrategy: { rollingUpdate: { maxSurge: number; maxUnavailable: number } } } };
+  assert.deepEqual(ds.spec.updateStrategy.rollingUpdate, { maxSurge: 1, maxUnavailable: 0 });
+  assert.ok(zc.drainMs < Number(r.ztunnel.podSpec['terminationGracePeriodSeconds']) * 1000);
 
   // One service account per component, each rendered.
   for (const inv of [r.controller, r.ztunnel]) find(r.objects, 'ServiceAccount', String(inv.podSpec['serviceAccountName']));

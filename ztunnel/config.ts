@@ -42,8 +42,12 @@ export interface ZtunnelConfig {
   removeCaptureOnExit: boolean;
   /** The node folder of node-local enrollment (enroll/node-dir.ts); undefined: config only. */
   nodeDir: string | undefined;
+  /** Folder kept across restarts (a hostPath): capture ledger and upgrade hand-off socket. */
+  stateDir: string | undefined;
   configWaitMs: number;
   connectTimeoutMs: number;
+  /** After an upgrade hand-off, how long open connections get to finish (default 25 s). */
+  drainMs: number;
 }
 
 /** The certificate endpoint path of the controller. */
@@ -62,8 +66,10 @@ const OPTIONS = {
   'log-level': { type: 'string' },
   'remove-capture-on-exit': { type: 'boolean' },
   'node-dir': { type: 'string' },
+  'state-dir': { type: 'string' },
   'config-wait-ms': { type: 'string' },
   'connect-timeout-ms': { type: 'string' },
+  'drain-ms': { type: 'string' },
 } as const;
 
 const ENV: Record<keyof typeof OPTIONS, string> = {
@@ -79,8 +85,10 @@ const ENV: Record<keyof typeof OPTIONS, string> = {
   'log-level': 'WEFT_LOG_LEVEL',
   'remove-capture-on-exit': 'WEFT_REMOVE_CAPTURE_ON_EXIT',
   'node-dir': 'WEFT_NODE_DIR',
+  'state-dir': 'WEFT_STATE_DIR',
   'config-wait-ms': 'WEFT_CONFIG_WAIT_MS',
   'connect-timeout-ms': 'WEFT_CONNECT_TIMEOUT_MS',
+  'drain-ms': 'WEFT_DRAIN_MS',
 };
 
 function bad(message: string, hint?: string): WeftError {
@@ -151,12 +159,19 @@ export function parseZtunnelConfig(argv: readonly string[], env: Readonly<Record
     throw bad(`node folder must be an absolute path, got ${JSON.stringify(nodeDir)}`, `--node-dir or ${ENV['node-dir']} (where the CNI plugin writes this node's pods)`);
   }
 
+  const stateDir = get('state-dir');
+  if (stateDir !== undefined && !isAbsolute(stateDir)) {
+    throw bad(`state folder must be an absolute path, got ${JSON.stringify(stateDir)}`, `--state-dir or ${ENV['state-dir']} (a host folder kept across ztunnel restarts)`);
+  }
+
   const source_ = Object.freeze(source);
   return Object.freeze({
     node, trustDomain, source: source_, adminHost, logLevel: logLevel as LogLevelName,
     removeCaptureOnExit: removeCapture === 'true',
     nodeDir,
+    stateDir,
     configWaitMs: positiveInt('config wait', get('config-wait-ms'), 5000),
     connectTimeoutMs: positiveInt('connect timeout', get('connect-timeout-ms'), 5000),
+    drainMs: positiveInt('drain time', get('drain-ms'), 25_000),
   });
 }

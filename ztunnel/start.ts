@@ -1,9 +1,11 @@
 // Builds a running ztunnel from its start-up config: the certificate source (the
 // controller's CA, or a local CA for standalone runs), the config source (the push stream,
-// or a watched local file), and the node proxy itself.
+// or a watched local file), and the node proxy itself. With a state folder it takes over from
+// a ztunnel already running on the node (upgrade/handoff.ts) and, once serving, listens for
+// its own successor; a ztunnel that handed over drains, and exits when stopped.
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { basename, dirname } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { CertificateAuthority } from '#core/ca/authority.ts';
 import { FileCaStore } from '#core/ca/file-store.ts';
 import { httpsFetcher } from '#core/certs/fetch-https.ts';
@@ -15,6 +17,7 @@ import { WeftError, errorMessage } from '#core/errors.ts';
 import type { Logger } from '#core/log.ts';
 import type { ZtunnelConfig } from '#ztunnel/config.ts';
 import { loadConfigFile } from '#ztunnel/state/load-file.ts';
+import { HANDOFF_SOCKET, HandoffListener, requestHandoff, type TakenOver } from '#ztunnel/upgrade/handoff.ts';
 import { Ztunnel, type ZtunnelAdminOptions } from '#ztunnel/ztunnel.ts';
 
 export interface RunningZtunnel {
@@ -67,6 +70,15 @@ export async function startFromConfig(cfg: ZtunnelConfig, logger: Logger, o: Sta
   const certificates = new CertificateManager({ fetch, logger: logger.child({ component: 'certificates' }) });
   renewAll = () => certificates.renewAll();
 
+  const handoffPath = cfg.stateDir === undefined ? undefined : join(cfg.stateDir, HANDOFF_SOCKET);
+  let predecessor: TakenOver | undefined;
+  try {
+    predecessor = handoffPath === undefined ? undefined : await requestHandoff(handoffPath, logger);
+  } catch (err) {
+    certificates.close();
+    throw err;
+  }
+
   const ztunnel = await Ztunnel.start({
     node: cfg.node,
     trustDomain: cfg.trustDomain,
@@ -78,11 +90,20 @@ export async function startFromConfig(cfg: ZtunnelConfig, logger: Logger, o: Sta
     configWaitMs: cfg.configWaitMs,
     connectTimeoutMs: cfg.connectTimeoutMs,
     ...(cfg.nodeDir === undefined ? {} : { nodeDir: cfg.nodeDir }),
+    ...(cfg.stateDir === undefined ? {} : { stateDir: cfg.stateDir }),
+    ...(predecessor === undefined ? {} : { enrollAfterConfig: true }),
     ...(o.onQuit === undefined ? {} : { onQuit: o.onQuit }),
     ...(o.version === undefined ? {} : { version: o.version }),
+  }).catch((err: unknown) => {
+    // The predecessor serves on once the hand-off connection ends.
+    predecessor?.close();
+    certificates.close();
+    throw err;
   });
 
-  let stopSource: () => Promise<void>;
+  let stopSource: () => Promise<void> = async () => undefined;
+  let handoff: HandoffListener | undefined;
+  let drained: Promise<void> | undefined;
   try {
     if (src.kind === 'controller') {
       const client = new ConfigClient({
@@ -105,7 +126,25 @@ export async function startFromConfig(cfg: ZtunnelConfig, logger: Logger, o: Sta
       // The whole config is here at once: be serving its pods before reporting started.
       await ztunnel.settled();
     }
+    if (predecessor !== undefined) {
+      // Every pod's listeners are bound beside the predecessor's: now it may stop accepting.
+      await ztunnel.whenReady();
+      await predecessor.ready().catch((err: unknown) => logger.warn('predecessor did not confirm draining', { err: errorMessage(err) }));
+      logger.info('took over from the running ztunnel', { predecessor: predecessor.pid });
+    }
+    if (handoffPath !== undefined) {
+      handoff = await HandoffListener.listen(handoffPath, {
+        release: () => ztunnel.release(),
+        resume: () => ztunnel.resume(),
+        drain: () => {
+          drained = ztunnel.drain(cfg.drainMs).then(() => logger.info('drained after the hand-off; exiting once stopped'));
+        },
+      }, logger);
+    }
   } catch (err) {
+    predecessor?.close();
+    await handoff?.close();
+    await stopSource();
     await ztunnel.close();
     certificates.close();
     rootFile?.close();
@@ -115,8 +154,16 @@ export async function startFromConfig(cfg: ZtunnelConfig, logger: Logger, o: Sta
   return {
     ztunnel,
     close: async () => {
-      await stopSource();
-      await ztunnel.close({ removeCapture: cfg.removeCaptureOnExit });
+      await handoff?.close();
+      if (drained !== undefined) {
+        // Handed over: the successor owns capture and the admin ports; only finish draining.
+        await drained;
+        await stopSource();
+        await ztunnel.close();
+      } else {
+        await stopSource();
+        await ztunnel.close({ removeCapture: cfg.removeCaptureOnExit });
+      }
       certificates.close();
       rootFile?.close();
     },

@@ -12,6 +12,7 @@ import * as capture from '#ztunnel/capture/index.ts';
 import { readiness } from '#ztunnel/admin/readiness.ts';
 import { startAdmin, type ListenFactory, type RunningAdmin } from '#core/admin/server.ts';
 import { Enroller, type CaptureOps } from '#ztunnel/enroll/enroller.ts';
+import { DirLedger } from '#ztunnel/enroll/ledger.ts';
 import { NodeDirWatch } from '#ztunnel/enroll/node-watch.ts';
 import { ConnectionHold, HELD_EXPIRED_CODE } from '#ztunnel/enroll/hold.ts';
 import { FAIL_CLOSED_REASON, openRefusingListeners, type RefusedConnection } from '#ztunnel/enroll/refuse.ts';
@@ -58,6 +59,16 @@ export interface ZtunnelOptions {
    * arrives (their outbound connections held meanwhile, up to configWaitMs). Without it only the config enrolls pods.
    */
   nodeDir?: string;
+  /**
+   * What survives a restart on this node (a hostPath): the capture ledger, so that capture
+   * of pods that left while no ztunnel ran is swept. Without it nothing is swept.
+   */
+  stateDir?: string;
+  /**
+   * Enroll only once config has arrived (an upgrade: the predecessor serves meanwhile, and
+   * holding pods without config would put refusing listeners beside its serving ones).
+   */
+  enrollAfterConfig?: boolean;
   /** /quitquitquit. */
   onQuit?: () => void;
   version?: string;
@@ -83,7 +94,7 @@ export class Ztunnel {
   #bound = false;
   #offState: (() => void) | undefined;
 
-  private constructor(o: ZtunnelOptions, nodeDir: NodeDirWatch | undefined) {
+  private constructor(o: ZtunnelOptions, nodeDir: NodeDirWatch | undefined, ledger: DirLedger | undefined) {
     this.#o = o;
     this.#nodeDir = nodeDir;
     this.#log = o.logger.child({ component: 'ztunnel', node: o.node });
@@ -116,9 +127,13 @@ export class Ztunnel {
       capture: o.capture ?? capture,
       logger: this.#log,
       connectTimeoutMs: inputs.connectTimeoutMs,
+      ...(ledger === undefined ? {} : { ledger }),
       openListeners: async (pod) => {
         // Fetch the pod's certificate now, not on its first connection (readiness waits for it).
         o.certificates.get(pod.identity).catch((err: unknown) => this.#log.warn('certificate fetch failed', { identity: pod.identity, err: errorMessage(err) }));
+        await capture.enableListenerMigration(pod.netnsPath).catch((err: unknown) => {
+          this.#log.warn('listener migration not enabled; an upgrade may reset connections queued on the old listeners', { pod: pod.ip, err: errorMessage(err) });
+        });
         const listeners = await openPodListeners(pod, inputs, this.#hbone);
         this.#serving.set(pod, listeners);
         return listeners;
@@ -164,7 +179,8 @@ export class Ztunnel {
   static async start(o: ZtunnelOptions): Promise<Ztunnel> {
     // Read before the first reconcile, so a restarted ztunnel holds its node's pods at once.
     const nodeDir = o.nodeDir === undefined ? undefined : await NodeDirWatch.open({ dir: o.nodeDir, node: o.node, logger: o.logger });
-    const z = new Ztunnel(o, nodeDir);
+    const ledger = o.stateDir === undefined ? undefined : await DirLedger.open(o.stateDir, o.logger);
+    const z = new Ztunnel(o, nodeDir, ledger);
     try {
       await z.#start();
     } catch (err) {
@@ -176,6 +192,22 @@ export class Ztunnel {
 
   async #start(): Promise<void> {
     this.#offState = this.state.onChange((c) => this.#onChange(c));
+    await this.#startAdmin();
+    if (this.#o.enrollAfterConfig === true && !this.state.hasConfig) {
+      const off = this.state.onChange(() => {
+        if (!this.state.hasConfig) return;
+        off();
+        this.#enroller.start().then(() => { this.#bound = true; }, (err: unknown) => this.#log.error('enrollment failed to start', { err: errorMessage(err) }));
+      });
+      this.#log.info('ztunnel started; enrolling once config arrives', { admin: this.#admin?.ports });
+      return;
+    }
+    await this.#enroller.start();
+    this.#bound = true;
+    this.#log.info('ztunnel started', { admin: this.#admin?.ports });
+  }
+
+  async #startAdmin(): Promise<void> {
     const a = this.#o.admin;
     if (a !== false && a !== undefined) {
       const ports = a.ports ?? { admin: Ports.admin, metrics: Ports.metrics, readiness: Ports.readiness };
@@ -193,9 +225,42 @@ export class Ztunnel {
         ...(a.listen === undefined ? {} : { listen: a.listen }),
       });
     }
-    await this.#enroller.start();
-    this.#bound = true;
-    this.#log.info('ztunnel started', { admin: this.#admin?.ports });
+  }
+
+  /** Resolves once readiness holds (checked every 100 ms); the hand-off waits on it. */
+  async whenReady(): Promise<void> {
+    while (!this.readiness().ready) await new Promise((r) => setTimeout(r, 100));
+  }
+
+  /**
+   * Upgrade hand-off, first step (upgrade/handoff.ts): stops enrolling and frees the admin
+   * ports for the successor; pods go on being served.
+   */
+  async release(): Promise<void> {
+    await this.#enroller.freeze();
+    const admin = this.#admin;
+    this.#admin = undefined;
+    await admin?.close();
+  }
+
+  /** The successor went away before taking over: serve and enroll as before. */
+  async resume(): Promise<void> {
+    if (this.#admin === undefined) await this.#startAdmin();
+    this.#enroller.unfreeze();
+  }
+
+  /**
+   * Upgrade hand-off, last step: every pod listener stops accepting (the successor's, bound
+   * beside them, take the new connections), HBONE peers get GOAWAY, and open connections get
+   * up to drainMs to finish before what is left is closed. Capture stays.
+   */
+  async drain(drainMs: number): Promise<void> {
+    // GOAWAY only once no listener accepts: a connection accepted by a closed HBONE server is reset.
+    let goaway: Promise<void> = Promise.resolve();
+    await this.#enroller.drain(drainMs, () => { goaway = this.#hbone.close(drainMs); });
+    await goaway;
+    this.inbound.closeAll('ztunnel drained');
+    this.#accessLog.flush();
   }
 
   get adminPorts(): RunningAdmin['ports'] | undefined { return this.#admin?.ports; }
@@ -240,6 +305,7 @@ export class Ztunnel {
   configDump(): unknown {
     return {
       node: this.#o.node,
+      pid: process.pid,
       version: this.state.version ?? null,
       workloads: this.state.workloads(),
       services: this.state.services(),
@@ -247,6 +313,7 @@ export class Ztunnel {
       enrolledPods: this.#enroller.pods(),
       failClosedPods: this.#enroller.failClosed(),
       pendingPods: this.#enroller.pending(),
+      sweptCaptures: this.#enroller.swept,
       certificates: this.#o.certificateStatus?.() ?? [],
       openInboundConnections: this.inbound.size,
       hbone: { pool: this.#enroller.hbonePool(), server: this.#hbone.stats() },

@@ -1,17 +1,17 @@
 // Root-only end-to-end test of in-pod capture: a "pod" and a "peer" namespace joined by a veth;
 // capture installed in the pod; ztunnel-like listeners on 15001/15006/15008 opened inside the
 // pod with the native addon. Checks redirection, the exemptions, the transparent reply path,
-// exact removal, and finding namespaces by address.
+// exact removal, and finding namespaces by address and by a pod's cgroup.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { stat } from 'node:fs/promises';
+import { access, mkdir, rmdir, stat, writeFile } from 'node:fs/promises';
 import type net from 'node:net';
 import { PROBE_SOURCE, Ports, ZTUNNEL_MARK } from '#core/ports.ts';
 import { connectInNetns, listenInNetns, originalDst, type Endpoint } from '#ztunnel/native/index.ts';
 import { NetnsFixture, isRoot, readAll, sh } from '#ztunnel/native/netns-fixture.ts';
-import { captureInstalled, findNetnsByAddress, installCapture, removeCapture } from './index.ts';
+import { captureInstalled, findNetnsByAddress, findPodNetns, installCapture, removeCapture } from './index.ts';
 
 const POD_IP = '198.18.3.2';
 const PEER_IP = '198.18.3.1';
@@ -32,6 +32,18 @@ describe('in-pod capture', { skip }, () => {
   const servers: net.Server[] = [];
   const arrivals: Arrival[] = [];
   let hidden: ChildProcess | undefined;
+  const twins: ChildProcess[] = [];
+  const cgroups: string[] = [];
+
+  /** A process in a namespace of its own, nobody naming it, with ip on a veth. */
+  async function unnamedNetns(ip: string): Promise<ChildProcess> {
+    const child = spawn('unshare', ['--net', 'sh', '-c',
+      `ip link add h0 type veth peer name h1 && ip addr add ${ip}/24 dev h0 && echo ready && exec sleep 60`],
+    { stdio: ['ignore', 'pipe', 'inherit'] });
+    const [ready] = await once(child.stdout ?? child, 'data') as [Buffer];
+    assert.equal(ready.toString().trim(), 'ready');
+    return child;
+  }
 
   /**
    * A ztunnel-like listener in the pod: records the arrival, then proxies like ztunnel would
@@ -86,6 +98,9 @@ describe('in-pod capture', { skip }, () => {
 
   after(async () => {
     hidden?.kill();
+    for (const t of twins) t.kill();
+    for (const t of twins) if (t.exitCode === null && t.signalCode === null) await once(t, 'exit');
+    for (const dir of cgroups.reverse()) await rmdir(dir).catch(() => undefined);
     await Promise.all(servers.splice(0).map((s) => new Promise((resolve) => s.close(resolve))));
     await fixture.dispose();
   });
@@ -138,14 +153,33 @@ describe('in-pod capture', { skip }, () => {
     assert.equal(await findNetnsByAddress('198.18.3.250'), undefined);
     assert.equal(await findNetnsByAddress('127.0.0.1'), undefined, 'loopback addresses are never a pod address');
     // A namespace nobody named, held only by a running process.
-    hidden = spawn('unshare', ['--net', 'sh', '-c',
-      'ip link add h0 type veth peer name h1 && ip addr add 198.18.3.99/24 dev h0 && echo ready && exec sleep 60'],
-    { stdio: ['ignore', 'pipe', 'inherit'] });
-    const [ready] = await once(hidden.stdout ?? hidden, 'data') as [Buffer];
-    assert.equal(ready.toString().trim(), 'ready');
+    hidden = await unnamedNetns('198.18.3.99');
     const found = await findNetnsByAddress('198.18.3.99');
     assert.ok(found !== undefined && /^\/proc\/\d+\/ns\/net$/.test(found), String(found));
     assert.equal((await stat(found)).ino, (await stat(`/proc/${hidden.pid ?? 0}/ns/net`)).ino);
+  });
+
+  test('findPodNetns prefers the namespace whose cgroup names the pod, and never guesses between two', async () => {
+    const uid = '5e0d7c1a-2b3c-4d5e-8f90-a1b2c3d4e5f6';
+    const ip = '198.18.3.77';
+    const [a, b] = [await unnamedNetns(ip), await unnamedNetns(ip)];
+    twins.push(a, b);
+    const path = (c: ChildProcess) => `/proc/${c.pid ?? 0}/ns/net`;
+    await assert.rejects(findNetnsByAddress(ip), /more than one network namespace/);
+    // Put a into a pod's cgroup, as kubelet does (cgroupfs driver layout).
+    let hierarchy: string | undefined;
+    for (const h of ['/sys/fs/cgroup/pids', '/sys/fs/cgroup/unified', '/sys/fs/cgroup']) {
+      if (await access(`${h}/cgroup.procs`).then(() => true, () => false)) { hierarchy = h; break; }
+    }
+    assert.ok(hierarchy !== undefined, 'a writable cgroup hierarchy');
+    const base = `${hierarchy}/weft-up-${process.pid}`;
+    for (const dir of [base, `${base}/kubepods`, `${base}/kubepods/pod${uid}`]) {
+      await mkdir(dir);
+      cgroups.push(dir);
+    }
+    await writeFile(`${base}/kubepods/pod${uid}/cgroup.procs`, String(a.pid ?? 0));
+    assert.equal((await stat(await findPodNetns({ uid, ip }) ?? '')).ino, (await stat(path(a))).ino);
+    assert.equal((await stat(await findPodNetns({ uid: 'another', ip }) ?? '')).ino, (await stat(path(b))).ino, 'a namespace another pod claims is not taken');
   });
 
   test('removeCapture leaves no weft chains, rule or route behind, and is idempotent', async () => {

@@ -59,6 +59,17 @@ export async function removeCapture(netnsPath: string): Promise<void> {
   await applyRouting(netnsPath, false);
 }
 
+/**
+ * Lets a closing listener hand its not-yet-accepted connections to another listener of its
+ * SO_REUSEPORT group (net.ipv4.tcp_migrate_req, Linux 5.14+, per namespace): during an
+ * upgrade the old ztunnel's listeners close while the new one's take over, and nothing
+ * queued on the old ones is reset. Affects only listeners that share a port by SO_REUSEPORT.
+ */
+export async function enableListenerMigration(netnsPath: string): Promise<void> {
+  // /proc/sys/net answers for the writer's namespace; sh rather than sysctl(8), which images lack.
+  await runInNetns(netnsPath, ['sh', '-c', 'echo 1 > /proc/sys/net/ipv4/tcp_migrate_req']);
+}
+
 /** True when the hooks, chains, fwmark rule and reply route are all in place. */
 export async function captureInstalled(netnsPath: string): Promise<boolean> {
   if (!hooksComplete(await ruleState(netnsPath))) return false;

@@ -36,7 +36,7 @@ function fakeCapture(): CaptureOps & { installed: Set<string>; calls: string[] }
     async installCapture(p) { calls.push(`install ${p}`); installed.add(p); },
     async removeCapture(p) { calls.push(`remove ${p}`); installed.delete(p); },
     async captureInstalled(p) { return installed.has(p); },
-    async findNetnsByAddress(ip) { calls.push(`find ${ip}`); return undefined; },
+    async findPodNetns({ ip }) { calls.push(`find ${ip}`); return undefined; },
   };
 }
 

@@ -7,7 +7,9 @@
 // time; a pod whose namespace cannot be found yet stays pending and is retried. A pod whose
 // namespace vanishes under it is unenrolled, and comes back only once its config (or its
 // node record) changes: another pod may hold its address by then, and must not be captured
-// under the old pod's identity.
+// under the old pod's identity. With a capture ledger, every namespace given capture is
+// recorded; once config has arrived, recorded pods that are neither wanted nor served (they
+// left while ztunnel was down) have their capture swept.
 import { stat } from 'node:fs/promises';
 import { errorMessage } from '#core/errors.ts';
 import { HbonePool } from '#core/hbone/pool.ts';
@@ -18,13 +20,16 @@ import { enrollmentTargets, netnsVanished, planEnrollment, sameTarget, type Enro
 import {
   ackFor, planNodeCapture, sameHold, type CaptureAck, type HoldTarget, type NodePod,
 } from '#ztunnel/enroll/node-pods.ts';
+import type { CaptureLedger } from '#ztunnel/enroll/ledger.ts';
+import { planSweep } from '#ztunnel/enroll/sweep.ts';
 import type { ProxyState } from '#ztunnel/state/proxy-state.ts';
 
 export interface CaptureOps {
   installCapture(netnsPath: string): Promise<void>;
   removeCapture(netnsPath: string): Promise<void>;
   captureInstalled(netnsPath: string): Promise<boolean>;
-  findNetnsByAddress(ip: string): Promise<string | undefined>;
+  /** The pod's network namespace by its UID and address (capture/find-netns.ts), or undefined. */
+  findPodNetns(pod: { uid: string; ip: string }): Promise<string | undefined>;
 }
 
 /** Pods the node reports itself, ahead of (or without) the controller, and where answers go. */
@@ -57,6 +62,8 @@ export interface EnrollerOptions {
   onUnenrolled?(pod: EnrolledPod): void;
   /** Identifies the namespace a path names now (inode; undefined when gone). */
   netnsId?(netnsPath: string): Promise<number | undefined>;
+  /** Where captured namespaces are recorded across restarts; without it nothing is swept. */
+  ledger?: CaptureLedger;
 }
 
 async function inodeOf(path: string): Promise<number | undefined> {
@@ -118,7 +125,10 @@ export class Enroller {
   #off: (() => void) | undefined;
   #offNode: (() => void) | undefined;
   #closed = false;
+  /** Handed off: no more reconciles, pods kept as they are (see freeze). */
+  #frozen = false;
   #settledVersion: string | undefined;
+  #swept = 0;
 
   constructor(opts: EnrollerOptions) {
     this.#o = opts;
@@ -165,6 +175,9 @@ export class Enroller {
     return [...this.#pending.values()].map((p) => ({ ...p })).concat(vanished);
   }
 
+  /** Namespaces whose capture was swept since start (pods that left while no ztunnel ran, or after). */
+  get swept(): number { return this.#swept; }
+
   /** Outbound HBONE sessions and streams over every enrolled pod's pool. */
   hbonePool(): { sessions: number; streams: number } {
     const sum = { sessions: 0, streams: 0 };
@@ -187,7 +200,52 @@ export class Enroller {
     for (const uid of [...this.#held.keys()]) await this.#release(uid, opts.removeCapture ?? false);
   }
 
+  /**
+   * Stops acting on config and the node's records (an upgrade hand-off: the successor acts
+   * now); pods keep their listeners and capture. Resolves once no reconcile runs.
+   */
+  async freeze(): Promise<void> {
+    this.#frozen = true;
+    await this.settled();
+  }
+
+  /** Acts again (the successor went away before taking over) and catches up at once. */
+  unfreeze(): void {
+    this.#frozen = false;
+    this.#schedule();
+  }
+
+  /**
+   * The end of a hand-off: every pod's listeners stop accepting, their connections and
+   * outbound HBONE streams get up to drainMs to finish; capture stays for the successor.
+   * onStopped runs once no pod listener accepts any more.
+   */
+  async drain(drainMs: number, onStopped?: () => void): Promise<void> {
+    await this.freeze();
+    this.#closed = true;
+    this.#off?.();
+    this.#offNode?.();
+    clearInterval(this.#retry);
+    const pods = [...this.#pods.values()];
+    this.#pods.clear();
+    this.#byIp.clear();
+    const held = [...this.#held.values()];
+    this.#held.clear();
+    // Each close stops its listeners at once, before its first await.
+    const closing = [
+      ...pods.map(async (e) => {
+        // The pool's streams belong to the listeners' connections: once those are done, it is idle.
+        await e.listeners.close(drainMs);
+        await e.pod.pool.close(0);
+      }),
+      ...held.map((h) => h.listeners?.close() ?? Promise.resolve()),
+    ];
+    onStopped?.();
+    await Promise.all(closing);
+  }
+
   #schedule(): void {
+    if (this.#frozen) return;
     if (this.#running) {
       this.#again = true;
       return;
@@ -269,7 +327,41 @@ export class Enroller {
       }
       await this.#o.nodePods.syncAcks(acks);
     }
+    // Without config nothing is known to have left: sweeping then would uncapture every pod.
+    if (this.#o.state.hasConfig && !this.#closed) {
+      await this.#sweep(new Set([...desired.keys(), ...node.hold.keys(), ...this.#vanished.keys(), ...this.#vanishedHeld.keys(), ...this.#pending.keys()]));
+    }
     this.#settledVersion = version;
+  }
+
+  async #sweep(wanted: ReadonlySet<string>): Promise<void> {
+    const ledger = this.#o.ledger;
+    if (ledger === undefined) return;
+    const keep = new Set([...wanted, ...this.#pods.keys(), ...this.#held.keys()]);
+    const records = ledger.records().filter((r) => !keep.has(r.uid));
+    if (records.length === 0) return;
+    const inUse = new Set<number>();
+    for (const e of this.#pods.values()) if (e.netnsId !== undefined) inUse.add(e.netnsId);
+    for (const h of this.#held.values()) if (h.netnsId !== undefined) inUse.add(h.netnsId);
+    const now = new Map<string, number | undefined>();
+    for (const r of records) now.set(r.netnsPath, await this.#netnsId(r.netnsPath));
+    const plan = planSweep({ records, keep, inUse, now });
+    for (const r of plan.sweep) {
+      await this.#removeCapture(r.uid, r.netnsPath);
+      this.#swept++;
+      this.#log.info('capture swept: its pod left this ztunnel (while none ran, or unseen)', { uid: r.uid, ip: r.ip, netnsPath: r.netnsPath });
+    }
+    for (const r of [...plan.sweep, ...plan.forget]) await this.#forget(r.uid);
+  }
+
+  async #record(uid: string, ip: string, netnsPath: string, netnsId: number | undefined): Promise<void> {
+    await this.#o.ledger?.put({ uid, ip, netnsPath, netnsId }).catch((err: unknown) => {
+      this.#log.warn('capture ledger write failed; a restart will not sweep this pod', { uid, err: errorMessage(err) });
+    });
+  }
+
+  async #forget(uid: string): Promise<void> {
+    await this.#o.ledger?.remove(uid).catch((err: unknown) => this.#log.warn('capture ledger removal failed', { uid, err: errorMessage(err) }));
   }
 
   /** Runs one enroll or hold; a failure leaves the pod pending with the reason, logged once. */
@@ -296,7 +388,7 @@ export class Enroller {
     }
     const other = records.find((r) => r.ip === t.ip);
     if (other !== undefined) throw new Error(`${t.ip} belongs to pod ${other.namespace}/${other.name} (${other.uid}) on this node now`);
-    const found = await this.#o.capture.findNetnsByAddress(t.ip);
+    const found = await this.#o.capture.findPodNetns({ uid: t.uid, ip: t.ip });
     if (found === undefined) throw new Error(`no network namespace holds ${t.ip} yet`);
     return found;
   }
@@ -324,6 +416,7 @@ export class Enroller {
       await pool.close(0);
       throw err;
     }
+    await this.#record(t.uid, t.ip, netnsPath, netnsId);
     const entry: Entry = { target: t, pod, listeners, adopted, netnsId };
     this.#pods.set(t.uid, entry);
     this.#byIp.set(t.ip, entry);
@@ -342,6 +435,7 @@ export class Enroller {
       await listeners?.close();
       throw err;
     }
+    await this.#record(t.uid, t.ip, t.netnsPath, netnsId);
     this.#held.set(t.uid, { target: t, listeners, netnsId, since: new Date() });
     this.#log.info('pod captured ahead of its config; its connections fail closed until the config arrives', {
       uid: t.uid, pod: `${t.namespace}/${t.name}`, ip: t.ip, netnsPath: t.netnsPath,
@@ -369,9 +463,13 @@ export class Enroller {
   }
 
   async #removeCapture(uid: string, netnsPath: string): Promise<void> {
-    await this.#o.capture.removeCapture(netnsPath).catch((err: unknown) => {
+    try {
+      await this.#o.capture.removeCapture(netnsPath);
+    } catch (err) {
       this.#log.debug('capture removal failed (namespace gone?)', { uid, err: errorMessage(err) });
-    });
+      return;
+    }
+    await this.#forget(uid);
   }
 
   async #unenroll(uid: string, removeCapture: boolean): Promise<void> {

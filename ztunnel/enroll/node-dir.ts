@@ -32,7 +32,8 @@ export function recordFileName(key: string): string {
   return `${encodeURIComponent(key).replace(/^\./, '%2E')}.json`;
 }
 
-async function writeAtomic(dir: string, file: string, body: unknown): Promise<void> {
+/** Writes body as JSON to dir/file through a temp file renamed into place. */
+export async function writeAtomic(dir: string, file: string, body: unknown): Promise<void> {
   await mkdir(dir, { recursive: true });
   const tmp = join(dir, `.${file}.${randomBytes(4).toString('hex')}.tmp`);
   await writeFile(tmp, `${JSON.stringify(body)}\n`);

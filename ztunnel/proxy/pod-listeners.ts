@@ -2,7 +2,8 @@
 // outbound), 15006 (captured inbound plaintext) and 15008 (HBONE). All are bound before the
 // pod counts as enrolled, so its first connection already finds them. Closing them also
 // ends the connections they accepted: a listener's own close would wait for those, and a
-// peer's pooled HBONE session to the pod may stay open for minutes.
+// peer's pooled HBONE session to the pod may stay open for minutes. Draining (an upgrade
+// hand-off) stops accepting at once and gives the open connections time to finish.
 import type net from 'node:net';
 import { errorMessage } from '#core/errors.ts';
 import type { HboneServer } from '#core/hbone/server.ts';
@@ -13,8 +14,11 @@ import { handleInboundPlaintext } from '#ztunnel/proxy/inbound-plaintext.ts';
 import { handleOutbound } from '#ztunnel/proxy/outbound.ts';
 
 export interface PodListeners {
-  /** Stops accepting and destroys the connections still open on the pod's listeners. */
-  close(): Promise<void>;
+  /**
+   * Stops accepting and destroys the connections still open on the pod's listeners; with
+   * drainMs, first waits up to that long for them to end on their own.
+   */
+  close(drainMs?: number): Promise<void>;
 }
 
 export interface ServingPodListeners extends PodListeners {
@@ -25,8 +29,9 @@ export interface ServingPodListeners extends PodListeners {
 export async function openPodListeners(pod: EnrolledPod, inputs: ProxyInputs, hbone: HboneServer): Promise<ServingPodListeners> {
   const servers: net.Server[] = [];
   const accepted = new Set<net.Socket>();
-  const close = async (): Promise<void> => {
+  const close = async (drainMs = 0): Promise<void> => {
     const closed = Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    if (drainMs > 0 && accepted.size > 0) await drained(accepted, drainMs);
     for (const s of accepted) s.destroy();
     await closed;
   };
@@ -60,4 +65,12 @@ export async function openPodListeners(pod: EnrolledPod, inputs: ProxyInputs, hb
       void handleOutbound(s, pod, inputs);
     },
   };
+}
+
+/** Resolves once every socket has closed, or after ms. */
+async function drained(sockets: ReadonlySet<net.Socket>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const each = [...sockets].map((s) => s.closed ? Promise.resolve() : new Promise<void>((r) => s.once('close', () => r())));
+  await Promise.race([Promise.all(each), new Promise<void>((r) => { timer = setTimeout(r, ms); })]);
+  clearTimeout(timer);
 }
