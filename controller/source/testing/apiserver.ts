@@ -20,7 +20,10 @@
 // structural-schema.ts. With `users` and `rbac`, requests are authorized by the stored
 // ClusterRoles, Roles and their bindings, and each recorded request names its user and verb.
 // A TokenReview (create only) is answered from the tokens a test registers (reviewableToken).
-// Not implemented: JSON patch, strategic merge patch, pagination, selectors, validation of
+// For kubectl: /version, an OpenAPI v2 document naming no schema (so kubectl validates nothing
+// client-side), short names in discovery, and a strategic merge patch that holds no list or
+// $-directive (read as the merge patch it then equals).
+// Not implemented: JSON patch, other strategic merge patches, protobuf bodies, pagination, selectors, validation of
 // built-in kinds, admission (a namespace need not exist), cluster IP allocation (tests set
 // `spec.clusterIP` with `update`) and garbage collection (deleting an owner leaves the objects
 // that name it in ownerReferences). Tests drive it through create/update/delete/compact/
