@@ -5,56 +5,67 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { WeftError, errorMessage } from '#core/errors.ts';
 import { Ports } from '#core/ports.ts';
 import { analyzeManifests, formatAnalysis } from '#cli/analyze.ts';
-import { formatStatus, formatWorkloads } from '#cli/format.ts';
+import { adminUrl, fetchText, getJson } from '#cli/controller-client.ts';
+import { workloadsPrintable } from '#cli/format.ts';
+import { loadCliKubeConfig } from '#cli/kube-client.ts';
+import { outputOption, render } from '#cli/output.ts';
+import type { OutputFormat } from '#cli/output.ts';
+import { statusPrintable, statusReport } from '#cli/status.ts';
 import { FolderWaypoints } from '#cli/waypoint-folder.ts';
 import { WAYPOINT_FOR_CHOICES, formatWaypoints } from '#cli/waypoint-gateway.ts';
 import type { WaypointBackend, WaypointForChoice } from '#cli/waypoint-gateway.ts';
-import { KubernetesWaypoints, loadCliKubeConfig } from '#cli/waypoint-kube.ts';
+import { KubernetesWaypoints } from '#cli/waypoint-kube.ts';
 
 const DEMO = fileURLToPath(new URL('../local/demo.ts', import.meta.url));
 
-async function getJson(url: string): Promise<unknown> {
-  let res: Response;
-  try {
-    res = await fetch(url);
-  } catch (err) {
-    throw new Error(`cannot reach ${url}: ${errorMessage(err)} (is the controller running? its admin address is printed by the demo)`, { cause: err });
-  }
-  if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
-  const body: unknown = await res.json();
-  return body;
-}
-
-interface TargetOptions {
-  manifests: string[];
+interface KubeOptions {
   kubeconfig?: string;
   context?: string;
+}
+
+interface TargetOptions extends KubeOptions {
+  manifests: string[];
   namespace?: string;
 }
 
+const kubeOptions = (cmd: Command): Command => cmd
+  .option('--kubeconfig <path>', 'Kubernetes: kubeconfig file (default: KUBECONFIG, ~/.kube/config, in-cluster)')
+  .option('--context <name>', 'Kubernetes: kubeconfig context');
+
+const manifestsOption = (cmd: Command): Command => cmd
+  .option('--manifests <dir>', 'embedded cluster: a folder of manifests the controller reads (repeatable; new files go to the first)',
+    (dir: string, dirs: string[]) => [...dirs, dir], [] as string[]);
+
 /** `--manifests` picks the embedded cluster's folder; otherwise the Kubernetes API, found as kubectl finds it. */
 function withTarget(cmd: Command): Command {
-  return cmd
-    .option('-n, --namespace <namespace>', 'namespace (default: the kubeconfig context\'s, or default)')
-    .option('--manifests <dir>', 'embedded cluster: a folder of manifests the controller reads (repeatable; new files go to the first)',
-      (dir: string, dirs: string[]) => [...dirs, dir], [] as string[])
-    .option('--kubeconfig <path>', 'Kubernetes: kubeconfig file (default: KUBECONFIG, ~/.kube/config, in-cluster)')
-    .option('--context <name>', 'Kubernetes: kubeconfig context');
+  return kubeOptions(manifestsOption(cmd.option('-n, --namespace <namespace>', 'namespace (default: the kubeconfig context\'s, or default)')));
+}
+
+function kubeConfigOf(opts: KubeOptions): KubeConfig {
+  return loadCliKubeConfig({
+    ...(opts.kubeconfig === undefined ? {} : { kubeconfig: opts.kubeconfig }),
+    ...(opts.context === undefined ? {} : { context: opts.context }),
+  });
 }
 
 function backendFor(opts: TargetOptions): WaypointBackend {
   if (opts.manifests.length > 0) return new FolderWaypoints(opts.manifests.map((d) => resolve(d)));
-  return new KubernetesWaypoints(loadCliKubeConfig({
-    ...(opts.kubeconfig === undefined ? {} : { kubeconfig: opts.kubeconfig }),
-    ...(opts.context === undefined ? {} : { context: opts.context }),
-  }));
+  return new KubernetesWaypoints(kubeConfigOf(opts));
+}
+
+/** `90s`, `30m`, `2h`, `1d` (or plain seconds) in seconds. */
+export function parseDuration(text: string): number {
+  const m = /^(\d+)(s|m|h|d)?$/.exec(text.trim());
+  if (m === null) throw new WeftError('WEFT_ERR_USAGE', `${JSON.stringify(text)} is not a duration`, { hint: 'for example 90s, 30m, 2h or 1d' });
+  return Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86_400 }[(m[2] ?? 's') as 's' | 'm' | 'h' | 'd'];
 }
 
 export function buildProgram(out: (s: string) => void = (s) => process.stdout.write(s)): Command {
-  const program = new Command('weft').description('weft, an ambient service mesh').showHelpAfterError();
+  const program = new Command('weft').description('weft, an ambient service mesh').showHelpAfterError('(add --help for usage)');
   const controller = new Option('--controller <url>', 'controller admin URL').default(`http://127.0.0.1:${Ports.controllerDashboard}`);
 
   program.command('analyze')
@@ -69,19 +80,28 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
   program.command('workloads')
     .description('workloads the controller knows, with their mesh protocol and node')
     .addOption(controller)
-    .action(async (opts: { controller: string }) => {
-      out(formatWorkloads(await getJson(`${opts.controller}/debug/model`)));
+    .addOption(outputOption())
+    .action(async (opts: { controller: string; output: OutputFormat }) => {
+      const model = await getJson(adminUrl(opts.controller, '/debug/model'));
+      out(render(opts.output, workloadsPrintable(model)));
     });
 
   program.command('status')
-    .description('conditions the controller reports on your objects (rejected policies, missing waypoints, ...)')
+    .description('the mesh at a glance: controller, ztunnels, waypoints, versions, config sync, certificates near expiry, conditions on your objects')
     .addOption(controller)
-    .action(async (opts: { controller: string }) => {
-      out(formatStatus(await getJson(`${opts.controller}/status`)));
+    .addOption(outputOption())
+    .option('--expiry-warning <duration>', 'a certificate with less than this left is near expiry', '2h')
+    .action(async (opts: { controller: string; output: OutputFormat; expiryWarning: string }) => {
+      const warnSeconds = parseDuration(opts.expiryWarning);
+      const status = await getJson(adminUrl(opts.controller, '/status'));
+      const health = await fetchText(adminUrl(opts.controller, '/healthz'));
+      const dashboard = await getJson(adminUrl(opts.controller, '/api/dashboard'), { optional: true });
+      const report = statusReport({ url: opts.controller, healthy: health.status === 200, status, dashboard, now: Date.now(), warnSeconds });
+      out(render(opts.output, statusPrintable(report)));
     });
 
   const waypoint = program.command('waypoint')
-    .description('deploy, list and remove waypoints (Gateways of class istio-waypoint), on the embedded cluster or Kubernetes');
+    .description('deploy, list, inspect and remove waypoints (Gateways of class istio-waypoint), on the embedded cluster or Kubernetes');
 
   withTarget(waypoint.command('apply'))
     .description('create or update a waypoint; the controller deploys it')
@@ -102,11 +122,13 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
   withTarget(waypoint.command('list'))
     .description('waypoints of a namespace (or of all, with -A), with their address and Programmed condition')
     .option('-A, --all-namespaces', 'every namespace')
-    .action(async (opts: TargetOptions & { allNamespaces?: boolean }) => {
+    .addOption(outputOption())
+    .action(async (opts: TargetOptions & { allNamespaces?: boolean; output: OutputFormat }) => {
       const backend = backendFor(opts);
       const all = opts.allNamespaces === true;
       const namespace = opts.namespace ?? backend.defaultNamespace();
-      out(formatWaypoints(await backend.list(all ? undefined : namespace), all, namespace));
+      const rows = await backend.list(all ? undefined : namespace);
+      out(render(opts.output, { data: rows, table: () => formatWaypoints(rows, all, namespace) }));
     });
 
   withTarget(waypoint.command('delete'))
@@ -126,8 +148,8 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     .addOption(controller)
     .option('--no-open', 'only print the URL')
     .action(async (opts: { controller: string; open: boolean }) => {
-      const url = `${opts.controller.replace(/\/+$/, '')}/dashboard`;
-      await getJson(`${opts.controller.replace(/\/+$/, '')}/api/dashboard`);
+      const url = adminUrl(opts.controller, '/dashboard');
+      await getJson(adminUrl(opts.controller, '/api/dashboard'));
       out(`${url}\n`);
       // A desktop session has a display; on a server, printing the URL is all there is to do.
       const opener = process.platform === 'darwin' ? 'open' : process.env['DISPLAY'] !== undefined || process.env['WAYLAND_DISPLAY'] !== undefined ? 'xdg-open' : undefined;
@@ -140,12 +162,14 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
       const child = spawn(process.execPath, [DEMO], { stdio: 'inherit' });
       await new Promise<void>((resolve) => child.on('exit', (code) => { process.exitCode = code ?? 1; resolve(); }));
     });
+
   return program;
 }
 
 if (import.meta.main) {
   buildProgram().parseAsync(process.argv).catch((err: unknown) => {
-    process.stderr.write(`weft: ${errorMessage(err)}\n`);
+    // One line, as kubectl's errors are: a parser's code frame or a server's multi-line text is folded.
+    process.stderr.write(`weft: ${errorMessage(err).split('\n').map((l) => l.trim()).filter((l) => l !== '').join(' ')}\n`);
     process.exitCode = 1;
   });
 }
