@@ -4,23 +4,29 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
-import { Command, Option } from 'commander';
+import { Argument, Command, Option } from 'commander';
+import { AppsV1Api, VersionApi } from '@kubernetes/client-node';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { WeftError, errorMessage } from '#core/errors.ts';
 import { Ports } from '#core/ports.ts';
 import { analyzeManifests, formatAnalysis } from '#cli/analyze.ts';
+import { COMPLETION_SHELLS, completionScript } from '#cli/completion.ts';
+import type { CompletionShell } from '#cli/completion.ts';
 import { adminUrl, fetchText, getJson } from '#cli/controller-client.ts';
 import { workloadsPrintable } from '#cli/format.ts';
-import { loadCliKubeConfig } from '#cli/kube-client.ts';
+import { call, loadCliKubeConfig } from '#cli/kube-client.ts';
 import { outputOption, render } from '#cli/output.ts';
 import type { OutputFormat } from '#cli/output.ts';
 import { statusPrintable, statusReport } from '#cli/status.ts';
+import { buildTag, clientVersion, versionPrintable } from '#cli/version.ts';
+import type { VersionReport } from '#cli/version.ts';
 import { FolderWaypoints } from '#cli/waypoint-folder.ts';
 import { WAYPOINT_FOR_CHOICES, formatWaypoints } from '#cli/waypoint-gateway.ts';
 import type { WaypointBackend, WaypointForChoice } from '#cli/waypoint-gateway.ts';
 import { KubernetesWaypoints } from '#cli/waypoint-kube.ts';
 
 const DEMO = fileURLToPath(new URL('../local/demo.ts', import.meta.url));
+const RELEASE_NAMESPACE = 'istio-system';
 
 interface KubeOptions {
   kubeconfig?: string;
@@ -64,6 +70,31 @@ export function parseDuration(text: string): number {
   return Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86_400 }[(m[2] ?? 's') as 's' | 'm' | 'h' | 'd'];
 }
 
+async function controllerVersion(url: string): Promise<NonNullable<VersionReport['controller']>> {
+  try {
+    const health = await fetchText(adminUrl(url, '/healthz'));
+    const metrics = await fetchText(adminUrl(url, '/metrics'));
+    const tag = metrics.status === 200 ? buildTag(metrics.text, 'controller') : undefined;
+    return { source: url, reachable: health.status === 200 || health.status === 503, ...(tag === undefined ? {} : { version: tag }) };
+  } catch (err) {
+    return { source: url, reachable: false, error: errorMessage(err).split(' (hint:')[0] ?? '' };
+  }
+}
+
+async function kubeVersions(kc: KubeConfig, namespace: string): Promise<Pick<VersionReport, 'controller' | 'kubernetes'>> {
+  const server = await call({}, 'reading the API server version', () => kc.makeApiClient(VersionApi).getCode());
+  const apps = kc.makeApiClient(AppsV1Api);
+  const source = `deployment ${namespace}/weft-controller`;
+  try {
+    const d = await apps.readNamespacedDeployment({ namespace, name: 'weft-controller' });
+    const version = d.metadata?.labels?.['app.kubernetes.io/version'];
+    const image = d.spec?.template.spec?.containers[0]?.image;
+    return { kubernetes: server.gitVersion, controller: { source, reachable: true, ...(version === undefined ? {} : { version }), ...(image === undefined ? {} : { image }) } };
+  } catch (err) {
+    return { kubernetes: server.gitVersion, controller: { source, reachable: false, error: errorMessage(err).split('\n')[0] ?? '' } };
+  }
+}
+
 export function buildProgram(out: (s: string) => void = (s) => process.stdout.write(s)): Command {
   const program = new Command('weft').description('weft, an ambient service mesh').showHelpAfterError('(add --help for usage)');
   const controller = new Option('--controller <url>', 'controller admin URL').default(`http://127.0.0.1:${Ports.controllerDashboard}`);
@@ -99,6 +130,25 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
       const report = statusReport({ url: opts.controller, healthy: health.status === 200, status, dashboard, now: Date.now(), warnSeconds });
       out(render(opts.output, statusPrintable(report)));
     });
+
+  kubeOptions(program.command('version'))
+    .description('the client\'s version, and the controller\'s where one answers (its admin URL, or its Deployment on Kubernetes)')
+    .addOption(controller)
+    .option('-n, --namespace <namespace>', 'Kubernetes: the namespace weft is installed in', RELEASE_NAMESPACE)
+    .addOption(outputOption())
+    .option('--client', 'the client\'s version only')
+    .action(async (opts: KubeOptions & { controller: string; namespace: string; output: OutputFormat; client?: boolean }) => {
+      const report: VersionReport = { client: { version: clientVersion(), node: process.version } };
+      if (opts.client !== true) {
+        const kube = opts.kubeconfig !== undefined || opts.context !== undefined || process.env['KUBECONFIG'] !== undefined;
+        Object.assign(report, kube ? await kubeVersions(kubeConfigOf(opts), opts.namespace) : { controller: await controllerVersion(opts.controller) });
+      }
+      out(render(opts.output, versionPrintable(report)));
+    });
+
+  const completion = program.command('completion')
+    .description('a shell completion script: source <(weft completion bash)')
+    .addArgument(new Argument('<shell>', 'bash or zsh').choices(COMPLETION_SHELLS));
 
   const waypoint = program.command('waypoint')
     .description('deploy, list, inspect and remove waypoints (Gateways of class istio-waypoint), on the embedded cluster or Kubernetes');
@@ -163,6 +213,10 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
       await new Promise<void>((resolve) => child.on('exit', (code) => { process.exitCode = code ?? 1; resolve(); }));
     });
 
+  // Last, so the script knows every command above.
+  completion.action((shell: CompletionShell) => {
+    out(completionScript(program, shell));
+  });
   return program;
 }
 
