@@ -8,6 +8,7 @@ import { Argument, Command, Option } from 'commander';
 import { AppsV1Api, VersionApi } from '@kubernetes/client-node';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { WeftError, errorMessage } from '#core/errors.ts';
+import { Labels } from '#controller/model/labels.ts';
 import { Ports } from '#core/ports.ts';
 import { analyzeManifests, formatAnalysis } from '#cli/analyze.ts';
 import { COMPLETION_SHELLS, completionScript } from '#cli/completion.ts';
@@ -21,7 +22,7 @@ import { statusPrintable, statusReport } from '#cli/status.ts';
 import { buildTag, clientVersion, versionPrintable } from '#cli/version.ts';
 import type { VersionReport } from '#cli/version.ts';
 import { FolderWaypoints } from '#cli/waypoint-folder.ts';
-import { WAYPOINT_FOR_CHOICES, formatWaypoints } from '#cli/waypoint-gateway.ts';
+import { WAYPOINT_FOR_CHOICES, formatWaypointStatus, formatWaypoints } from '#cli/waypoint-gateway.ts';
 import type { WaypointBackend, WaypointForChoice } from '#cli/waypoint-gateway.ts';
 import { KubernetesWaypoints } from '#cli/waypoint-kube.ts';
 
@@ -150,6 +151,18 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     .description('a shell completion script: source <(weft completion bash)')
     .addArgument(new Argument('<shell>', 'bash or zsh').choices(COMPLETION_SHELLS));
 
+  for (const [name, value, description] of [
+    ['enroll', 'ambient', `label a namespace ${Labels.dataplaneMode}=ambient: its pods join the mesh, without restarting`],
+    ['unenroll', null, `remove the label ${Labels.dataplaneMode}: its pods leave the mesh`],
+  ] as const) {
+    withTarget(program.command(name)).description(description)
+      .argument('<namespace>', 'the namespace')
+      .action(async (namespace: string, opts: TargetOptions) => {
+        await backendFor(opts).labelNamespace(namespace, { [Labels.dataplaneMode]: value });
+        out(value === null ? `namespace/${namespace} unlabeled ${Labels.dataplaneMode}\n` : `namespace/${namespace} labeled ${Labels.dataplaneMode}=${value}\n`);
+      });
+  }
+
   const waypoint = program.command('waypoint')
     .description('deploy, list, inspect and remove waypoints (Gateways of class istio-waypoint), on the embedded cluster or Kubernetes');
 
@@ -179,6 +192,20 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
       const namespace = opts.namespace ?? backend.defaultNamespace();
       const rows = await backend.list(all ? undefined : namespace);
       out(render(opts.output, { data: rows, table: () => formatWaypoints(rows, all, namespace) }));
+    });
+
+  withTarget(waypoint.command('status'))
+    .description('each waypoint of a namespace with its address and every condition the controller reports on it')
+    .argument('[name]', 'only this waypoint')
+    .addOption(outputOption())
+    .action(async (name: string | undefined, opts: TargetOptions & { output: OutputFormat }) => {
+      const backend = backendFor(opts);
+      const namespace = opts.namespace ?? backend.defaultNamespace();
+      const rows = (await backend.list(namespace)).filter((r) => name === undefined || r.name === name);
+      if (name !== undefined && rows.length === 0) {
+        throw new WeftError('WEFT_ERR_WAYPOINT', `waypoint ${namespace}/${name} not found`, { hint: `weft waypoint list -n ${namespace} shows the waypoints there` });
+      }
+      out(render(opts.output, { data: rows, table: () => formatWaypointStatus(rows, namespace) }));
     });
 
   withTarget(waypoint.command('delete'))
