@@ -15,6 +15,7 @@ import { COMPLETION_SHELLS, completionScript } from '#cli/completion.ts';
 import type { CompletionShell } from '#cli/completion.ts';
 import { adminUrl, fetchText, getJson } from '#cli/controller-client.ts';
 import { workloadsPrintable } from '#cli/format.ts';
+import { KubernetesInstaller, installYaml, parseSet, renderInstall } from '#cli/install.ts';
 import { call, loadCliKubeConfig } from '#cli/kube-client.ts';
 import { outputOption, render } from '#cli/output.ts';
 import type { OutputFormat } from '#cli/output.ts';
@@ -150,6 +151,28 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
   const completion = program.command('completion')
     .description('a shell completion script: source <(weft completion bash)')
     .addArgument(new Argument('<shell>', 'bash or zsh').choices(COMPLETION_SHELLS));
+
+  const install = program.command('install')
+    .description('install weft on Kubernetes: the chart\'s objects, server-side applied (CRDs only where missing)')
+    .option('-n, --namespace <namespace>', 'the namespace to install into', RELEASE_NAMESPACE)
+    .option('--set <key=value>', 'a chart value, as helm --set (repeatable)', (a: string, all: string[]) => [...all, a], [] as string[])
+    .option('--dry-run', 'print the objects as YAML instead of applying them (no cluster needed)');
+  kubeOptions(install).action(async (opts: KubeOptions & { namespace: string; set: string[]; dryRun?: boolean }) => {
+    const rendered = renderInstall({ namespace: opts.namespace, values: parseSet(opts.set) });
+    if (opts.dryRun === true) {
+      out(installYaml(rendered));
+      return;
+    }
+    await new KubernetesInstaller(kubeConfigOf(opts)).install(rendered, (ref, outcome) => out(`${ref} ${outcome}\n`));
+  });
+
+  const uninstall = program.command('uninstall')
+    .description('remove what weft install applied; the namespace and the CRDs stay unless --crds')
+    .option('-n, --namespace <namespace>', 'the namespace weft is installed in', RELEASE_NAMESPACE)
+    .option('--crds', 'delete the CRDs too (and with them every AuthorizationPolicy, PeerAuthentication, ... in the cluster)');
+  kubeOptions(uninstall).action(async (opts: KubeOptions & { namespace: string; crds?: boolean }) => {
+    await new KubernetesInstaller(kubeConfigOf(opts)).uninstall(renderInstall({ namespace: opts.namespace }), { crds: opts.crds === true }, (ref, outcome) => out(`${ref} ${outcome}\n`));
+  });
 
   for (const [name, value, description] of [
     ['enroll', 'ambient', `label a namespace ${Labels.dataplaneMode}=ambient: its pods join the mesh, without restarting`],
