@@ -11,8 +11,11 @@ import { WeftError, errorMessage } from '#core/errors.ts';
 import { Labels } from '#controller/model/labels.ts';
 import { Ports } from '#core/ports.ts';
 import { analyzeManifests, formatAnalysis } from '#cli/analyze.ts';
+import { modelOf, readClusterObjects } from '#cli/cluster-state.ts';
 import { COMPLETION_SHELLS, completionScript } from '#cli/completion.ts';
 import type { CompletionShell } from '#cli/completion.ts';
+import { dumpPrintable, modelFromJson, pushedConfig } from '#cli/config-dump.ts';
+import type { ProxyRef } from '#cli/config-dump.ts';
 import { adminUrl, fetchText, getJson } from '#cli/controller-client.ts';
 import { workloadsPrintable } from '#cli/format.ts';
 import { KubernetesInstaller, installYaml, parseSet, renderInstall } from '#cli/install.ts';
@@ -185,6 +188,29 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
         out(value === null ? `namespace/${namespace} unlabeled ${Labels.dataplaneMode}\n` : `namespace/${namespace} labeled ${Labels.dataplaneMode}=${value}\n`);
       });
   }
+
+  const config = program.command('config').description('the configuration a proxy holds: from its admin endpoint (--admin), or what the controller pushes to it');
+  const configCommand = (sub: string, argument: string, description: string, refOf: (arg: string, namespace: string) => ProxyRef): void => {
+    manifestsOption(config.command(sub).option('-n, --namespace <namespace>', 'the waypoint\'s namespace', 'default')).description(description)
+      .argument(argument, argument === '<node>' ? 'the node (its ztunnel)' : 'the waypoint (its Gateway\'s name)')
+      .option('--admin <url>', 'the proxy\'s admin endpoint (port 15000, e.g. through kubectl port-forward): its own /config_dump')
+      .addOption(controller)
+      .addOption(outputOption())
+      .action(async (arg: string, opts: { manifests: string[]; namespace: string; admin?: string; controller: string; output: OutputFormat }) => {
+        if (opts.admin !== undefined) {
+          out(render(opts.output, dumpPrintable(await getJson(adminUrl(opts.admin, '/config_dump')))));
+          return;
+        }
+        const offline = opts.manifests.length > 0;
+        const model = offline
+          ? modelOf(await readClusterObjects({ manifests: opts.manifests.map((d) => resolve(d)) }))
+          : modelFromJson(await getJson(adminUrl(opts.controller, '/debug/model')));
+        if (model === undefined) throw new WeftError('WEFT_ERR_CONTROLLER', 'the controller has not built its model yet', { hint: 'wait for it to sync with the cluster, then try again' });
+        out(render(opts.output, dumpPrintable(pushedConfig(model, refOf(arg, opts.namespace), offline ? 'manifests' : `controller ${opts.controller}`))));
+      });
+  };
+  configCommand('ztunnel', '<node>', 'a node\'s ztunnel: workloads, services and the L4 policies of its pods', (node) => ({ kind: 'ztunnel', node }));
+  configCommand('waypoint', '<name>', 'a waypoint (-n its namespace): services, routes and L7 policies', (name, namespace) => ({ kind: 'waypoint', namespace, name }));
 
   const waypoint = program.command('waypoint')
     .description('deploy, list, inspect and remove waypoints (Gateways of class istio-waypoint), on the embedded cluster or Kubernetes');
