@@ -11,7 +11,9 @@ import { WeftError, errorMessage } from '#core/errors.ts';
 import { Labels } from '#controller/model/labels.ts';
 import { Ports } from '#core/ports.ts';
 import { analyzeManifests, formatAnalysis } from '#cli/analyze.ts';
+import { authzPrintable, checkAuthorization } from '#cli/authz.ts';
 import { modelOf, readClusterObjects } from '#cli/cluster-state.ts';
+import type { StateTarget } from '#cli/cluster-state.ts';
 import { COMPLETION_SHELLS, completionScript } from '#cli/completion.ts';
 import type { CompletionShell } from '#cli/completion.ts';
 import { dumpPrintable, modelFromJson, pushedConfig } from '#cli/config-dump.ts';
@@ -66,6 +68,10 @@ function kubeConfigOf(opts: KubeOptions): KubeConfig {
 function backendFor(opts: TargetOptions): WaypointBackend {
   if (opts.manifests.length > 0) return new FolderWaypoints(opts.manifests.map((d) => resolve(d)));
   return new KubernetesWaypoints(kubeConfigOf(opts));
+}
+
+function stateTarget(opts: TargetOptions): StateTarget {
+  return opts.manifests.length > 0 ? { manifests: opts.manifests.map((d) => resolve(d)) } : { kubeConfig: kubeConfigOf(opts) };
 }
 
 /** `90s`, `30m`, `2h`, `1d` (or plain seconds) in seconds. */
@@ -211,6 +217,24 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
   };
   configCommand('ztunnel', '<node>', 'a node\'s ztunnel: workloads, services and the L4 policies of its pods', (node) => ({ kind: 'ztunnel', node }));
   configCommand('waypoint', '<name>', 'a waypoint (-n its namespace): services, routes and L7 policies', (name, namespace) => ({ kind: 'waypoint', namespace, name }));
+
+  const authz = program.command('authz').description('authorization policies, judged offline');
+  withTarget(authz.command('check'))
+    .description('would a call be allowed? the waypoint\'s L7 and the destination ztunnel\'s L4 decision, with the policy and rule that decided (exit 1 when denied)')
+    .requiredOption('--from <workload>', 'the calling pod: [namespace/]name')
+    .requiredOption('--to <service>', 'the service called: [namespace/]name[:port] (default: its first port)')
+    .option('--method <method>', 'HTTP method, for L7 policies (default GET)')
+    .option('--path <path>', 'HTTP path, for L7 policies (default /)')
+    .addOption(outputOption())
+    .action(async (opts: TargetOptions & { from: string; to: string; method?: string; path?: string; output: OutputFormat }) => {
+      const model = modelOf(await readClusterObjects(stateTarget(opts)));
+      const namespace = opts.namespace ?? (opts.manifests.length > 0 ? 'default' : new KubernetesWaypoints(kubeConfigOf(opts)).defaultNamespace());
+      const result = checkAuthorization(model.resources.values(), {
+        from: opts.from, to: opts.to, ...(opts.method === undefined ? {} : { method: opts.method.toUpperCase() }), ...(opts.path === undefined ? {} : { path: opts.path }),
+      }, namespace);
+      out(render(opts.output, authzPrintable(result)));
+      if (!result.allowed) process.exitCode = 1;
+    });
 
   const waypoint = program.command('waypoint')
     .description('deploy, list, inspect and remove waypoints (Gateways of class istio-waypoint), on the embedded cluster or Kubernetes');
