@@ -8,12 +8,13 @@ import { buildModel } from '#controller/model/build.ts';
 import { compileRoutes } from '#controller/model/routes.ts';
 import type { RouteCondition } from '#controller/model/routes.ts';
 import type { ResourceCondition } from '#controller/model/types.ts';
-import { defaultWaypointAddress, indexWaypoints, resolveWaypoint } from '#controller/model/waypoints.ts';
+import { indexWaypoints, resolveWaypoint } from '#controller/model/waypoints.ts';
 import type { WaypointAddressLookup } from '#controller/model/waypoints.ts';
 import { fieldConditions } from '#controller/status/field-conditions.ts';
 import type { ClusterObjects, FieldProblem, ParentReference, SourceRejection } from '#controller/source/types.ts';
 import { silentLogger } from '#core/log.ts';
 import { table } from '#cli/format.ts';
+import { MODEL_OPTIONS, standInLookup } from '#cli/cluster-state.ts';
 
 /** A field of one object that weft cannot use (unknown, unsupported or unreadable). */
 export interface FieldReport extends FieldProblem {
@@ -35,24 +36,14 @@ export interface Analysis {
   problems: number;
 }
 
-const OPTIONS = { trustDomain: 'cluster.local', clusterId: 'Kubernetes', rootNamespace: 'istio-system' } as const;
-
-/** An address no real waypoint has (240.0.0.0/4 is reserved), standing in for one not deployed yet. */
-const STAND_IN_ADDRESS = '240.0.0.1';
-
 export async function analyzeManifests(dirs: string[]): Promise<Analysis> {
   const source = new LocalSource({ dirs, logger: silentLogger });
   await source.start();
   try {
     const objects = source.current();
     const assumed = new Set<string>();
-    const lookup: WaypointAddressLookup = (gw, objs) => {
-      const found = defaultWaypointAddress(gw, objs);
-      if (found !== undefined) return found;
-      assumed.add(`${gw.metadata.namespace}/${gw.metadata.name}`);
-      return STAND_IN_ADDRESS;
-    };
-    const model = buildModel(objects, OPTIONS, { waypointAddress: lookup });
+    const lookup = standInLookup(assumed);
+    const model = buildModel(objects, MODEL_OPTIONS, { waypointAddress: lookup });
     const rejections = [...source.rejected()];
     const routes = routeConditions(objects, lookup);
     // The model keeps one condition per object and type; a route has one set per parent, so
@@ -81,7 +72,7 @@ function isAssumedProgrammed(c: ResourceCondition, assumed: ReadonlySet<string>)
 
 /** Every route's conditions for each of its parents, with Services bound to waypoints as the model binds them. */
 function routeConditions(objects: ClusterObjects, lookup: WaypointAddressLookup): RouteCondition[] {
-  const { waypoints } = indexWaypoints(objects, OPTIONS.trustDomain, lookup);
+  const { waypoints } = indexWaypoints(objects, MODEL_OPTIONS.trustDomain, lookup);
   const byIdentity = new Map([...waypoints].map(([key, wp]) => [wp.identity, key]));
   const waypointOfService = (key: string): string | undefined => {
     const svc = objects.services.get(key);
@@ -90,7 +81,7 @@ function routeConditions(objects: ClusterObjects, lookup: WaypointAddressLookup)
     const identity = resolveWaypoint({ kind: 'Service', metadata: svc.metadata }, nsLabels, waypoints).waypoint?.identity;
     return identity === undefined ? undefined : byIdentity.get(identity);
   };
-  return compileRoutes(objects, { trustDomain: OPTIONS.trustDomain, waypointOfService }).conditions;
+  return compileRoutes(objects, { trustDomain: MODEL_OPTIONS.trustDomain, waypointOfService }).conditions;
 }
 
 function conditionKey(c: ResourceCondition): string {

@@ -1,4 +1,5 @@
 // Tables for the CLI, from the controller's admin JSON (read as unknown and checked).
+import type { Printable } from '#cli/output.ts';
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -14,30 +15,41 @@ export function table(header: string[], rows: string[][]): string {
   return [line(header), ...rows.map(line)].join('\n') + '\n';
 }
 
-export function formatWorkloads(model: unknown): string {
-  if (!isRecord(model) || model['built'] !== true || !Array.isArray(model['resources'])) return 'the controller has not built its model yet\n';
-  const rows: string[][] = [];
+export interface WorkloadRow {
+  namespace: string;
+  name: string;
+  addresses: string[];
+  node: string;
+  protocol: string;
+  serviceAccount: string;
+  /** The waypoint's address, or '-'. */
+  waypoint: string;
+}
+
+/** The workloads of the controller's /debug/model; undefined before it has built one. */
+export function workloadRows(model: unknown): WorkloadRow[] | undefined {
+  if (!isRecord(model) || model['built'] !== true || !Array.isArray(model['resources'])) return undefined;
+  const rows: WorkloadRow[] = [];
   for (const r of model['resources']) {
     if (!isRecord(r) || r['kind'] !== 'workload' || !isRecord(r['value'])) continue;
     const w = r['value'];
-    const addresses = Array.isArray(w['addresses']) ? w['addresses'].map(str).join(',') : '';
-    const waypoint = isRecord(w['waypoint']) ? str(w['waypoint']['address']) : '-';
-    rows.push([str(w['namespace']), str(w['name']), addresses, str(w['node']), str(w['tunnelProtocol']), str(w['serviceAccount']), waypoint]);
+    rows.push({
+      namespace: str(w['namespace']), name: str(w['name']), addresses: Array.isArray(w['addresses']) ? w['addresses'].map(str) : [],
+      node: str(w['node']), protocol: str(w['tunnelProtocol']), serviceAccount: str(w['serviceAccount']),
+      waypoint: isRecord(w['waypoint']) ? str(w['waypoint']['address']) : '-',
+    });
   }
-  rows.sort((a, b) => (a[0] ?? '').localeCompare(b[0] ?? '') || (a[1] ?? '').localeCompare(b[1] ?? ''));
-  return table(['NAMESPACE', 'NAME', 'ADDRESS', 'NODE', 'PROTOCOL', 'SERVICE ACCOUNT', 'WAYPOINT'], rows);
+  return rows.sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
 }
 
-export function formatStatus(status: unknown): string {
-  const list = Array.isArray(status) ? status : isRecord(status) && Array.isArray(status['objects']) ? status['objects'] : [];
-  const rows: string[][] = [];
-  for (const o of list) {
-    if (!isRecord(o) || !Array.isArray(o['conditions'])) continue;
-    for (const c of o['conditions']) {
-      if (!isRecord(c)) continue;
-      rows.push([str(o['kind']), `${str(o['namespace']) === '' ? '' : `${str(o['namespace'])}/`}${str(o['name'])}`, str(c['type']), str(c['status']), str(c['reason']), str(c['message'])]);
-    }
-  }
-  if (rows.length === 0) return 'no conditions reported\n';
-  return table(['KIND', 'NAME', 'TYPE', 'STATUS', 'REASON', 'MESSAGE'], rows);
+const NOT_BUILT = 'the controller has not built its model yet\n';
+
+export function workloadsPrintable(model: unknown): Printable {
+  const rows = workloadRows(model);
+  return {
+    data: rows ?? [],
+    table: () => (rows === undefined ? NOT_BUILT : table(['NAMESPACE', 'NAME', 'ADDRESS', 'NODE', 'PROTOCOL', 'SERVICE ACCOUNT', 'WAYPOINT'],
+      rows.map((w) => [w.namespace, w.name, w.addresses.join(','), w.node, w.protocol, w.serviceAccount, w.waypoint]))),
+  };
 }
+

@@ -50,15 +50,23 @@ export class FolderWaypoints implements WaypointBackend {
   }
 
   async enrollNamespace(namespace: string, name: string): Promise<void> {
+    await this.labelNamespace(namespace, { [Labels.useWaypoint]: name });
+  }
+
+  async labelNamespace(namespace: string, labels: Readonly<Record<string, string | null>>): Promise<void> {
     const found = await this.#find('Namespace', '', namespace);
     const at = found[0];
     if (at === undefined) {
-      throw new WeftError('WEFT_ERR_WAYPOINT', `no Namespace ${namespace} in ${this.#dirs.join(', ')}`, {
-        hint: 'pass the folder that declares the namespace with another --manifests (the embedded cluster writes its own), or add the label istio.io/use-waypoint there yourself',
+      throw new WeftError('WEFT_ERR_NAMESPACE', `no Namespace ${namespace} in ${this.#dirs.join(', ')}`, {
+        hint: 'pass the folder that declares the namespace with another --manifests (the embedded cluster writes its own), or add the label there yourself',
       });
     }
     if (found.length > 1) throw duplicate('Namespace', '', namespace, found);
-    at.docs[at.index]?.setIn(['metadata', 'labels', Labels.useWaypoint], name);
+    const doc = at.docs[at.index];
+    for (const [key, value] of Object.entries(labels)) {
+      if (value === null) doc?.deleteIn(['metadata', 'labels', key]);
+      else doc?.setIn(['metadata', 'labels', key], value);
+    }
     await writeAtomic(at.file, joinDocs(at.docs));
   }
 

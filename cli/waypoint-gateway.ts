@@ -25,6 +25,8 @@ export interface WaypointRow {
   address: string;
   /** The Programmed condition's status, or '-' when the Gateway has none. */
   programmed: string;
+  /** The Gateway's status conditions, as the controller wrote them. */
+  conditions: { type: string; status: string; reason: string; message: string }[];
 }
 
 // The name becomes the ServiceAccount's, Deployment's and Service's: a Service needs a DNS-1035 label.
@@ -78,13 +80,15 @@ export function waypointRow(obj: unknown, defaultNamespace = 'default'): Waypoin
   const labels = isRecord(meta['labels']) ? meta['labels'] : {};
   const status = isRecord(obj['status']) ? obj['status'] : {};
   const addresses = Array.isArray(status['addresses']) ? status['addresses'].filter(isRecord).map((a) => str(a['value'])).filter((v) => v !== '') : [];
-  const programmed = Array.isArray(status['conditions']) ? status['conditions'].filter(isRecord).find((c) => c['type'] === 'Programmed') : undefined;
+  const conditions = Array.isArray(status['conditions']) ? status['conditions'].filter(isRecord) : [];
+  const programmed = conditions.find((c) => c['type'] === 'Programmed');
   return {
     namespace: str(meta['namespace']) === '' ? defaultNamespace : str(meta['namespace']),
     name: str(meta['name']),
     for: str(labels[Labels.waypointFor]) === '' ? 'service' : str(labels[Labels.waypointFor]),
     address: addresses.length === 0 ? '-' : addresses.join(','),
     programmed: programmed === undefined ? '-' : str(programmed['status']),
+    conditions: conditions.map((c) => ({ type: str(c['type']), status: str(c['status']), reason: str(c['reason']), message: str(c['message']) })),
   };
 }
 
@@ -99,6 +103,16 @@ export function formatWaypoints(rows: readonly WaypointRow[], allNamespaces: boo
     : table(header, cells);
 }
 
+/** `weft waypoint status`: each waypoint's address and every condition the controller set on it. */
+export function formatWaypointStatus(rows: readonly WaypointRow[], namespace: string): string {
+  if (rows.length === 0) return `No waypoints found in namespace ${namespace}.\n`;
+  const sorted = [...rows].sort((a, b) => a.name.localeCompare(b.name));
+  const cells = sorted.flatMap((r) => (r.conditions.length === 0
+    ? [[r.name, r.for, r.address, '-', '-', 'NotReconciled', 'no status yet: is the controller running?']]
+    : r.conditions.map((c) => [r.name, r.for, r.address, c.type, c.status, c.reason, c.message])));
+  return table(['NAME', 'FOR', 'ADDRESS', 'CONDITION', 'STATUS', 'REASON', 'MESSAGE'], cells);
+}
+
 /** Where `weft waypoint` keeps waypoints: a folder of manifests, or a Kubernetes API. */
 export interface WaypointBackend {
   /** The namespace when -n is not given. */
@@ -107,6 +121,8 @@ export interface WaypointBackend {
   apply(spec: WaypointSpec): Promise<string>;
   /** Labels the namespace istio.io/use-waypoint=<name>, so its services use the waypoint. */
   enrollNamespace(namespace: string, name: string): Promise<void>;
+  /** Sets labels on an existing namespace; null removes one. */
+  labelNamespace(namespace: string, labels: Readonly<Record<string, string | null>>): Promise<void>;
   /** Waypoints of one namespace, or of all when undefined. */
   list(namespace: string | undefined): Promise<WaypointRow[]>;
   /** False when there is no such waypoint; throws when the Gateway is not a waypoint. */

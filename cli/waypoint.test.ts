@@ -12,7 +12,7 @@ import { isWaypointGateway } from '#controller/model/waypoints.ts';
 import { parseFile } from '#controller/source/local.ts';
 import { startApiServerHarness } from '#controller/source/testing/harness.ts';
 import type { ApiServerHarness } from '#controller/source/testing/harness.ts';
-import { formatWaypoints, waypointGateway, waypointRow } from '#cli/waypoint-gateway.ts';
+import { formatWaypointStatus, formatWaypoints, waypointGateway, waypointRow } from '#cli/waypoint-gateway.ts';
 import { buildProgram } from '#cli/weft.ts';
 
 type Obj = Record<string, unknown>;
@@ -76,9 +76,22 @@ test('the waypoint Gateway is what istioctl writes; rows and tables read it back
     const r = waypointRow(obj);
     assert.equal(r === undefined ? undefined : `${r.namespace} ${r.name} ${r.for} ${r.address} ${r.programmed}`, want);
   }
-  const two = [{ namespace: 'b', name: 'w', for: 'service', address: '-', programmed: '-' }, { namespace: 'a', name: 'w', for: 'all', address: '-', programmed: 'True' }];
+  const two = [{ namespace: 'b', name: 'w', for: 'service', address: '-', programmed: '-', conditions: [] }, { namespace: 'a', name: 'w', for: 'all', address: '-', programmed: 'True', conditions: [] }];
   assert.equal(formatWaypoints(two, true, 'x'), 'NAMESPACE  NAME  FOR      ADDRESS  PROGRAMMED\na          w     all      -        True\nb          w     service  -        -\n');
   assert.equal(formatWaypoints([], false, 'x'), 'No waypoints found in namespace x.\n');
+  const programmed = waypointRow({ ...waypointGateway({ namespace: 'shop', name: 'w' }), status: {
+    addresses: [{ type: 'IPAddress', value: '10.96.0.5' }],
+    conditions: [{ type: 'Accepted', status: 'True', reason: 'Accepted', message: '' }, { type: 'Programmed', status: 'False', reason: 'NoResources', message: 'no pod ready' }],
+  } });
+  assert.ok(programmed !== undefined);
+  assert.equal(formatWaypointStatus([programmed], 'shop'), [
+    'NAME  FOR      ADDRESS    CONDITION   STATUS  REASON       MESSAGE',
+    'w     service  10.96.0.5  Accepted    True    Accepted',
+    'w     service  10.96.0.5  Programmed  False   NoResources  no pod ready',
+    '',
+  ].join('\n'));
+  assert.match(formatWaypointStatus([{ ...programmed, conditions: [] }], 'shop'), /^w\s+service\s+10\.96\.0\.5\s+-\s+-\s+NotReconciled\s+no status yet/m);
+  assert.equal(formatWaypointStatus([], 'shop'), 'No waypoints found in namespace shop.\n');
 });
 
 test('on a manifest folder: apply writes a Gateway the controller deploys, list shows it, delete removes both', async () => {

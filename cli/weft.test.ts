@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { silentLogger } from '#core/log.ts';
 import { makeControllerConfig } from '#controller/config.ts';
 import { startController, type RunningController } from '#controller/main.ts';
-import { buildProgram } from '#cli/weft.ts';
+import { runWeft } from '#cli/testing.ts';
 
 let dir: string;
 let controller: RunningController;
@@ -27,14 +27,7 @@ metadata: { name: ext, namespace: shop }
 spec: { action: CUSTOM, rules: [{}] }
 `;
 
-async function run(...args: string[]): Promise<{ out: string; code: number }> {
-  let out = '';
-  process.exitCode = 0;
-  await buildProgram((s) => { out += s; }).exitOverride().parseAsync(['node', 'weft', ...args]);
-  const code = Number(process.exitCode ?? 0);
-  process.exitCode = 0;
-  return { out, code };
-}
+const run = runWeft;
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'weft-cli-'));

@@ -76,7 +76,7 @@ test('discovery lists the served kinds with their scope and status subresources'
   const groups = (await call(s, 'GET', '/apis', undefined)).body['groups'] as { name: string }[];
   assert.ok(groups.some((g) => g.name === 'apiextensions.k8s.io') && groups.some((g) => g.name === 'coordination.k8s.io'));
   const apps = (await call(s, 'GET', '/apis/apps/v1', undefined)).body['resources'] as { name: string; kind: string; namespaced: boolean }[];
-  assert.deepEqual(apps.find((r) => r.name === 'daemonsets'), { name: 'daemonsets', singularName: 'daemonset', namespaced: true, kind: 'DaemonSet', verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'] });
+  assert.deepEqual(apps.find((r) => r.name === 'daemonsets'), { name: 'daemonsets', singularName: 'daemonset', namespaced: true, kind: 'DaemonSet', shortNames: ['ds'], verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'] });
 });
 
 test('custom objects are validated and pruned by their CRD; fieldValidation=Strict refuses unknown fields', async () => {

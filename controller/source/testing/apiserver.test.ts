@@ -183,7 +183,7 @@ test('server-side apply creates, then merges by field manager: dropped fields go
   assert.equal((await json(path, { method: 'PATCH', headers: { 'content-type': 'application/apply-patch+yaml' }, body: '{}' })).status, 422, 'fieldManager is required');
   assert.equal((await apply({ ...deployment({}, []), kind: 'Service' })).status, 400, 'kind must match the URL');
   assert.equal((await apply({ ...deployment({}, []), metadata: { name: 'other' } })).status, 400, 'name must match the URL');
-  assert.equal((await json(path, { method: 'PATCH', headers: { 'content-type': 'application/strategic-merge-patch+json' }, body: '{}' })).status, 415);
+  assert.equal((await json(path, { method: 'PATCH', headers: { 'content-type': 'application/strategic-merge-patch+json' }, body: '{"spec":{"template":{"spec":{"containers":[]}}}}' })).status, 415, 'a strategic merge of lists');
 });
 
 test('merge patch of an object keeps its status and identity; DELETE answers Success, then 404', async () => {
@@ -204,4 +204,24 @@ test('merge patch of an object keeps its status and identity; DELETE answers Suc
   assert.equal(deleted.body['status'], 'Success');
   assert.equal(server.get('ServiceAccount', 'shop', 'sa'), undefined);
   assert.equal((await json('/api/v1/namespaces/shop/serviceaccounts/sa', { method: 'DELETE' })).status, 404);
+});
+
+test('what kubectl reads and sends: version, an empty OpenAPI v2, short names; a plain strategic merge patch, not one with lists', async () => {
+  assert.match(String((await json('/version')).body['gitVersion']), /^v1\.\d+/);
+  const openapi = await fetch(`${server.url}/openapi/v2`, { headers: auth });
+  assert.equal(openapi.status, 200);
+  assert.deepEqual([...new Uint8Array(await openapi.arrayBuffer())], [0x0a, 0x03, ...Buffer.from('2.0')]);
+  const core = (await json('/api/v1')).body['resources'] as Obj[];
+  assert.deepEqual(core.find((r) => r['name'] === 'namespaces')?.['shortNames'], ['ns']);
+  server.create(pod('smp'));
+  const smp = (body: Obj): Promise<{ status: number; body: Obj }> => json('/api/v1/namespaces/shop/pods/smp', {
+    method: 'PATCH', headers: { 'content-type': 'application/strategic-merge-patch+json' }, body: JSON.stringify(body),
+  });
+  const plain = await smp({ metadata: { labels: { tier: 'web' } } });
+  assert.equal(plain.status, 200);
+  assert.deepEqual((server.get('Pod', 'shop', 'smp')?.['metadata'] as Obj)['labels'], { tier: 'web' });
+  assert.equal((await smp({ spec: { containers: [{ name: 'x' }] } })).status, 415);
+  assert.equal((await smp({ metadata: { $patch: 'replace' } })).status, 415);
+  const proto = await fetch(`${server.url}/api/v1/namespaces`, { method: 'POST', headers: { ...auth, 'content-type': 'application/vnd.kubernetes.protobuf' }, body: 'x' });
+  assert.equal(proto.status, 415);
 });

@@ -20,9 +20,12 @@
 // structural-schema.ts. With `users` and `rbac`, requests are authorized by the stored
 // ClusterRoles, Roles and their bindings, and each recorded request names its user and verb.
 // A TokenReview (create only) is answered from the tokens a test registers (reviewableToken).
-// Not implemented: JSON patch, strategic merge patch, pagination, selectors (a name field
-// selector only narrows authorization, as resourceNames do on the real server), validation of
-// built-in kinds, admission (a namespace need not exist), cluster IP allocation (tests set
+// For kubectl: /version, an OpenAPI v2 document naming no schema (so kubectl validates nothing
+// client-side), short names in discovery, and a strategic merge patch that holds no list or
+// $-directive (read as the merge patch it then equals).
+// Not implemented: JSON patch, other strategic merge patches, protobuf bodies, pagination,
+// selectors (a name field selector only narrows authorization, as resourceNames do on the
+// real server), validation of built-in kinds, admission (a namespace need not exist), cluster IP allocation (tests set
 // `spec.clusterIP` with `update`) and garbage collection (deleting an owner leaves the objects
 // that name it in ownerReferences). Tests drive it through create/update/delete/compact/
 // dropWatches/failRequests.
@@ -89,6 +92,13 @@ const RESOURCES: readonly ResourceType[] = [
   // Create-only and never stored: answered from the tokens a test registers (reviewableToken).
   { group: 'authentication.k8s.io', version: 'v1', kind: 'TokenReview', plural: 'tokenreviews', namespaced: false, hasStatus: false, custom: false },
 ];
+
+/** kubectl's abbreviations (`kubectl get ns`), as the real server's discovery lists them. */
+const SHORT_NAMES: Readonly<Record<string, readonly string[]>> = {
+  namespaces: ['ns'], pods: ['po'], services: ['svc'], serviceaccounts: ['sa'], configmaps: ['cm'], nodes: ['no'],
+  deployments: ['deploy'], daemonsets: ['ds'], poddisruptionbudgets: ['pdb'], customresourcedefinitions: ['crd', 'crds'],
+  gateways: ['gtw'], gatewayclasses: ['gc'],
+};
 
 const apiVersionOf = (r: ResourceType): string => (r.group === '' ? r.version : `${r.group}/${r.version}`);
 
@@ -374,6 +384,11 @@ export class TestApiServer {
       return sendStatus(res, injected, 'InternalError', `injected failure ${injected}`);
     }
     if (req.method === 'GET' && this.#discovery(res, url.pathname)) return;
+    if (contentType === 'application/vnd.kubernetes.protobuf') {
+      // kubectl's typed generators (`kubectl create namespace`, ...) send protobuf: refused plainly; `apply -f` sends JSON.
+      req.resume();
+      return sendStatus(res, 415, 'UnsupportedMediaType', 'this test server reads JSON and YAML bodies, not protobuf');
+    }
     const route = parsePath(url.pathname);
     if (route === undefined) {
       req.resume();
@@ -456,7 +471,7 @@ export class TestApiServer {
   #patch(res: ServerResponse, r: ResourceType, namespace: string, name: string, type: string, query: Record<string, string>, body: string): void {
     const key = r.namespaced ? `${namespace}/${name}` : name;
     const old = this.#store(r).get(key);
-    if (type === 'application/merge-patch+json') {
+    if (type === 'application/merge-patch+json' || (type === 'application/strategic-merge-patch+json' && plainStrategicPatch(body))) {
       if (old === undefined) return sendStatus(res, 404, 'NotFound', `${r.plural} "${name}" not found`);
       const patch = parseObjectBody(body, JSON.parse);
       if (patch === undefined) return sendStatus(res, 400, 'BadRequest', 'the body is not a JSON object');
@@ -467,7 +482,7 @@ export class TestApiServer {
       return sendJson(res, 200, withType(r, this.update(withType(r, merged))));
     }
     if (type !== 'application/apply-patch+yaml') {
-      return sendStatus(res, 415, 'UnsupportedMediaType', `this test server patches objects with application/merge-patch+json or application/apply-patch+yaml, got ${type === '' ? 'none' : type}`);
+      return sendStatus(res, 415, 'UnsupportedMediaType', `this test server patches objects with application/merge-patch+json or application/apply-patch+yaml (or a strategic merge patch without lists or $-directives), got ${type === '' ? 'none' : type}`);
     }
     const manager = query['fieldManager'] ?? '';
     if (manager === '') return sendStatus(res, 422, 'Invalid', 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch');
@@ -702,12 +717,20 @@ export class TestApiServer {
       resources: served.filter((r) => r.group === group && r.version === version).flatMap((r) => [
         {
           name: r.plural, singularName: r.kind.toLowerCase(), namespaced: r.namespaced, kind: r.kind,
+          ...(SHORT_NAMES[r.plural] === undefined ? {} : { shortNames: SHORT_NAMES[r.plural] }),
           verbs: r.plural === 'tokenreviews' ? ['create'] : ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'],
         },
         ...(r.hasStatus ? [{ name: `${r.plural}/status`, singularName: '', namespaced: r.namespaced, kind: r.kind, verbs: ['get', 'patch', 'update'] }] : []),
       ]),
     });
-    if (parts.length === 1 && parts[0] === 'api') {
+    if (pathname === '/version') {
+      sendJson(res, 200, { major: '1', minor: '32', gitVersion: 'v1.32.0-weft-test', platform: 'linux/amd64' });
+    } else if (pathname === '/openapi/v2') {
+      // kubectl validates against the protobuf OpenAPI v2 document: this one names no schema
+      // (field 1, swagger = "2.0"), so it validates nothing and the server-side rules decide.
+      const doc = Buffer.from([0x0a, 0x03, ...Buffer.from('2.0')]);
+      res.writeHead(200, { 'content-type': 'application/com.github.proto-openapi.spec.v2.v1.0+protobuf', 'content-length': doc.length }).end(doc);
+    } else if (parts.length === 1 && parts[0] === 'api') {
       sendJson(res, 200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [] });
     } else if (parts.length === 1 && parts[0] === 'apis') {
       sendJson(res, 200, {
@@ -875,6 +898,18 @@ function verbOf(method: string, name: string | undefined, watch: boolean): strin
     case 'DELETE': return name === undefined ? 'deletecollection' : 'delete';
     default: return method.toLowerCase();
   }
+}
+
+/**
+ * A strategic merge patch that means what a JSON merge patch means: maps only (no list, whose
+ * merge keys this server does not know) and no `$patch`/`$retainKeys`-style directive. kubectl's
+ * client-side apply sends such patches for the fields marked `replace` (a PDB's selector).
+ */
+function plainStrategicPatch(body: string): boolean {
+  const plain = (v: unknown): boolean => !Array.isArray(v)
+    && (!isJsonObject(v) || Object.entries(v).every(([k, x]) => !k.startsWith('$') && plain(x)));
+  const patch = parseObjectBody(body, JSON.parse);
+  return patch !== undefined && plain(patch);
 }
 
 /** The body as one object, or undefined when it does not parse to one. */
