@@ -140,7 +140,7 @@ export class HandoffListener {
           // Free before listening again: a successor connecting the moment the socket is back
           // must find the listener idle.
           this.#busy = false;
-          if (!this.#closed) return this.#listen();
+          return this.#closed ? undefined : this.#listen();
         })
         .catch((err: unknown) => this.#log.error('resume after an aborted hand-off failed', { err: errorMessage(err) }));
     });
