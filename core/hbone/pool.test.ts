@@ -180,4 +180,25 @@ describe('HbonePool', () => {
       await pool.close(0);
     }
   });
+  test('close(grace) lets an open stream finish within the grace, and destroys one that outlives it', async () => {
+    const pool = new HbonePool();
+    const open = await pool.connect(req());
+    const session = open.session;
+    let closed = false;
+    const closing = pool.close(60_000).then(() => { closed = true; });
+    // The stream still carries data after close() began: the session is only closing.
+    const cut = new Promise<never>((_, reject) => open.once('close', () => reject(new Error('the stream was destroyed by close()'))));
+    cut.catch(() => undefined);
+    await Promise.race([roundTrip(open, 'after close began'), cut]);
+    await closing;
+    assert.ok(closed && session?.destroyed === true, 'close() returned once its last stream ended');
+
+    const pool2 = new HbonePool();
+    const stuck = await pool2.connect(req());
+    const stuckSession = stuck.session;
+    stuck.on('error', () => undefined);
+    await pool2.close(50);
+    assert.equal(stuckSession?.destroyed, true, 'destroyed at the end of the grace');
+    assert.equal(stuck.destroyed, true);
+  });
 });

@@ -181,10 +181,16 @@ export class HbonePool {
         this.#kill(e);
       }
     }
-    const sessions = [...this.#sessions];
-    const deadline = Date.now() + graceMs;
-    while (sessions.some((s) => !s.closed && !s.destroyed) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    for (const s of sessions) if (!s.destroyed) s.destroy();
+    // A closing session (`closed` turns true as close() is called) ends once its open streams
+    // have: wait for that, up to the grace, then destroy what is left.
+    const open = [...this.#sessions].filter((s) => !s.destroyed);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(open.map((s) => new Promise((r) => { if (s.destroyed) r(undefined); else s.once('close', r); }))),
+      new Promise((r) => { timer = setTimeout(r, graceMs); }),
+    ]);
+    clearTimeout(timer);
+    for (const s of open) if (!s.destroyed) s.destroy();
   }
 
   #reserve(req: HboneConnectRequest): Entry {
