@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 # starts a program that is not listed here.
 DEBIAN_NEEDS=(
   ip:iproute2 iptables:iptables iptables-save:iptables iptables-restore:iptables
-  nsenter:util-linux unshare:util-linux ss:iproute2 sysctl:procps curl:curl socat:socat iperf3:iperf3 wrk:wrk
+  nsenter:util-linux unshare:util-linux prlimit:util-linux bash:bash cat:coreutils ss:iproute2 sysctl:procps curl:curl socat:socat iperf3:iperf3 wrk:wrk
   h2load:nghttp2-client stunnel4:stunnel4 tcpdump:tcpdump ps:procps openssl:openssl
   prometheus:prometheus make:make g++:g++ python3:python3 sh:dash sleep:coreutils getconf:libc-bin
   chromium:chromium kubectl:kubernetes-client env:coreutils
