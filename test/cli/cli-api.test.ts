@@ -93,6 +93,8 @@ test('enroll labels the namespace, the controller puts its pod in the mesh, stat
   controller = await startController(parseControllerConfig([
     '--source', 'kubernetes', '--kubeconfig', h.kubeconfigPath, '--state-dir', join(dir, 'state'),
     '--address', '127.0.0.1', '--port', '0', '--admin-port', '0', '--debounce-ms', '20', '--log-level', 'off',
+    // The in-process ztunnel below holds the controller's own token rather than a projected one.
+    '--client-auth', 'hmac', '--insecure-allow-hmac-auth', 'true',
   ], {}), { logger: silentLogger });
   const adminUrl = controller.adminUrl;
   const who = { kind: 'ztunnel', node: 'node-1' } as const;

@@ -87,6 +87,13 @@ describe('the chart\'s controller, ztunnel and waypoint containers, from the ima
       await writeFile(join(host, file.slice(mount.mountPath.length)), content);
       volumes.set(mount.mountPath, host);
     }
+    // The ztunnel's state folder is a hostPath on a node; here a scratch folder of its own.
+    const stateMount = mountFor(inv, inv.env['WEFT_STATE_DIR'] ?? '');
+    if (stateMount !== undefined) {
+      const host = join(dir, `${pod.name}-state`);
+      await mkdir(host, { recursive: true });
+      volumes.set(stateMount.mountPath, host);
+    }
     return volumes;
   }
 
