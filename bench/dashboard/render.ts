@@ -6,34 +6,20 @@
 // average. Run: node bench/dashboard/render.ts [--rounds 7]
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
-import type { Server } from 'node:http';
-import { Registry } from '#core/telemetry/metrics.ts';
-import { startAdminServer } from '#controller/admin/server.ts';
 import { openBrowser } from '../../test/dashboard/browser.ts';
-import { syntheticMesh } from '../../test/dashboard/synthetic.ts';
+import { serveSyntheticDashboard } from '../../test/dashboard/synthetic.ts';
 import { percentile } from '../lib/percentiles.ts';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '7' } } });
 const rounds = Number(values.rounds);
 
-const mesh = syntheticMesh({ nodes: 100, workloads: 1000, waypoints: 10 });
-mesh.traffic(3);
-let snap = await mesh.snapshot();
-for (let i = 0; i < 5; i++) {
-  mesh.traffic(2 + i);
-  snap = await mesh.snapshot();
-}
-const admin = await startAdminServer({
-  healthy: () => true, model: () => undefined, status: () => ({}), metrics: new Registry({ processMetrics: false }),
-  dashboard: { snapshot: () => snap },
-}, '127.0.0.1', 0);
-const server: Server = admin.server;
+const { server, url } = await serveSyntheticDashboard({ nodes: 100, workloads: 1000, waypoints: 10 });
 const browser = await openBrowser();
 const ms: number[] = [];
 try {
   for (let i = 0; i < rounds; i++) {
     const page = browser.page;
-    await page.goto(`${admin.url}/dashboard`);
+    await page.goto(`${url}/dashboard`);
     await page.waitForFunction(`document.querySelectorAll('#nodes tbody tr[data-node]').length === 100
       && document.querySelectorAll('#c-opened canvas').length > 0
       && performance.getEntriesByName('weft-first-render').length > 0`);

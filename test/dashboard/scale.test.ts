@@ -9,11 +9,9 @@ import { mkdtemp } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Registry } from '#core/telemetry/metrics.ts';
-import { startAdminServer } from '#controller/admin/server.ts';
 import type { DashboardSnapshot } from '#controller/dashboard/snapshot.ts';
 import { chromiumMissing, openBrowser, type TestBrowser } from './browser.ts';
-import { syntheticMesh } from './synthetic.ts';
+import { serveSyntheticDashboard } from './synthetic.ts';
 
 const skip = await chromiumMissing();
 
@@ -24,19 +22,7 @@ describe('dashboard at 100 nodes and 1,000 workloads', { skip }, () => {
   let snap: DashboardSnapshot;
 
   before(async () => {
-    const mesh = syntheticMesh({ nodes: 100, workloads: 1000, waypoints: 10 });
-    mesh.traffic(3);
-    await mesh.snapshot();
-    for (let i = 0; i < 5; i++) {
-      mesh.traffic(2 + i);
-      snap = await mesh.snapshot();
-    }
-    const admin = await startAdminServer({
-      healthy: () => true, model: () => undefined, status: () => ({}), metrics: new Registry({ processMetrics: false }),
-      dashboard: { snapshot: () => snap },
-    }, '127.0.0.1', 0);
-    server = admin.server;
-    url = admin.url;
+    ({ server, url, snapshot: snap } = await serveSyntheticDashboard({ nodes: 100, workloads: 1000, waypoints: 10 }));
     browser = await openBrowser();
   });
 

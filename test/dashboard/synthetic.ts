@@ -6,6 +6,8 @@ import { sampleWorkload } from '#core/config/testing.ts';
 import type { Workload } from '#core/config/model.ts';
 import { tcpLabels } from '#core/telemetry/labels.ts';
 import { Registry } from '#core/telemetry/metrics.ts';
+import type { Server } from 'node:http';
+import { startAdminServer } from '#controller/admin/server.ts';
 import { DashboardCollector, type FetchText } from '#controller/dashboard/collector.ts';
 import type { DashboardSnapshot } from '#controller/dashboard/snapshot.ts';
 import type { ProxyTarget } from '#controller/dashboard/targets.ts';
@@ -73,4 +75,23 @@ export function syntheticMesh(opts: { nodes: number; workloads: number; waypoint
     },
     snapshot: () => collector.scrapeOnce(),
   };
+}
+
+/**
+ * The controller's admin handler serving the dashboard of a synthetic mesh of that size, after
+ * a few rounds of traffic (so rates have two samples): for the scale test and its benchmark.
+ */
+export async function serveSyntheticDashboard(opts: { nodes: number; workloads: number; waypoints: number }): Promise<{ server: Server; url: string; snapshot: DashboardSnapshot }> {
+  const mesh = syntheticMesh(opts);
+  mesh.traffic(3);
+  let snapshot = await mesh.snapshot();
+  for (let i = 0; i < 5; i++) {
+    mesh.traffic(2 + i);
+    snapshot = await mesh.snapshot();
+  }
+  const admin = await startAdminServer({
+    healthy: () => true, model: () => undefined, status: () => ({}), metrics: new Registry({ processMetrics: false }),
+    dashboard: { snapshot: () => snapshot },
+  }, '127.0.0.1', 0);
+  return { server: admin.server, url: admin.url, snapshot };
 }

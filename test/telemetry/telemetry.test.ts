@@ -18,15 +18,7 @@ import { startEcho } from '#local/echo.ts';
 import { LocalMesh, waitUntil } from '#local/mesh.ts';
 import type { LocalPod } from '#local/pod.ts';
 import { OtlpReceiver } from '#test/waypoint/otlp-receiver.ts';
-
-const isRoot = process.getuid?.() === 0;
-const skip = isRoot ? false : 'needs root (network namespaces, iptables)';
-
-const waypointGateway = {
-  apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway',
-  metadata: { name: 'waypoint', namespace: 'loud', labels: { 'istio.io/waypoint-for': 'service' } },
-  spec: { gatewayClassName: 'istio-waypoint', listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }] },
-};
+import { skip, waypointGateway } from '#test/waypoint/fixture.ts';
 
 const quietTelemetry = {
   apiVersion: 'telemetry.istio.io/v1', kind: 'Telemetry', metadata: { name: 'no-access-log', namespace: 'quiet' },
@@ -67,7 +59,7 @@ describe('Telemetry on the embedded cluster', { skip }, () => {
       await mesh.waitForEnrollment(client);
       await mesh.waitForEnrollment(echo);
     }
-    await mesh.apply('waypoint.yaml', waypointGateway);
+    await mesh.apply('waypoint.yaml', waypointGateway('loud'));
     // Through the waypoint once it serves: it adds Envoy's attempt count.
     await waitUntil(async () => (await call('loud').catch(() => ''))?.includes('x-envoy-attempt-count') === true, 30_000, () => 'loud requests never went through the waypoint');
   });

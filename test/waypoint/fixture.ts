@@ -7,12 +7,15 @@ const isRoot = process.getuid?.() === 0;
 /** These tests build network namespaces and iptables rules: root only (CI runs as root). */
 export const skip = isRoot ? false : 'needs root (network namespaces, iptables)';
 
-/** The waypoint of the `shop` namespace, for its Services. */
-export const gateway = {
+/** A namespace's waypoint Gateway named `waypoint`, for its Services. */
+export const waypointGateway = (namespace: string): object => ({
   apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway',
-  metadata: { name: 'waypoint', namespace: 'shop', labels: { 'istio.io/waypoint-for': 'service' } },
+  metadata: { name: 'waypoint', namespace, labels: { 'istio.io/waypoint-for': 'service' } },
   spec: { gatewayClassName: 'istio-waypoint', listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }] },
-};
+});
+
+/** The waypoint of the `shop` namespace. */
+export const gateway = waypointGateway('shop');
 
 /** Two nodes, and a `shop` namespace in ambient mode whose traffic goes through its waypoint (applied by the caller). */
 export async function startShopMesh(name: string): Promise<LocalMesh> {

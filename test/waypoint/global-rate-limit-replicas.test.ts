@@ -15,9 +15,7 @@ import { startEcho } from '#local/echo.ts';
 import { LocalMesh, waitUntil } from '#local/mesh.ts';
 import type { LocalPod } from '#local/pod.ts';
 import type { RunningWaypointPod } from '#local/waypoints.ts';
-
-const isRoot = process.getuid?.() === 0;
-const skip = isRoot ? false : 'needs root (network namespaces, iptables)';
+import { gateway, skip } from './fixture.ts';
 
 const WAYPOINT = 'shop/waypoint';
 const REPLICAS = 3;
@@ -28,12 +26,6 @@ const PER_CLIENT = 100;
 const DAY_MS = 86_400_000;
 /** Client pods tried before concluding the Service does not spread sessions over the replicas. */
 const MAX_CLIENTS = 40;
-
-const gateway = {
-  apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway',
-  metadata: { name: 'waypoint', namespace: 'shop', labels: { 'istio.io/waypoint-for': 'service' } },
-  spec: { gatewayClassName: 'istio-waypoint', listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }] },
-};
 
 const policy = {
   apiVersion: 'gateway.envoyproxy.io/v1alpha1', kind: 'BackendTrafficPolicy', metadata: { name: 'shared-limit', namespace: 'shop' },

@@ -13,15 +13,7 @@ import { startEcho } from '#local/echo.ts';
 import { LocalMesh, waitUntil } from '#local/mesh.ts';
 import type { LocalPod } from '#local/pod.ts';
 import type { EchoReply } from '#local/apps/echo.ts';
-
-const isRoot = process.getuid?.() === 0;
-const skip = isRoot ? false : 'needs root (network namespaces, iptables)';
-
-const gateway = {
-  apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway',
-  metadata: { name: 'waypoint', namespace: 'shop', labels: { 'istio.io/waypoint-for': 'service' } },
-  spec: { gatewayClassName: 'istio-waypoint', listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }] },
-};
+import { gateway, skip } from './fixture.ts';
 
 // A minute is far longer than the test's requests take, so no window can end in between.
 const LIMIT = 10;
