@@ -164,10 +164,32 @@ test('completion bash: a real bash completes commands, subcommands, options and 
   assert.equal(await complete('weft', 'status', '-o', ''), 'table wide json yaml');
   assert.equal(await complete('weft', 'completion', ''), 'bash zsh --help');
   assert.match(await complete('weft', 'authz', 'check', '--f'), /^--from$/);
-  const zsh = (await run('completion', 'zsh')).out;
-  assert.match(zsh, /^#compdef weft$/m);
-  assert.match(zsh, /^compdef _weft weft$/m);
-  assert.match(zsh, /'waypoint'\) echo 'apply list status delete --help' ;;/);
+});
+
+test('completion zsh: a real zsh, with compinit loaded, registers the function and completes what bash does', async () => {
+  const script = join(dir, 'weft.zsh');
+  await writeFile(script, (await run('completion', 'zsh')).out);
+  // compadd is a builtin only inside a completion widget: a function of the same name takes its
+  // place and prints what the completion offers. `words` and CURRENT are what zsh hands a widget.
+  const complete = async (...words: string[]): Promise<string> => {
+    const { stdout } = await new Promise<{ stdout: string }>((resolve, reject) => {
+      execFile('zsh', ['-f', '-c', [
+        'autoload -U compinit && compinit -u -D',
+        'source "$0"',
+        'print -r -- "registered:${_comps[weft]}"',
+        'compadd() { [[ "$1" == "--" ]] && shift; print -l -- "$@"; }',
+        `words=(${words.map((w) => `'${w}'`).join(' ')}); CURRENT=${words.length}`,
+        '_weft',
+      ].join('\n'), script], (err, stdout) => (err === null ? resolve({ stdout }) : reject(new Error(`zsh: ${err.message}`))));
+    });
+    const lines = stdout.trim().split('\n');
+    assert.equal(lines[0], 'registered:_weft');
+    return lines.slice(1).join(' ');
+  };
+  assert.equal(await complete('weft', 'waypoint', ''), 'apply list status delete --help');
+  assert.equal(await complete('weft', 'status', '-o', ''), 'table wide json yaml');
+  assert.equal(await complete('weft', 'completion', ''), 'bash zsh --help');
+  assert.match(await complete('weft', 'authz', 'check', ''), /--from/);
 });
 
 test('install --dry-run prints the rendered chart as YAML, CRDs first; --set reaches the chart', async () => {

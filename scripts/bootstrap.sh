@@ -13,7 +13,7 @@ DEBIAN_NEEDS=(
   nsenter:util-linux unshare:util-linux prlimit:util-linux bash:bash cat:coreutils ss:iproute2 sysctl:procps curl:curl socat:socat iperf3:iperf3 wrk:wrk
   h2load:nghttp2-client stunnel4:stunnel4 tcpdump:tcpdump ps:procps openssl:openssl
   prometheus:prometheus make:make g++:g++ python3:python3 sh:dash sleep:coreutils getconf:libc-bin
-  chromium:chromium kubectl:kubernetes-client env:coreutils
+  chromium:chromium kubectl:kubernetes-client env:coreutils zsh:zsh
   nginx:nginx haproxy:haproxy redis-server:redis-server
 )
 
