@@ -39,7 +39,7 @@ export function pluggedCaFromSecretData(data: Readonly<Record<string, string>>, 
   const missing = [[PluggedCaKeys.cert, certPem], [PluggedCaKeys.key, keyPem], [PluggedCaKeys.root, rootPem]].filter(([, v]) => v === undefined).map(([k]) => k);
   if (certPem === undefined || keyPem === undefined || rootPem === undefined) {
     throw new WeftError('WEFT_ERR_CA_CERT', `plugged-in CA Secret ${where} lacks ${missing.join(', ')}`, {
-      hint: `a plug-in CA Secret holds ${Object.values(PluggedCaKeys).join(', ')}; delete it to go back to the controller's own root`,
+      hint: `a plug-in CA Secret holds ${Object.values(PluggedCaKeys).join(', ')}; delete it and restart the controller to go back to its own root`,
     });
   }
   let fingerprints: { cert: string; root: string };
@@ -95,7 +95,7 @@ export function watchPluggedCa(o: PluggedCaWatchOptions): ObjectWatch {
     ...(o.backoff === undefined ? {} : { backoff: o.backoff }),
     onEvent: (type, secret) => {
       if (type === 'DELETED') {
-        log.warn('plug-in CA Secret deleted; the controller keeps signing with the CA it holds');
+        log.warn('plug-in CA Secret deleted; the controller keeps signing with the CA it holds until it restarts, then uses its own root');
         return;
       }
       let plugged: PluggedCa;
