@@ -48,6 +48,11 @@ export interface LocalMeshOptions {
   waypointEnv?: (hostIp: string) => Record<string, string>;
   /** Start a Redis for global rate limits; the waypoints get its address through their Deployment. */
   redis?: boolean;
+  /**
+   * Give each ztunnel a state folder (capture ledger, upgrade hand-off socket), as the chart's
+   * hostPath does; upgradeZtunnel needs it.
+   */
+  ztunnelStateDirs?: boolean;
 }
 
 export interface ZtunnelHandle {
@@ -143,6 +148,7 @@ export class LocalMesh {
           '--token-file', tokenFile, '--root-cert', rootCert,
           '--controller-identity', CONTROLLER_IDENTITY,
           '--admin-host', node.ip, '--log-level', level, '--node-dir', node.nodeDir,
+          ...(opts.ztunnelStateDirs === true ? ['--state-dir', join(stateDir, 'ztunnel', node.name)] : []),
         ];
         const proc = node.spawn(argv, { label: `ztunnel-${node.name}`, echo: opts.echo ?? false });
         ztunnels.set(node.name, {
@@ -199,6 +205,26 @@ export class LocalMesh {
     await waitUntil(async () => (await fetch(handle.readyUrl).catch(() => undefined))?.status === 200, timeoutMs,
       () => `the restarted ztunnel of ${node} did not report ready within ${timeoutMs} ms: ${proc.stderr.slice(-2000)}`);
     return handle;
+  }
+
+  /**
+   * A node's ztunnel upgraded as a DaemonSet surge rollout does it: a second process with the
+   * same command line starts beside the running one and takes over through the hand-off socket
+   * in the state folder (mesh started with `ztunnelStateDirs`); once it reports ready the old one
+   * gets SIGTERM and drains. Resolves with the new handle and the old process, whose exit the
+   * caller may await (it comes when its connections are done).
+   */
+  async upgradeZtunnel(node: string, timeoutMs = 30_000): Promise<{ handle: ZtunnelHandle; predecessor: LocalProcess }> {
+    const old = this.ztunnel(node);
+    if (!old.argv.includes('--state-dir')) throw new WeftError('WEFT_ERR_LOCAL_MESH', 'upgradeZtunnel needs a mesh started with ztunnelStateDirs');
+    const proc = old.node.spawn(old.argv, { label: `${old.process.label}+`, echo: this.#echo });
+    const handle: ZtunnelHandle = { ...old, process: proc };
+    this.#ztunnels.set(node, handle);
+    await proc.waitForLine('ready', timeoutMs);
+    await waitUntil(async () => (await fetch(handle.readyUrl).catch(() => undefined))?.status === 200, timeoutMs,
+      () => `the upgraded ztunnel of ${node} did not report ready within ${timeoutMs} ms: ${proc.stderr.slice(-2000)}`);
+    old.process.signal('SIGTERM');
+    return { handle, predecessor: old.process };
   }
 
   /** Stops the controller; proxies keep their last config and keep trying to reconnect. */

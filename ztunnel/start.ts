@@ -4,7 +4,7 @@
 // a ztunnel already running on the node (upgrade/handoff.ts) and, once serving, listens for
 // its own successor; a ztunnel that handed over drains, and exits when stopped.
 import { watch, type FSWatcher } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { CertificateAuthority } from '#core/ca/authority.ts';
 import { FileCaStore } from '#core/ca/file-store.ts';
@@ -73,6 +73,8 @@ export async function startFromConfig(cfg: ZtunnelConfig, logger: Logger, o: Sta
   const handoffPath = cfg.stateDir === undefined ? undefined : join(cfg.stateDir, HANDOFF_SOCKET);
   let predecessor: TakenOver | undefined;
   try {
+    // A state folder that does not exist yet is made (as a hostPath DirectoryOrCreate would).
+    if (cfg.stateDir !== undefined) await mkdir(cfg.stateDir, { recursive: true, mode: 0o700 });
     predecessor = handoffPath === undefined ? undefined : await requestHandoff(handoffPath, logger);
   } catch (err) {
     certificates.close();
@@ -102,6 +104,10 @@ export async function startFromConfig(cfg: ZtunnelConfig, logger: Logger, o: Sta
   });
 
   let stopSource: () => Promise<void> = async () => undefined;
+  // The controller stream steps aside while a successor takes over (it subscribes as the same
+  // client) and comes back if the successor fails.
+  let pauseSource: () => Promise<void> = async () => undefined;
+  let resumeSource: () => void = () => undefined;
   let handoff: HandoffListener | undefined;
   let drained: Promise<void> | undefined;
   try {
@@ -121,6 +127,8 @@ export async function startFromConfig(cfg: ZtunnelConfig, logger: Logger, o: Sta
       client.on('disconnected', (reason) => ztunnel.metrics.xdsTerminations.inc({ reason }));
       client.start();
       stopSource = () => client.close();
+      pauseSource = () => client.pause();
+      resumeSource = () => client.resume();
     } else {
       stopSource = await watchConfigFile(src.configFile, ztunnel, logger);
       // The whole config is here at once: be serving its pods before reporting started.
@@ -134,8 +142,14 @@ export async function startFromConfig(cfg: ZtunnelConfig, logger: Logger, o: Sta
     }
     if (handoffPath !== undefined) {
       handoff = await HandoffListener.listen(handoffPath, {
-        release: () => ztunnel.release(),
-        resume: () => ztunnel.resume(),
+        release: async () => {
+          await ztunnel.release();
+          await pauseSource();
+        },
+        resume: async () => {
+          resumeSource();
+          await ztunnel.resume();
+        },
         drain: () => {
           drained = ztunnel.drain(cfg.drainMs).then(() => logger.info('drained after the hand-off; exiting once stopped'));
         },

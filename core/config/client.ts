@@ -94,6 +94,7 @@ export class ConfigClient extends EventEmitter<ConfigClientEvents> {
   #attempt = 0;
   #retryTimer: NodeJS.Timeout | undefined;
   #closed = false;
+  #paused = false;
   #firstUpdate: { promise: Promise<void>; resolve: () => void };
 
   constructor(opts: ConfigClientOptions) {
@@ -125,6 +126,28 @@ export class ConfigClient extends EventEmitter<ConfigClientEvents> {
 
   async close(): Promise<void> {
     this.#closed = true;
+    await this.#disconnect();
+  }
+
+  /**
+   * Disconnects and stays away until resume(), keeping the last config applied. An upgraded
+   * ztunnel's predecessor steps aside so that its successor, subscribing as the same client, is
+   * not replaced back and forth with it.
+   */
+  async pause(): Promise<void> {
+    this.#paused = true;
+    await this.#disconnect();
+  }
+
+  /** Connects again after pause(). */
+  resume(): void {
+    if (!this.#paused || this.#closed) return;
+    this.#paused = false;
+    this.#attempt = 0;
+    this.#connect();
+  }
+
+  async #disconnect(): Promise<void> {
     clearTimeout(this.#retryTimer);
     const ws = this.#ws;
     if (ws === undefined || ws.readyState === WebSocket.CLOSED) return;
@@ -137,7 +160,7 @@ export class ConfigClient extends EventEmitter<ConfigClientEvents> {
   }
 
   #connect(): void {
-    if (this.#closed) return;
+    if (this.#closed || this.#paused) return;
     const host = new URL(this.#url).hostname.replace(/^\[|\]$/g, '');
     const servername = this.#opts.servername ?? (isIP(host) === 0 ? CONTROLLER_SERVER_NAME : undefined);
     const ws = new WebSocket(this.#url, {
@@ -202,7 +225,7 @@ export class ConfigClient extends EventEmitter<ConfigClientEvents> {
         this.#terminations++;
         this.emit('disconnected', reason);
       }
-      if (this.#closed) return;
+      if (this.#closed || this.#paused) return;
       this.#log.warn('controller connection lost; keeping the last config', { reason, version: this.#version });
       this.#scheduleReconnect();
     });
