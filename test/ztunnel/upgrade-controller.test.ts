@@ -22,6 +22,8 @@ const isRoot = process.getuid?.() === 0;
 const skip = isRoot ? false : 'needs root (network namespaces, iptables)';
 const WS_ECHO = fileURLToPath(new URL('../waypoint/ws-echo.ts', import.meta.url));
 const WS_HOLD = fileURLToPath(new URL('./ws-hold.ts', import.meta.url));
+// Inside the old process's drain time (--drain-ms, 25 s by default, within the chart's
+// terminationGracePeriodSeconds): what it still carries when that ends is closed.
 const IPERF_SECONDS = 12;
 
 describe('ztunnel upgrade hand-off with config from the controller', { skip }, () => {
