@@ -4,7 +4,8 @@
 // transparent) with the two ztunnel processes as proxies.
 import type { NodeBenchMode } from '#bench/node/mode.ts';
 import { directMode } from './direct.ts';
+import { nodeTlsMode } from './node-tls.ts';
 import { stunnelMode } from './stunnel.ts';
 import { weftMode } from './weft.ts';
 
-export const MODES: readonly NodeBenchMode[] = [directMode, stunnelMode, weftMode];
+export const MODES: readonly NodeBenchMode[] = [directMode, stunnelMode, nodeTlsMode, weftMode];

@@ -4,13 +4,7 @@
 /** The suites HBONE allows (core/hbone/tls-context.ts), in OpenSSL's TLS 1.3 names. */
 export const STUNNEL_CIPHERSUITES = 'TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256';
 
-export interface StunnelService {
-  name: string;
-  /** `ip:port` stunnel listens on. */
-  accept: string;
-  /** `ip:port` it forwards to. */
-  connect: string;
-}
+import type { TunnelService } from './tunnel-pair.ts';
 
 export interface StunnelConfig {
   /** The client side originates TLS; the server side terminates it. */
@@ -18,7 +12,7 @@ export interface StunnelConfig {
   certFile: string;
   keyFile: string;
   caFile: string;
-  services: readonly StunnelService[];
+  services: readonly TunnelService[];
 }
 
 export function renderStunnelConfig(c: StunnelConfig): string {
