@@ -1,5 +1,5 @@
 // The smallest mutual-TLS tunnel Node.js can be: what stunnel does, in the runtime weft uses,
-// so the node benchmark can show where Node's own floor is for each figure. No HTTP/2, no
+// so the node benchmark can show what each figure costs in Node before any of weft's code. No HTTP/2, no
 // config, no metrics: one TCP ↔ TLS pipe per connection, both legs TCP_NODELAY.
 //   node bench/node/node-tls-tunnel.ts CONFIG.json
 // CONFIG: { client, certFile, keyFile, caFile, services: [{ name, accept, connect }] } (the

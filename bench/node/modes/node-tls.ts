@@ -1,6 +1,6 @@
 // `node-tls`: the stunnel mode's layout with bench/node/node-tls-tunnel.ts in place of stunnel
-// — a bare mutual-TLS 1.3 pipe in Node.js, same suites, certificates and ports. Whatever weft
-// cannot beat on a figure, this mode shows how much of it is the runtime's floor.
+// — a bare mutual-TLS 1.3 pipe in Node.js (stream.pipe, no tuning), same suites, certificates
+// and ports: what a figure costs in the runtime weft runs on before any of weft's own code.
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,7 +18,7 @@ async function startNodeTunnel(pod: LocalPod, config: object, file: string, labe
 
 export const nodeTlsMode: NodeBenchMode = {
   name: 'node-tls',
-  description: 'a bare Node.js mutual-TLS 1.3 pipe in each pod (the runtime floor)',
+  description: 'a bare Node.js mutual-TLS 1.3 pipe in each pod (stream.pipe, no tuning)',
   setup: async (scene) => {
     const pair = await tunnelPair(scene);
     const server = await startNodeTunnel(scene.server, { client: false, ...pair.server }, join(scene.workDir, 'node-tls-server.json'), 'node-tls-server');
