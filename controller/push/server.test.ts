@@ -225,3 +225,40 @@ test('a client that reads its token from a source reads it again on every connec
     await client.close();
   }
 });
+
+test('a paused client steps off the stream and stays off while another subscribes as the same client; resumed, it gets the current config', async () => {
+  const who = { kind: 'ztunnel', node: 'node-handoff' } as const;
+  const old = recordingClient(h, who);
+  try {
+    assert.equal((await old.next()).snapshot, true);
+    await old.client.pause();
+    assert.equal(old.client.state().connected, false);
+    const successor = recordingClient(h, who);
+    let replaced = 0;
+    successor.client.on('disconnected', () => replaced++);
+    try {
+      assert.equal((await successor.next()).snapshot, true);
+      // Two pushes reach the successor; the paused client (20 ms backoff) would have taken the
+      // stream back many times over by then, had it reconnected.
+      for (const ip of ['10.0.0.21', '10.0.0.22']) {
+        resources = [wl('a', ip), svc];
+        h.push.setModel(modelOf(resources));
+        assert.equal((await successor.next()).snapshot, false);
+      }
+      assert.equal(replaced, 0, 'the successor was never replaced');
+      assert.equal(old.updates.length, 1, 'the paused client got nothing meanwhile');
+      await successor.client.close();
+      old.client.resume();
+      // The server last heard of this client at the successor's version, not the paused one's:
+      // a snapshot.
+      assert.equal((await old.next()).snapshot, true);
+      const a = old.store.get('workload/a');
+      assert.ok(a?.kind === 'workload');
+      assert.deepEqual(a.value.addresses, ['10.0.0.22']);
+    } finally {
+      await successor.client.close();
+    }
+  } finally {
+    await old.client.close();
+  }
+});
