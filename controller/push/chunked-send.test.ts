@@ -55,6 +55,24 @@ test('a large message arrives whole, as one text message, split on any byte (mul
   receiver.terminate();
 });
 
+test('a binary message arrives whole and binary, its fragments continuing the first one', async () => {
+  const { sender, receiver } = await pair();
+  const message = Buffer.from(Array.from({ length: 10_000 }, (_, i) => (i * 31) & 255));
+  const got = new Promise<[Buffer, boolean]>((resolve) => receiver.once('message', (d: Buffer, isBinary: boolean) => resolve([d, isBinary])));
+  const done = new Promise<Error | undefined>((resolve) => sendChunked(sender, message, { chunkBytes: 999, window: 2 }, resolve, true));
+  const [data, isBinary] = await got;
+  assert.equal(isBinary, true);
+  assert.deepEqual(data, message);
+  assert.equal(await done, undefined);
+  // A text message after it is text again.
+  const next = once(receiver, 'message') as Promise<[Buffer, boolean]>;
+  sender.send('{"type":"delta"}');
+  const [text, nextBinary] = await next;
+  assert.equal(nextBinary, false);
+  assert.equal(text.toString(), '{"type":"delta"}');
+  receiver.terminate();
+});
+
 test('at most `window` fragments are unflushed while the reader is not reading', async () => {
   const { sender, receiver } = await pair();
   receiver.pause();

@@ -1,4 +1,5 @@
-// Sample resources for tests of the push protocol, the proxies' stores and benchmarks.
+// Sample resources (and a zip bomb) for tests of the push protocol, the proxies' stores and benchmarks.
+import { constants, deflateRawSync } from 'node:zlib';
 import type { Authorization, AuthorizationMatch, Resource, Service, Workload } from './model.ts';
 
 export function sampleWorkload(overrides: Partial<Workload> = {}): Workload {
@@ -66,4 +67,10 @@ export function serviceResource(s: Service): Resource {
 
 export function authorizationResource(a: Authorization): Resource {
   return { kind: 'authorization', key: `${a.namespace}/${a.name}`, value: a };
+}
+
+/** Raw deflate of `gib` GiB of zeros in about 1 MB per GiB: one flushed 1 MiB block repeated, then a final empty block. */
+export function zipBomb(gib: number): Buffer {
+  const block = deflateRawSync(Buffer.alloc(1 << 20), { level: 9, finishFlush: constants.Z_FULL_FLUSH });
+  return Buffer.concat([...Array<Buffer>(1024 * gib).fill(block), deflateRawSync(Buffer.alloc(0))]);
 }
