@@ -8,11 +8,10 @@
 // Reports every applied update to the parent over IPC.
 import { writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
-import { inflateRawSync } from 'node:zlib';
 import WebSocket from 'ws';
 import type { RawData } from 'ws';
 import { ConfigClient } from '#core/config/client.ts';
-import { PUSH_COMPRESSION_DEFLATE, PUSH_COMPRESSION_HEADER } from '#core/config/compression.ts';
+import { PUSH_COMPRESSION_DEFLATE, PUSH_COMPRESSION_HEADER, inflateFrame } from '#core/config/compression.ts';
 import { MAX_SERVER_FRAME_BYTES, PUSH_PATH } from '#core/config/protocol.ts';
 import { validateResources } from '#core/config/validate.ts';
 
@@ -63,12 +62,12 @@ function leanClient(m: Start, node: string, token: string, i: number): void {
     if (isBinary) {
       // Inflated whole, as a proxy must before it can parse anything (but not decoded to a
       // string, which the uncompressed lean client skips too).
-      try {
-        head = inflateRawSync(buf, { maxOutputLength: MAX_SERVER_FRAME_BYTES });
-      } catch (err) {
-        console.error(`lean client ${node}: ${err instanceof Error ? err.message : String(err)}`);
+      const inflated = inflateFrame(buf, MAX_SERVER_FRAME_BYTES);
+      if (!inflated.ok) {
+        console.error(`lean client ${node}: ${inflated.reason}`);
         return;
       }
+      head = inflated.message;
     }
     const version = /"version":(\d+)/.exec(head.subarray(0, 64).toString('latin1'))?.[1];
     if (version === undefined) return;

@@ -256,7 +256,7 @@ export class ConfigClient extends EventEmitter<ConfigClientEvents> {
         this.#log.warn('unreadable compressed frame from the controller; keeping the last config', { reason: inflated.reason, bytes: bytes.length });
         return `bad message from the controller: ${inflated.reason}`;
       }
-      text = inflated.message;
+      text = inflated.message.toString('utf8');
     }
     const decoded = decodeFrame(text);
     const parsed = decoded.ok ? parseServerMessage(decoded.message) : decoded;

@@ -29,12 +29,16 @@ export function deflateFrame(text: Buffer): Buffer | undefined {
 }
 
 /**
- * The JSON text of a deflated frame. Output is capped at `maxBytes`: inflating stops there, so
- * a small frame that would inflate to gigabytes costs at most `maxBytes` of memory.
+ * The JSON bytes of a deflated frame. Output is capped at `maxBytes`: inflating stops soon
+ * after it (within one output chunk), so a small frame that would inflate to gigabytes costs
+ * at most about twice `maxBytes` of memory.
  */
-export function inflateFrame(data: Buffer, maxBytes: number): Parsed<string> {
+export function inflateFrame(data: Buffer, maxBytes: number): Parsed<Buffer> {
+  // Output chunks sized for a JSON snapshot's ratio (≈ 12:1 at level 1): a whole snapshot fits
+  // in one, which spares zlib gathering and copying hundreds of 16 KB chunks (≈ 35 % of the time).
+  const chunkSize = Math.max(64 * 1024, Math.min(16 * data.length, maxBytes));
   try {
-    return { ok: true, message: inflateRawSync(data, { maxOutputLength: maxBytes }).toString('utf8') };
+    return { ok: true, message: inflateRawSync(data, { maxOutputLength: maxBytes, chunkSize }) };
   } catch (err) {
     const code = (err as { code?: unknown }).code;
     if (code === 'ERR_BUFFER_TOO_LARGE') return { ok: false, reason: `compressed frame inflates to more than ${maxBytes} bytes` };
