@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
-import { WebSocket, WebSocketServer } from 'ws';
+import { WebSocket } from 'ws';
+import { loopbackWebSocketServer } from '#core/config/testing.ts';
+import type { LoopbackWebSocketServer } from '#core/config/testing.ts';
 import { fragmentRanges, sendChunked } from './chunked-send.ts';
 
 test('fragmentRanges', () => {
@@ -17,23 +17,15 @@ test('fragmentRanges', () => {
   assert.throws(() => fragmentRanges(1, 0), RangeError);
 });
 
-const server = createServer();
-const wss = new WebSocketServer({ server });
-let url = '';
+let server: LoopbackWebSocketServer;
 before(async () => {
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  server = await loopbackWebSocketServer();
 });
-after(async () => {
-  for (const c of wss.clients) c.terminate();
-  await new Promise<void>((resolve) => wss.close(() => resolve()));
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-});
+after(() => server.close());
 
 async function pair(): Promise<{ sender: WebSocket; receiver: WebSocket }> {
-  const accepted = once(wss, 'connection') as Promise<[WebSocket]>;
-  const receiver = new WebSocket(url);
+  const accepted = once(server.wss, 'connection') as Promise<[WebSocket]>;
+  const receiver = new WebSocket(server.url);
   const [sender] = await accepted;
   if (receiver.readyState !== WebSocket.OPEN) await once(receiver, 'open');
   return { sender, receiver };

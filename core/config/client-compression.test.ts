@@ -1,11 +1,8 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { createServer } from 'node:http';
 import type { IncomingMessage } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { deflateRawSync } from 'node:zlib';
-import { WebSocketServer } from 'ws';
 import type { RawData, WebSocket } from 'ws';
 import { waitUntil } from '#local/mesh.ts';
 import { ConfigClient } from './client.ts';
@@ -13,7 +10,8 @@ import type { ConfigUpdate } from './client.ts';
 import { PUSH_COMPRESSION_HEADER } from './compression.ts';
 import type { Resource } from './model.ts';
 import { PUSH_PATH } from './protocol.ts';
-import { sampleWorkload, workloadResource, zipBomb } from './testing.ts';
+import { loopbackWebSocketServer, sampleWorkload, workloadResource, zipBomb } from './testing.ts';
+import type { LoopbackWebSocketServer } from './testing.ts';
 import { validateResources } from './validate.ts';
 
 // The client against a scripted controller (plain WebSocket, no TLS): deflated binary frames are
@@ -33,13 +31,11 @@ interface Peer {
   closed: Promise<number>;
 }
 
-const server = createServer();
-const wss = new WebSocketServer({ server, path: PUSH_PATH });
+let server: LoopbackWebSocketServer;
 const peers: Peer[] = [];
-const peerWaiters: (() => void)[] = [];
 let url = '';
 
-wss.on('connection', (ws: WebSocket, req: IncomingMessage) => {
+function onConnection(ws: WebSocket, req: IncomingMessage): void {
   const queue: { type: string; version?: number }[] = [];
   const waiting: ((m: { type: string; version?: number }) => void)[] = [];
   const closed = new Promise<number>((resolve) => ws.on('close', (code: number) => resolve(code)));
@@ -57,14 +53,13 @@ wss.on('connection', (ws: WebSocket, req: IncomingMessage) => {
           else waiting.push(resolve);
         }),
       });
-      for (const w of peerWaiters.splice(0)) w();
       return;
     }
     const w = waiting.shift();
     if (w !== undefined) w(m);
     else queue.push(m);
   });
-});
+}
 
 async function peer(n: number): Promise<Peer> {
   await waitUntil(() => peers.length > n, 5000, () => `connection ${n + 1} subscribed`);
@@ -76,16 +71,12 @@ async function peer(n: number): Promise<Peer> {
 const deflated = (message: object): Buffer => deflateRawSync(Buffer.from(JSON.stringify(message)), { level: 1 });
 
 before(async () => {
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  server = await loopbackWebSocketServer({ path: PUSH_PATH });
+  server.wss.on('connection', onConnection);
+  url = server.url;
 });
 
-after(async () => {
-  for (const c of wss.clients) c.terminate();
-  await new Promise<void>((resolve) => wss.close(() => resolve()));
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-});
+after(() => server.close());
 
 test('deflated frames apply like text; a corrupt one or a zip bomb is refused, the last config kept, the client resumes', async () => {
   const store = new Map<string, Resource>();
@@ -93,9 +84,8 @@ test('deflated frames apply like text; a corrupt one or a zip bomb is refused, t
   const client = new ConfigClient({
     url, client: { kind: 'ztunnel', node: 'n1' }, token: 't', rootsPem: [], maxMessageBytes: MAX, backoff: { initialMs: 10, maxMs: 50 },
     apply: (u) => {
+      // Nothing is removed in this script: the store only grows.
       applied.push(u);
-      if (u.snapshot) store.clear();
-      for (const r of u.removed) store.delete(`${r.kind}/${r.key}`);
       const { valid, rejected } = validateResources(u.updated);
       for (const r of valid) store.set(`${r.kind}/${r.key}`, r);
       return { rejected };
