@@ -3,10 +3,11 @@
 // NACK with exactly the resources that were refused. It checks only the envelope: resources
 // reach the mutator as they came, so validation happens once, where a refused resource can
 // keep its last good version and be counted. It asks for deflated binary frames (one shared
-// compressed copy per distinct frame on the controller's side) and inflates them with the
-// same size bound as text frames; text frames are still read. While disconnected the proxy keeps its
-// last good config (nothing is applied); the client reconnects with capped exponential
-// backoff and resumes from the last version it applied, so a reconnect costs a delta.
+// compressed copy per distinct frame on the controller's side) and inflates them within the
+// same size bound as text frames; text frames are still read. While disconnected the proxy
+// keeps its last good config (nothing is applied); the client reconnects with capped
+// exponential backoff and resumes from the last version it applied, so a reconnect costs a
+// delta.
 import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
 import WebSocket from 'ws';
@@ -252,10 +253,8 @@ export class ConfigClient extends EventEmitter<ConfigClientEvents> {
     else if (!compression) return 'binary frame from the controller, but this client did not ask for compressed frames';
     else {
       const inflated = inflateFrame(bytes, this.#maxMessageBytes());
-      if (!inflated.ok) {
-        this.#log.warn('unreadable compressed frame from the controller; keeping the last config', { reason: inflated.reason, bytes: bytes.length });
-        return `bad message from the controller: ${inflated.reason}`;
-      }
+      // The close handler logs the reason, as for a bad text frame.
+      if (!inflated.ok) return `bad message from the controller: ${inflated.reason}`;
       text = inflated.message.toString('utf8');
     }
     const decoded = decodeFrame(text);
