@@ -3,12 +3,15 @@
 // - real: ConfigClient, which parses and validates every frame as a proxy does;
 // - lean: a bare WebSocket that reads only the version at the head of each frame and ACKs,
 //   so the run measures the controller (and TLS) rather than 100 parsers sharing its cores.
+//   With compression it inflates each deflated frame first, as every proxy must.
+// Both ask for deflated frames as ConfigClient does, unless the run is uncompressed.
 // Reports every applied update to the parent over IPC.
 import { writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
 import WebSocket from 'ws';
 import type { RawData } from 'ws';
 import { ConfigClient } from '#core/config/client.ts';
+import { PUSH_COMPRESSION_DEFLATE, PUSH_COMPRESSION_HEADER, inflateFrame } from '#core/config/compression.ts';
 import { MAX_SERVER_FRAME_BYTES, PUSH_PATH } from '#core/config/protocol.ts';
 import { validateResources } from '#core/config/validate.ts';
 
@@ -17,10 +20,11 @@ interface Start {
   rootsPem: string[];
   nodes: { node: string; token: string }[];
   lean: boolean;
+  compression: boolean;
 }
 
 function isStart(v: unknown): v is Start {
-  return typeof v === 'object' && v !== null && 'url' in v && 'rootsPem' in v && 'nodes' in v && 'lean' in v;
+  return typeof v === 'object' && v !== null && 'url' in v && 'rootsPem' in v && 'nodes' in v && 'lean' in v && 'compression' in v;
 }
 
 const closers: (() => Promise<void>)[] = [];
@@ -30,7 +34,7 @@ function realClient(m: Start, node: string, token: string, i: number): void {
   // collector rather than the push path (each real proxy holds its own store).
   const store = new Set<string>();
   const c = new ConfigClient({
-    url: m.url, client: { kind: 'ztunnel', node }, token, rootsPem: m.rootsPem,
+    url: m.url, client: { kind: 'ztunnel', node }, token, rootsPem: m.rootsPem, compression: m.compression,
     apply: (u) => {
       if (u.snapshot) store.clear();
       for (const r of u.removed) store.delete(`${r.kind}/${r.key}`);
@@ -46,12 +50,26 @@ function realClient(m: Start, node: string, token: string, i: number): void {
 }
 
 function leanClient(m: Start, node: string, token: string, i: number): void {
-  const ws = new WebSocket(`${m.url}${PUSH_PATH}`, { ca: m.rootsPem, maxPayload: MAX_SERVER_FRAME_BYTES, perMessageDeflate: false });
+  const ws = new WebSocket(`${m.url}${PUSH_PATH}`, {
+    ca: m.rootsPem, maxPayload: MAX_SERVER_FRAME_BYTES, perMessageDeflate: false,
+    ...(m.compression ? { headers: { [PUSH_COMPRESSION_HEADER]: PUSH_COMPRESSION_DEFLATE } } : {}),
+  });
   ws.on('open', () => ws.send(JSON.stringify({ type: 'subscribe', client: { kind: 'ztunnel', node }, token })));
-  ws.on('message', (data: RawData) => {
+  ws.on('message', (data: RawData, isBinary: boolean) => {
     // The frame as ws handed it over, not a copy: only its first bytes are read.
     const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
-    const version = /"version":(\d+)/.exec(buf.subarray(0, 64).toString('latin1'))?.[1];
+    let head = buf;
+    if (isBinary) {
+      // Inflated whole, as a proxy must before it can parse anything (but not decoded to a
+      // string, which the uncompressed lean client skips too).
+      const inflated = inflateFrame(buf, MAX_SERVER_FRAME_BYTES);
+      if (!inflated.ok) {
+        console.error(`lean client ${node}: ${inflated.reason}`);
+        return;
+      }
+      head = inflated.message;
+    }
+    const version = /"version":(\d+)/.exec(head.subarray(0, 64).toString('latin1'))?.[1];
     if (version === undefined) return;
     ws.send(JSON.stringify({ type: 'ack', version: Number(version) }));
     process.send?.({ i, version: Number(version), bytes: buf.length });

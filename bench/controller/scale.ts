@@ -7,7 +7,10 @@
 // - lean: clients that read only each frame's version and ACK: the controller-side numbers;
 // - real: ConfigClients that parse and validate everything: end to end, but on this machine
 //   100 clients parse on the controller's two cores (a real deployment has them elsewhere).
+// Both kinds ask for deflated frames (one deflated copy per distinct frame, shared by all
+// clients) unless --compression none, which keeps the stream to JSON text, for comparison.
 // Usage: node bench/controller/scale.ts [--pods N] [--services N] [--nodes N] [--changes N] [--clients both|lean|real]
+//   [--compression deflate|none]
 //   [--profile DIR]: CPU profiles of the full push alone (controller and client process) in DIR.
 import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -19,7 +22,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { deflateRawSync } from 'node:zlib';
+import { promisify } from 'node:util';
+import { deflateRaw, deflateRawSync } from 'node:zlib';
 import { buildModel, ModelBuilder } from '#controller/model/build.ts';
 import type { MeshModel } from '#controller/model/types.ts';
 import { viewFor } from '#controller/model/view.ts';
@@ -32,7 +36,10 @@ const { values } = parseArgs({ options: {
   pods: { type: 'string', default: '10000' }, services: { type: 'string', default: '1000' },
   nodes: { type: 'string', default: '100' }, changes: { type: 'string', default: '50' },
   clients: { type: 'string', default: 'both' }, profile: { type: 'string' },
+  compression: { type: 'string', default: 'deflate' },
 } });
+if (values.compression !== 'deflate' && values.compression !== 'none') throw new Error('--compression is deflate or none');
+const compression = values.compression === 'deflate';
 const size: SyntheticSize = { pods: Number(values.pods), services: Number(values.services), nodes: Number(values.nodes), namespaces: 20 };
 const changes = Number(values.changes);
 if (values.clients === 'both') {
@@ -40,7 +47,7 @@ if (values.clients === 'both') {
   const phases: Record<string, unknown> = {};
   let common: Record<string, unknown> = {};
   for (const kind of ['lean', 'real']) {
-    const args = ['--pods', values.pods, '--services', values.services, '--nodes', values.nodes, '--changes', values.changes, '--clients', kind,
+    const args = ['--pods', values.pods, '--services', values.services, '--nodes', values.nodes, '--changes', values.changes, '--clients', kind, '--compression', values.compression,
       ...(values.profile === undefined ? [] : ['--profile', values.profile])];
     const child = fork(import.meta.filename, args, { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
     const [result] = await once(child, 'message') as [Record<string, unknown>];
@@ -74,16 +81,19 @@ const model: MeshModel = buildModel(objects, options);
 const firstBuildMs = ms(performance.now() - t0);
 console.error(`model: ${model.resources.size} resources, first build ${firstBuildMs} ms`);
 
-// Per-message deflate, measured on one ztunnel snapshot: what it would save on the wire and
-// cost in controller CPU (context takeover makes it per connection, so ×clients).
+// Deflate, measured on one ztunnel snapshot: what the push's one shared deflated copy saves on
+// the wire and costs (level 1 is what it uses), synchronously and off the event loop.
 const snapshot = Buffer.from(JSON.stringify({ type: 'snapshot', version: 1, resources: [...viewFor(model, { kind: 'ztunnel', node: 'node-0' }).values()] }));
 const deflate = [1, 6].map((level) => {
   const t = performance.now();
   const bytes = deflateRawSync(snapshot, { level }).length;
   return { level, bytes, ms: ms(performance.now() - t) };
 });
+const deflateAsyncStart = performance.now();
+await promisify(deflateRaw)(snapshot, { level: 1 });
+const deflateLevel1AsyncMs = ms(performance.now() - deflateAsyncStart);
 const kb = (x: number): number => Math.round(x / 1024);
-console.error(`snapshot ${kb(snapshot.length)} KB; deflate ${deflate.map((d) => `level ${d.level}: ${kb(d.bytes)} KB in ${d.ms} ms`).join(', ')}`);
+console.error(`snapshot ${kb(snapshot.length)} KB; deflate ${deflate.map((d) => `level ${d.level}: ${kb(d.bytes)} KB in ${d.ms} ms`).join(', ')}; level 1 off the loop ${deflateLevel1AsyncMs} ms`);
 
 // The live set, as opposed to the peak (which mostly measures how much garbage V8 lets pile up).
 setFlagsFromString('--expose-gc');
@@ -152,7 +162,7 @@ async function phase(lean: boolean): Promise<Record<string, unknown>> {
   };
   const nodes = Array.from({ length: size.nodes }, (_, n) => ({ node: `node-${n}`, token: h.tokens.mint({ kind: 'ztunnel', node: `node-${n}` }) }));
   const connectStart = performance.now();
-  child.send({ url: h.url, rootsPem: h.rootsPem, nodes, lean });
+  child.send({ url: h.url, rootsPem: h.rootsPem, nodes, lean, compression });
   await allReached(1);
   const connectMs = performance.now() - connectStart;
   const name = lean ? 'lean' : 'real';
@@ -262,6 +272,8 @@ const result = {
   firstBuildModelMs: firstBuildMs,
   snapshotBytes: snapshot.length,
   deflate,
+  deflateLevel1AsyncMs,
+  compression: values.compression,
   ...phases,
 };
 if (process.send !== undefined) {

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
-import { WebSocket, WebSocketServer } from 'ws';
+import { WebSocket } from 'ws';
+import { loopbackWebSocketServer } from '#core/config/testing.ts';
+import type { LoopbackWebSocketServer } from '#core/config/testing.ts';
 import { fragmentRanges, sendChunked } from './chunked-send.ts';
 
 test('fragmentRanges', () => {
@@ -17,23 +17,15 @@ test('fragmentRanges', () => {
   assert.throws(() => fragmentRanges(1, 0), RangeError);
 });
 
-const server = createServer();
-const wss = new WebSocketServer({ server });
-let url = '';
+let server: LoopbackWebSocketServer;
 before(async () => {
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  server = await loopbackWebSocketServer();
 });
-after(async () => {
-  for (const c of wss.clients) c.terminate();
-  await new Promise<void>((resolve) => wss.close(() => resolve()));
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-});
+after(() => server.close());
 
 async function pair(): Promise<{ sender: WebSocket; receiver: WebSocket }> {
-  const accepted = once(wss, 'connection') as Promise<[WebSocket]>;
-  const receiver = new WebSocket(url);
+  const accepted = once(server.wss, 'connection') as Promise<[WebSocket]>;
+  const receiver = new WebSocket(server.url);
   const [sender] = await accepted;
   if (receiver.readyState !== WebSocket.OPEN) await once(receiver, 'open');
   return { sender, receiver };
@@ -52,6 +44,24 @@ test('a large message arrives whole, as one text message, split on any byte (mul
   const next = once(receiver, 'message') as Promise<[Buffer]>;
   sender.send('{"type":"delta"}');
   assert.equal((await next)[0].toString(), '{"type":"delta"}');
+  receiver.terminate();
+});
+
+test('a binary message arrives whole and binary, its fragments continuing the first one', async () => {
+  const { sender, receiver } = await pair();
+  const message = Buffer.from(Array.from({ length: 10_000 }, (_, i) => (i * 31) & 255));
+  const got = new Promise<[Buffer, boolean]>((resolve) => receiver.once('message', (d: Buffer, isBinary: boolean) => resolve([d, isBinary])));
+  const done = new Promise<Error | undefined>((resolve) => sendChunked(sender, message, { chunkBytes: 999, window: 2 }, resolve, true));
+  const [data, isBinary] = await got;
+  assert.equal(isBinary, true);
+  assert.deepEqual(data, message);
+  assert.equal(await done, undefined);
+  // A text message after it is text again.
+  const next = once(receiver, 'message') as Promise<[Buffer, boolean]>;
+  sender.send('{"type":"delta"}');
+  const [text, nextBinary] = await next;
+  assert.equal(nextBinary, false);
+  assert.equal(text.toString(), '{"type":"delta"}');
   receiver.terminate();
 });
 

@@ -1,4 +1,4 @@
-// Sends one (possibly very large) text message as WebSocket fragments, a few at a time: the
+// Sends one (possibly very large) message, text or binary, as WebSocket fragments, a few at a time: the
 // next fragment is written only when an earlier one has left for the kernel. A full snapshot
 // then occupies at most `window × chunkBytes` of socket buffers per client instead of the
 // whole TLS-encrypted message, so memory stays bounded when many clients take a snapshot at
@@ -24,11 +24,11 @@ export function fragmentRanges(length: number, chunkBytes: number): [number, num
 }
 
 /**
- * Sends `message` as one text message; `done` is called once, when the last fragment is
+ * Sends `message` as one text message (a binary one with `binary`); `done` is called once, when the last fragment is
  * flushed or a write failed. Nothing else may be sent on `ws` (except control frames) until
  * then: fragments of two messages must not interleave.
  */
-export function sendChunked(ws: WebSocket, message: Buffer, opts: ChunkedSendOptions, done: (err?: Error) => void): void {
+export function sendChunked(ws: WebSocket, message: Buffer, opts: ChunkedSendOptions, done: (err?: Error) => void, binary = false): void {
   const ranges = fragmentRanges(message.length, opts.chunkBytes);
   let next = 0;
   let unflushed = 0;
@@ -48,7 +48,7 @@ export function sendChunked(ws: WebSocket, message: Buffer, opts: ChunkedSendOpt
       if (range === undefined) break;
       const fin = next === ranges.length;
       unflushed++;
-      ws.send(message.subarray(range[0], range[1]), { binary: false, fin }, (err) => {
+      ws.send(message.subarray(range[0], range[1]), { binary, fin }, (err) => {
         unflushed--;
         if (err !== undefined && err !== null) finish(err);
         else if (next === ranges.length && unflushed === 0) finish();

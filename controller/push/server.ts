@@ -2,13 +2,16 @@
 // mesh, then a delta for every model change, one push in flight per client. Changes arriving
 // while a push is unacknowledged are folded into the next one, so a slow client gets fewer,
 // larger deltas and never holds up anyone else; a client that stops answering is dropped
-// and resumes from its last version when it reconnects.
+// and resumes from its last version when it reconnects. Clients that ask for it on the upgrade
+// get each frame deflated, as a binary frame: deflated once per distinct frame and generation,
+// the same bytes for every such client.
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { RawData } from 'ws';
+import { PUSH_COMPRESSION_DEFLATE, PUSH_COMPRESSION_HEADER, acceptsDeflate, deflateFrame } from '#core/config/compression.ts';
 import type { Resource, ResourceRef } from '#core/config/model.ts';
 import {
   MAX_CLIENT_FRAME_BYTES, PUSH_PATH, PushErrorCode, clientId, decodeFrame, parseClientMessage,
@@ -76,6 +79,8 @@ interface Sent {
 interface Connection {
   ws: WebSocket;
   remote: string;
+  /** The client asked for deflated binary frames. */
+  deflate: boolean;
   log: Logger;
   record: ClientRecord | undefined;
   subscribeTimer: NodeJS.Timeout | undefined;
@@ -98,6 +103,14 @@ interface ClientRecord {
   /** The model changed while a push was in flight. */
   dirty: boolean;
   forgetTimer: NodeJS.Timeout | undefined;
+}
+
+/** One encoded push frame of a generation, shared by every client it goes to. */
+interface EncodedFrame {
+  text: Buffer;
+  /** Deflated once, on first use by a client that takes compressed frames; null: send the text. */
+  deflated: Buffer | null | undefined;
+  type: 'snapshot' | 'delta';
 }
 
 const CloseCode = { badMessage: 4400, unauthenticated: 4401, timeout: 4408, replaced: 4409, tooSlow: 4429, goingAway: 1001 } as const;
@@ -154,9 +167,9 @@ export class PushServer {
    * names one object, so clients whose pushes list the same keys from the same base get
    * the same bytes: each distinct frame is serialized and encoded once, not once per client.
    */
-  #frames = new Map<string, Buffer>();
+  #frames = new Map<string, EncodedFrame>();
   /** Delta frames of the current generation by (base generation, base view, new view); null: nothing to send. */
-  #deltas = new Map<string, Buffer | null>();
+  #deltas = new Map<string, EncodedFrame | null>();
   /** The current generation's views, indexed on first use (default views only). */
   #index: ViewIndex | undefined;
   readonly #changes = new ChangeLog();
@@ -170,6 +183,8 @@ export class PushServer {
     nacks: ReturnType<Registry['counter']>;
     rejected: ReturnType<Registry['counter']>;
     latency: ReturnType<Registry['histogram']>;
+    deflated: ReturnType<Registry['counter']>;
+    bytes: ReturnType<Registry['counter']>;
   };
 
   constructor(opts: PushServerOptions) {
@@ -194,8 +209,15 @@ export class PushServer {
       rejected: reg.counter('weft_xds_rejected_connections_total', 'Push connections closed by the server, by reason.', ['reason']),
       latency: reg.histogram('weft_xds_push_ack_seconds', 'Time from sending a push to its ACK or NACK.', ['kind'],
         [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]),
+      deflated: reg.counter('weft_xds_frames_deflated_total', 'Distinct push frames deflated (once each, shared by every client taking compressed frames).', ['type']),
+      bytes: reg.counter('weft_xds_push_bytes_total', 'Bytes of snapshots and deltas sent, by encoding (deflate or identity).', ['kind', 'encoding']),
     };
+    // ws's per-message deflate stays off: it compresses once per connection.
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: MAX_CLIENT_FRAME_BYTES, perMessageDeflate: false });
+    // The answer tells the client it will get compressed frames.
+    this.#wss.on('headers', (headers: string[], req: IncomingMessage) => {
+      if (acceptsDeflate(req.headers[PUSH_COMPRESSION_HEADER])) headers.push(`${PUSH_COMPRESSION_HEADER}: ${PUSH_COMPRESSION_DEFLATE}`);
+    });
     this.#heartbeat = setInterval(() => {
       for (const c of this.#conns) {
         if (!c.alive) {
@@ -285,7 +307,8 @@ export class PushServer {
 
   #onConnection(ws: WebSocket, req: IncomingMessage): void {
     const remote = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`;
-    const conn: Connection = { ws, remote, log: this.#log.child({ remote }), record: undefined, subscribeTimer: undefined, alive: true, streaming: false, authenticating: false };
+    const deflate = acceptsDeflate(req.headers[PUSH_COMPRESSION_HEADER]);
+    const conn: Connection = { ws, remote, deflate, log: this.#log.child({ remote }), record: undefined, subscribeTimer: undefined, alive: true, streaming: false, authenticating: false };
     this.#conns.add(conn);
     conn.subscribeTimer = setTimeout(() => {
       this.#reject(conn, 'subscribe_timeout', PushErrorCode.notSubscribed, 'no subscribe message in time', CloseCode.timeout);
@@ -422,7 +445,7 @@ export class PushServer {
   }
 
   /** The encoded delta taking `from` to `to`, or null when there is nothing to send. */
-  #deltaFrame(from: ClientView, to: ClientView): Buffer | null {
+  #deltaFrame(from: ClientView, to: ClientView): EncodedFrame | null {
     const layered = to.shared !== undefined;
     // Default views: clients holding the same view get the same delta, computed once.
     const key = layered ? `${from.generation}|${from.signature}|${to.signature}` : undefined;
@@ -431,10 +454,10 @@ export class PushServer {
       if (cached !== undefined) return cached;
     }
     const d = diffClientViews(from, to, (g) => this.#changes.since(g));
-    let frame: Buffer | null = null;
+    let frame: EncodedFrame | null = null;
     if (d.updated.length > 0 || d.removed.length > 0) {
       const content = `d|${from.generation}|${d.updated.map(refKey).join('\n')}|${d.removed.map(refKey).join('\n')}`;
-      frame = this.#frame(content, () => deltaFrame(to.generation, d.updated, d.removed));
+      frame = this.#frame(content, 'delta', () => deltaFrame(to.generation, d.updated, d.removed));
     }
     if (key !== undefined) this.#deltas.set(key, frame);
     return frame;
@@ -447,15 +470,12 @@ export class PushServer {
     rec.dirty = false;
     const view = this.#viewOf(model, rec.client);
     const version = this.#version;
-    let frame: Buffer;
-    let type: 'snapshot' | 'delta';
+    let frame: EncodedFrame;
     if (rec.confirmed === undefined) {
-      type = 'snapshot';
-      frame = this.#frame(`s|${view.signature}`, () => snapshotFrame(version, view));
+      frame = this.#frame(`s|${view.signature}`, 'snapshot', () => snapshotFrame(version, view));
     } else {
       const delta = this.#deltaFrame(rec.confirmed.view, view);
       if (delta === null) return;
-      type = 'delta';
       frame = delta;
     }
     if (conn.ws.bufferedAmount > this.#opts.maxBufferedBytes) {
@@ -466,28 +486,41 @@ export class PushServer {
       this.#reject(conn, 'ack_timeout', PushErrorCode.tooSlow, `version ${version} not acknowledged in time`, CloseCode.tooSlow);
     }, this.#opts.ackTimeoutMs);
     rec.inFlight = { version, view, sentAt: performance.now(), timer };
-    this.#m.pushes.inc({ kind: rec.client.kind, type });
+    this.#m.pushes.inc({ kind: rec.client.kind, type: frame.type });
+    const deflated = conn.deflate ? this.#deflated(frame) : null;
+    const bytes = deflated ?? frame.text;
+    const binary = deflated !== null;
+    this.#m.bytes.inc({ kind: rec.client.kind, encoding: binary ? 'deflate' : 'identity' }, bytes.length);
     const sent = (err?: Error | null): void => {
       if (err !== undefined && err !== null) conn.log.debug('push send failed', { err: errorMessage(err) });
     };
-    if (frame.length <= this.#opts.chunkedSend.chunkBytes) {
-      conn.ws.send(frame, { binary: false }, sent);
+    if (bytes.length <= this.#opts.chunkedSend.chunkBytes) {
+      conn.ws.send(bytes, { binary }, sent);
       return;
     }
     conn.streaming = true;
-    sendChunked(conn.ws, frame, this.#opts.chunkedSend, (err) => {
+    sendChunked(conn.ws, bytes, this.#opts.chunkedSend, (err) => {
       conn.streaming = false;
       sent(err);
-    });
+    }, binary);
   }
 
-  #frame(key: string, build: () => string): Buffer {
+  #frame(key: string, type: EncodedFrame['type'], build: () => string): EncodedFrame {
     let f = this.#frames.get(key);
     if (f === undefined) {
-      f = Buffer.from(build(), 'utf8');
+      f = { text: Buffer.from(build(), 'utf8'), deflated: undefined, type };
       this.#frames.set(key, f);
     }
     return f;
+  }
+
+  /** The frame's deflated bytes, computed on first use (≈ 10 ms for a 5 MB snapshot); null: send the text. */
+  #deflated(f: EncodedFrame): Buffer | null {
+    if (f.deflated === undefined) {
+      f.deflated = deflateFrame(f.text) ?? null;
+      if (f.deflated !== null) this.#m.deflated.inc({ type: f.type });
+    }
+    return f.deflated;
   }
 
   /** Unhooks a record from its connection; what was in flight may have been applied. */

@@ -76,7 +76,8 @@ export interface RecordingClient {
   next(timeoutMs?: number): Promise<UpdateEvent>;
 }
 
-export function recordingClient(h: PushHarness, who: ClientDescriptor, opts: { reject?: (r: Resource) => string | undefined } = {}): RecordingClient {
+/** `compression: false` makes a client that does not ask for deflated frames (as an older proxy or the CLI). */
+export function recordingClient(h: PushHarness, who: ClientDescriptor, opts: { reject?: (r: Resource) => string | undefined; compression?: boolean } = {}): RecordingClient {
   const store = new Map<string, Resource>();
   const updates: UpdateEvent[] = [];
   let consumed = 0;
@@ -95,6 +96,7 @@ export function recordingClient(h: PushHarness, who: ClientDescriptor, opts: { r
   };
   const client = new ConfigClient({
     url: h.url, client: who, token: h.tokens.mint(who), rootsPem: h.rootsPem, apply, backoff: { initialMs: 20, maxMs: 200 },
+    ...(opts.compression === undefined ? {} : { compression: opts.compression }),
   });
   client.on('update', (e) => {
     updates.push(e);

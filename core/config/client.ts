@@ -2,9 +2,12 @@
 // subscribes, hands every snapshot or delta to the proxy's one mutator, and answers ACK or
 // NACK with exactly the resources that were refused. It checks only the envelope: resources
 // reach the mutator as they came, so validation happens once, where a refused resource can
-// keep its last good version and be counted. While disconnected the proxy keeps its
-// last good config (nothing is applied); the client reconnects with capped exponential
-// backoff and resumes from the last version it applied, so a reconnect costs a delta.
+// keep its last good version and be counted. It asks for deflated binary frames (one shared
+// compressed copy per distinct frame on the controller's side) and inflates them within the
+// same size bound as text frames; text frames are still read. While disconnected the proxy
+// keeps its last good config (nothing is applied); the client reconnects with capped
+// exponential backoff and resumes from the last version it applied, so a reconnect costs a
+// delta.
 import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
 import WebSocket from 'ws';
@@ -12,6 +15,7 @@ import type { RawData } from 'ws';
 import { errorMessage } from '#core/errors.ts';
 import { silentLogger } from '#core/log.ts';
 import type { Logger } from '#core/log.ts';
+import { PUSH_COMPRESSION_DEFLATE, PUSH_COMPRESSION_HEADER, inflateFrame } from './compression.ts';
 import type { ResourceRef } from './model.ts';
 import {
   CONTROLLER_SERVER_NAME, MAX_SERVER_FRAME_BYTES, PUSH_PATH, clientId, decodeFrame, parseServerMessage,
@@ -48,6 +52,10 @@ export interface ConfigClientOptions {
   backoff?: { initialMs?: number; maxMs?: number };
   /** With no frame or ping from the controller for this long, the connection is presumed dead. */
   idleTimeoutMs?: number;
+  /** Ask for deflated binary frames (default true); false keeps the stream to JSON text frames. */
+  compression?: boolean;
+  /** Largest message accepted, after inflating (default MAX_SERVER_FRAME_BYTES). */
+  maxMessageBytes?: number;
 }
 
 export interface ConfigClientState {
@@ -163,12 +171,19 @@ export class ConfigClient extends EventEmitter<ConfigClientEvents> {
     if (this.#closed || this.#paused) return;
     const host = new URL(this.#url).hostname.replace(/^\[|\]$/g, '');
     const servername = this.#opts.servername ?? (isIP(host) === 0 ? CONTROLLER_SERVER_NAME : undefined);
+    const compression = this.#opts.compression ?? true;
     const ws = new WebSocket(this.#url, {
       ca: typeof this.#opts.rootsPem === 'function' ? this.#opts.rootsPem() : this.#opts.rootsPem,
       ...(servername === undefined ? {} : { servername }),
-      maxPayload: MAX_SERVER_FRAME_BYTES,
+      maxPayload: this.#maxMessageBytes(),
+      // Off: ws would compress once per connection; the controller shares one deflated copy instead.
       perMessageDeflate: false,
       handshakeTimeout: 10_000,
+      ...(compression ? { headers: { [PUSH_COMPRESSION_HEADER]: PUSH_COMPRESSION_DEFLATE } } : {}),
+    });
+    let deflated = false;
+    ws.on('upgrade', (res) => {
+      deflated = compression && res.headers[PUSH_COMPRESSION_HEADER] === PUSH_COMPRESSION_DEFLATE;
     });
     this.#ws = ws;
     let failure: string | undefined;
@@ -185,7 +200,7 @@ export class ConfigClient extends EventEmitter<ConfigClientEvents> {
     ws.on('open', () => {
       touch();
       this.#connected = true;
-      this.#log.info('connected to controller', { resumeVersion: this.#version });
+      this.#log.info('connected to controller', { resumeVersion: this.#version, compressed: deflated });
       const token = this.#opts.token;
       const subscribe = (value: string): void => {
         if (ws.readyState !== WebSocket.OPEN) return;
@@ -205,7 +220,7 @@ export class ConfigClient extends EventEmitter<ConfigClientEvents> {
     });
     ws.on('message', (data: RawData, isBinary: boolean) => {
       touch();
-      const reason = this.#onMessage(ws, data, isBinary);
+      const reason = this.#onMessage(ws, data, isBinary, compression);
       if (reason !== undefined) {
         failure = reason;
         ws.close(4400, 'bad message');
@@ -246,11 +261,25 @@ export class ConfigClient extends EventEmitter<ConfigClientEvents> {
     }, delay);
   }
 
-  /** Handles one frame; returns a reason when the stream must be dropped. */
-  #onMessage(ws: WebSocket, data: RawData, isBinary: boolean): string | undefined {
-    if (isBinary) return 'binary frame from the controller';
-    const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8')
-      : data instanceof ArrayBuffer ? Buffer.from(data).toString('utf8') : data.toString('utf8');
+  #maxMessageBytes(): number {
+    return this.#opts.maxMessageBytes ?? MAX_SERVER_FRAME_BYTES;
+  }
+
+  /**
+   * Handles one frame; returns a reason when the stream must be dropped. Nothing of a frame
+   * that cannot be read is applied: the proxy keeps its last good config and reconnects.
+   */
+  #onMessage(ws: WebSocket, data: RawData, isBinary: boolean, compression: boolean): string | undefined {
+    const bytes = Array.isArray(data) ? Buffer.concat(data) : data instanceof ArrayBuffer ? Buffer.from(data) : data;
+    let text: string;
+    if (!isBinary) text = bytes.toString('utf8');
+    else if (!compression) return 'binary frame from the controller, but this client did not ask for compressed frames';
+    else {
+      const inflated = inflateFrame(bytes, this.#maxMessageBytes());
+      // The close handler logs the reason, as for a bad text frame.
+      if (!inflated.ok) return `bad message from the controller: ${inflated.reason}`;
+      text = inflated.message.toString('utf8');
+    }
     const decoded = decodeFrame(text);
     const parsed = decoded.ok ? parseServerMessage(decoded.message) : decoded;
     if (!parsed.ok) return `bad message from the controller: ${parsed.reason}`;

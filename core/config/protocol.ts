@@ -1,5 +1,6 @@
 // The config push protocol between the controller and proxies: JSON text frames over a
-// WebSocket (TLS). A proxy subscribes, receives a snapshot then deltas, each with a version,
+// WebSocket (TLS), or the same JSON deflated in binary frames for clients that ask
+// (compression.ts). A proxy subscribes, receives a snapshot then deltas, each with a version,
 // and answers every version with an ACK or a NACK listing the resources it refused.
 import { FieldError, arr, obj, oneOf, str, version } from './fields.ts';
 import type { Resource, ResourceRef } from './model.ts';
@@ -14,7 +15,7 @@ export const PUSH_PATH = '/v1/push';
 export const CONTROLLER_SERVER_NAME = 'weft-controller';
 /** Largest frame a client may send (acks and nacks are small; a nack lists at most a view). */
 export const MAX_CLIENT_FRAME_BYTES = 4 * 1024 * 1024;
-/** Largest frame the server may send: a full snapshot of a large mesh. */
+/** Largest message the server may send (after inflating, when deflated): a full snapshot of a large mesh. */
 export const MAX_SERVER_FRAME_BYTES = 256 * 1024 * 1024;
 
 export type ClientDescriptor = { kind: 'ztunnel'; node: string } | { kind: 'waypoint'; identity: string };

@@ -1,4 +1,10 @@
-// Sample resources for tests of the push protocol, the proxies' stores and benchmarks.
+// Sample resources (and a zip bomb, a loopback WebSocket server) for tests of the push protocol,
+// the proxies' stores and benchmarks.
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { constants, deflateRawSync } from 'node:zlib';
+import { WebSocketServer } from 'ws';
 import type { Authorization, AuthorizationMatch, Resource, Service, Workload } from './model.ts';
 
 export function sampleWorkload(overrides: Partial<Workload> = {}): Workload {
@@ -66,4 +72,33 @@ export function serviceResource(s: Service): Resource {
 
 export function authorizationResource(a: Authorization): Resource {
   return { kind: 'authorization', key: `${a.namespace}/${a.name}`, value: a };
+}
+
+/** Raw deflate of `gib` GiB of zeros in about 1 MB per GiB: one flushed 1 MiB block repeated, then a final empty block. */
+export function zipBomb(gib: number): Buffer {
+  const block = deflateRawSync(Buffer.alloc(1 << 20), { level: 9, finishFlush: constants.Z_FULL_FLUSH });
+  return Buffer.concat([...Array<Buffer>(1024 * gib).fill(block), deflateRawSync(Buffer.alloc(0))]);
+}
+
+export interface LoopbackWebSocketServer {
+  wss: WebSocketServer;
+  /** `ws://127.0.0.1:<port>` */
+  url: string;
+  close(): Promise<void>;
+}
+
+/** A plain (no TLS) WebSocket server on a loopback port, for tests of either end of a stream. */
+export async function loopbackWebSocketServer(opts: { path?: string } = {}): Promise<LoopbackWebSocketServer> {
+  const server = createServer();
+  const wss = new WebSocketServer({ server, ...(opts.path === undefined ? {} : { path: opts.path }) });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    wss, url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: async () => {
+      for (const c of wss.clients) c.terminate();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
 }
