@@ -159,7 +159,7 @@ async function measureVariant(v: Variant, imageDir: string | undefined): Promise
   };
   const entry = v.emitted ? join(imageDir ?? '', 'ztunnel', 'main.js') : undefined;
   const mesh = await LocalMesh.start({
-    name: 'rssb', nodes: 2, nodeArgs: v.nodeArgs, ztunnelEnv: v.env, ...(entry === undefined ? {} : { ztunnelEntry: entry }),
+    name: 'rssb', nodes: 2, ztunnelNodeFlags: v.nodeArgs, ztunnelEnv: v.env, ...(entry === undefined ? {} : { ztunnelEntry: entry }),
   });
   mesh.installSignalHandlers();
   try {
