@@ -29,13 +29,6 @@ import { spiffeIdFor } from '#core/identity/spiffe.ts';
 const CONTROLLER_MAIN = fileURLToPath(new URL('../controller/main.ts', import.meta.url));
 const ZTUNNEL_MAIN = fileURLToPath(new URL('../ztunnel/main.ts', import.meta.url));
 
-/**
- * The ztunnel's own node flags: young generation capped at 1 MiB semi-spaces (V8 grows them
- * to 16 MiB under bulk load and keeps them; bench/README.md "Memory of a ztunnel"). The chart's
- * DaemonSet sets the same through NODE_OPTIONS.
- */
-export const ZTUNNEL_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
-
 export const AMBIENT_LABEL = 'istio.io/dataplane-mode';
 const CONTROLLER_IDENTITY = 'spiffe://cluster.local/ns/istio-system/sa/weft-controller';
 
@@ -47,10 +40,8 @@ export interface LocalMeshOptions {
   /** Copy component output to this process's stderr (debugging). */
   echo?: boolean;
   logger?: Logger;
-  /** Extra flags for the ztunnel processes' node (e.g. `--cpu-prof` in benchmarks), after ztunnelNodeFlags. */
+  /** Extra flags for the ztunnel processes' node (e.g. `--cpu-prof` in benchmarks). */
   nodeArgs?: readonly string[];
-  /** The ztunnel's own node flags; default ZTUNNEL_NODE_FLAGS (benchmarks comparing flags pass their own). */
-  ztunnelNodeFlags?: readonly string[];
   /** The ztunnel's entry file; default `ztunnel/main.ts`. E.g. `ztunnel/main.js` in what scripts/build-image.sh emits. */
   ztunnelEntry?: string;
   /** Extra environment for the ztunnel processes (e.g. glibc malloc settings in benchmarks). */
@@ -154,7 +145,7 @@ export class LocalMesh {
         // No --remove-capture-on-exit: a stopped ztunnel fails closed. The node folder is how
         // the cluster hands it new pods, so they are captured even while the controller is away.
         const argv = [
-          process.execPath, ...(opts.ztunnelNodeFlags ?? ZTUNNEL_NODE_FLAGS), ...(opts.nodeArgs ?? []), opts.ztunnelEntry ?? ZTUNNEL_MAIN, '--node', node.name, '--controller', controllerUrl,
+          process.execPath, ...(opts.nodeArgs ?? []), opts.ztunnelEntry ?? ZTUNNEL_MAIN, '--node', node.name, '--controller', controllerUrl,
           '--token-file', tokenFile, '--root-cert', rootCert,
           '--controller-identity', CONTROLLER_IDENTITY,
           '--admin-host', node.ip, '--log-level', level, '--node-dir', node.nodeDir,

@@ -45,6 +45,8 @@ export interface ZtunnelRss {
 
 export interface VariantResult {
   name: string;
+  /** Which round, when a run has several. */
+  round?: number;
   description: string;
   nodeArgs: readonly string[];
   env: Readonly<Record<string, string>>;
@@ -73,7 +75,7 @@ export function renderIdleRss(results: readonly VariantResult[], goal: Goal): st
   const rows: Cell[][] = results.map((r) => {
     const [a, b] = r.ztunnels;
     return [
-      r.name,
+      r.round === undefined ? r.name : `${r.name} (${String(r.round)})`,
       pair(r.floor.empty.rss, r.floor.builtins.rss),
       pair(a?.idle.rss, b?.idle.rss),
       pair(a?.idle.anon, b?.idle.anon),

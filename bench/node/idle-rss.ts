@@ -7,8 +7,9 @@
 // again once it has settled (bounded); beside each variant its floor: the same node, flags and
 // environment on an empty script and with the built-ins ztunnel loads. With gdb installed, also
 // what each would hold after glibc's malloc_trim(0) (called in the process through gdb).
-//   node_modules/.bin/node bench/node/idle-rss.ts [--variants ts,js,...] [--settle-seconds 60] [--quick]
-// Root. Writes bench/results/idle-rss.json (idle-rss-quick.json with --quick), prints the table.
+//   node_modules/.bin/node bench/node/idle-rss.ts [--variants ts,js,...] [--settle-seconds 60] [--rounds 1] [--label NAME] [--quick]
+// Root. Writes bench/results/idle-rss[-NAME].json (…-quick.json with --quick), prints the table;
+// with --rounds the variants take turns, a row per variant and round.
 import { execFile, spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -46,6 +47,8 @@ const VARIANTS: readonly Variant[] = [
   { name: 'ts', description: 'ztunnel/main.ts by type stripping, no flags (LocalMesh before)', emitted: false, nodeArgs: [], env: {} },
   { name: 'js', description: 'emitted JavaScript (the image), no flags', emitted: true, nodeArgs: [], env: {} },
   { name: 'js-semi1', description: `js, ${SEMI}`, emitted: true, nodeArgs: [SEMI], env: {} },
+  { name: 'js-semi2', description: 'js, --max-semi-space-size=2', emitted: true, nodeArgs: ['--max-semi-space-size=2'], env: {} },
+  { name: 'js-semi4', description: 'js, --max-semi-space-size=4', emitted: true, nodeArgs: ['--max-semi-space-size=4'], env: {} },
   { name: 'js-semi1-arena2', description: `js-semi1, GLIBC_TUNABLES=${MALLOC_ARENAS}`, emitted: true, nodeArgs: [SEMI], env: { GLIBC_TUNABLES: MALLOC_ARENAS } },
   { name: 'js-semi1-malloc', description: `js-semi1, GLIBC_TUNABLES=${MALLOC_TIGHT}`, emitted: true, nodeArgs: [SEMI], env: { GLIBC_TUNABLES: MALLOC_TIGHT } },
   {
@@ -60,6 +63,8 @@ const { values } = parseArgs({
   options: {
     variants: { type: 'string' },
     'settle-seconds': { type: 'string', default: '60' },
+    rounds: { type: 'string', default: '1' },
+    label: { type: 'string' },
     quick: { type: 'boolean', default: false },
   },
 });
@@ -68,6 +73,8 @@ const settleBoundMs = Number(values['settle-seconds']) * 1000;
 if (!Number.isFinite(settleBoundMs) || settleBoundMs <= 0) throw new Error(`--settle-seconds must be a positive number, got ${values['settle-seconds']}`);
 /** Samples (one a second) that must agree for RSS to count as settled: longer than V8's memory reducer waits. */
 const SETTLE_WINDOW = 10;
+const rounds = Number(values.rounds);
+if (!Number.isInteger(rounds) || rounds <= 0) throw new Error(`--rounds must be a positive integer, got ${values.rounds}`);
 const IPERF = { streams: 8, seconds: quick ? 2 : 5 };
 
 function selectVariants(list: string | undefined): Variant[] {
@@ -159,7 +166,7 @@ async function measureVariant(v: Variant, imageDir: string | undefined): Promise
   };
   const entry = v.emitted ? join(imageDir ?? '', 'ztunnel', 'main.js') : undefined;
   const mesh = await LocalMesh.start({
-    name: 'rssb', nodes: 2, ztunnelNodeFlags: v.nodeArgs, ztunnelEnv: v.env, ...(entry === undefined ? {} : { ztunnelEntry: entry }),
+    name: 'rssb', nodes: 2, nodeArgs: v.nodeArgs, ztunnelEnv: v.env, ...(entry === undefined ? {} : { ztunnelEntry: entry }),
   });
   mesh.installSignalHandlers();
   try {
@@ -210,18 +217,24 @@ async function main(): Promise<void> {
   const image = variants.some((v) => v.emitted) ? await buildImage() : undefined;
   const results: VariantResult[] = [];
   try {
-    for (const v of variants) {
-      log(`${new Date().toISOString()} variant ${v.name}: ${v.description}`);
-      results.push(await measureVariant(v, image?.dir));
+    // Rounds interleave the variants, so the machine's load drifts over all of them alike.
+    for (let round = 1; round <= rounds; round++) {
+      for (const v of variants) {
+        log(`${new Date().toISOString()} variant ${v.name}${rounds > 1 ? ` (round ${String(round)})` : ''}: ${v.description}`);
+        const r = await measureVariant(v, image?.dir);
+        results.push(rounds > 1 ? { ...r, round } : r);
+      }
     }
   } finally {
     await image?.remove();
   }
-  await publishRun(run, quick ? 'idle-rss-quick' : 'idle-rss', {
+  const name = ['idle-rss', ...(values.label === undefined ? [] : [values.label]), ...(quick ? ['quick'] : [])].join('-');
+  await publishRun(run, name, {
     layout: 'one mesh per variant (cluster rssb): client pod on node1, iperf3 server pod on node2, both enrolled; node1 ztunnel sends, node2 receives',
     goal: GOAL,
     settleBoundSeconds: settleBoundMs / 1000,
     iperf: IPERF,
+    rounds,
     builtins: BUILTINS,
     variants: results,
   }, renderIdleRss(results, GOAL), log);
