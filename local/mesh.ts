@@ -42,6 +42,10 @@ export interface LocalMeshOptions {
   logger?: Logger;
   /** Extra flags for the ztunnel processes' node (e.g. `--cpu-prof` in benchmarks). */
   nodeArgs?: readonly string[];
+  /** The ztunnel's entry file; default `ztunnel/main.ts`. E.g. `ztunnel/main.js` in what scripts/build-image.sh emits. */
+  ztunnelEntry?: string;
+  /** Extra environment for the ztunnel processes (e.g. glibc malloc settings in benchmarks). */
+  ztunnelEnv?: Record<string, string>;
   /** Extra controller flags (e.g. `--workload-cert-ttl 10s` for rotation tests). */
   controllerArgs?: readonly string[];
   /** Extra environment for the waypoint processes, given the host link's address (where a test's collector can listen). */
@@ -79,6 +83,7 @@ export class LocalMesh {
   #controller: LocalProcess;
   readonly #controllerArgv: readonly string[];
   readonly #echo: boolean;
+  readonly #ztunnelEnv: Record<string, string> | undefined;
   readonly #ztunnels: Map<string, ZtunnelHandle>;
   /** Waypoint pods, started from what the controller asks for. */
   readonly waypoints: LocalWaypoints;
@@ -89,7 +94,7 @@ export class LocalMesh {
   private constructor(init: {
     cluster: LocalCluster; stateDir: string; manifestDir: string; controllerUrl: string;
     controllerAdminUrl: string; controller: LocalProcess; controllerArgv: readonly string[]; echo: boolean;
-    ztunnels: Map<string, ZtunnelHandle>; waypoints: LocalWaypoints; redis: LocalRedis | undefined;
+    ztunnelEnv: Record<string, string> | undefined; ztunnels: Map<string, ZtunnelHandle>; waypoints: LocalWaypoints; redis: LocalRedis | undefined;
   }) {
     this.redis = init.redis;
     this.waypoints = init.waypoints;
@@ -101,6 +106,7 @@ export class LocalMesh {
     this.#controller = init.controller;
     this.#controllerArgv = init.controllerArgv;
     this.#echo = init.echo;
+    this.#ztunnelEnv = init.ztunnelEnv;
     this.#ztunnels = init.ztunnels;
   }
 
@@ -144,13 +150,15 @@ export class LocalMesh {
         // No --remove-capture-on-exit: a stopped ztunnel fails closed. The node folder is how
         // the cluster hands it new pods, so they are captured even while the controller is away.
         const argv = [
-          process.execPath, ...(opts.nodeArgs ?? []), ZTUNNEL_MAIN, '--node', node.name, '--controller', controllerUrl,
+          process.execPath, ...(opts.nodeArgs ?? []), opts.ztunnelEntry ?? ZTUNNEL_MAIN, '--node', node.name, '--controller', controllerUrl,
           '--token-file', tokenFile, '--root-cert', rootCert,
           '--controller-identity', CONTROLLER_IDENTITY,
           '--admin-host', node.ip, '--log-level', level, '--node-dir', node.nodeDir,
           ...(opts.ztunnelStateDirs === true ? ['--state-dir', join(stateDir, 'ztunnel', node.name)] : []),
         ];
-        const proc = node.spawn(argv, { label: `ztunnel-${node.name}`, echo: opts.echo ?? false });
+        const proc = node.spawn(argv, {
+          label: `ztunnel-${node.name}`, echo: opts.echo ?? false, ...(opts.ztunnelEnv === undefined ? {} : { env: opts.ztunnelEnv }),
+        });
         ztunnels.set(node.name, {
           node, process: proc, argv,
           metricsUrl: `http://${node.ip}:${Ports.metrics}/metrics`,
@@ -167,7 +175,8 @@ export class LocalMesh {
       });
       await waypoints.start();
       return new LocalMesh({
-        cluster, stateDir, manifestDir, controllerUrl, controllerAdminUrl, controller, controllerArgv, echo: opts.echo ?? false, ztunnels, waypoints, redis,
+        cluster, stateDir, manifestDir, controllerUrl, controllerAdminUrl, controller, controllerArgv, echo: opts.echo ?? false,
+        ztunnelEnv: opts.ztunnelEnv, ztunnels, waypoints, redis,
       });
     } catch (err) {
       await waypoints?.stop();
@@ -198,7 +207,9 @@ export class LocalMesh {
   async restartZtunnel(node: string, timeoutMs = 20_000): Promise<ZtunnelHandle> {
     const old = this.ztunnel(node);
     await old.process.stop(3000);
-    const proc = old.node.spawn(old.argv, { label: old.process.label, echo: this.#echo });
+    const proc = old.node.spawn(old.argv, {
+      label: old.process.label, echo: this.#echo, ...(this.#ztunnelEnv === undefined ? {} : { env: this.#ztunnelEnv }),
+    });
     const handle: ZtunnelHandle = { ...old, process: proc };
     this.#ztunnels.set(node, handle);
     await proc.waitForLine('ready', timeoutMs);

@@ -6,8 +6,6 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { CertificateAuthority } from '#core/ca/authority.ts';
-import { FileCaStore } from '#core/ca/file-store.ts';
 import { httpsFetcher } from '#core/certs/fetch-https.ts';
 import type { CertificateFetcher } from '#core/certs/fetcher.ts';
 import { CertificateManager } from '#core/certs/manager.ts';
@@ -40,6 +38,8 @@ async function readText(path: string, what: string): Promise<string> {
 }
 
 async function localFetcher(caDir: string, trustDomain: string): Promise<CertificateFetcher> {
+  // Imported here: a ztunnel fed by the controller never signs, so it does not load the CA's code.
+  const [{ CertificateAuthority }, { FileCaStore }] = await Promise.all([import('#core/ca/authority.ts'), import('#core/ca/file-store.ts')]);
   const ca = await CertificateAuthority.open({ store: new FileCaStore(caDir), trustDomain });
   // Standalone: this process is its own CA and may hold any identity of its config.
   return async (csrPem, identity) => {
