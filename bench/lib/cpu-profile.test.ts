@@ -18,7 +18,7 @@ function profile(samples: number[], deltas: number[]): CpuProfile {
       { id: 7, callFrame: frame('hot', `file://${ROOT}/waypoint/policy/rate-limit.ts`, 41) },
       { id: 8, callFrame: frame('writev') },
     ],
-    samples, timeDeltas: deltas,
+    startTime: 1_000, samples, timeDeltas: deltas,
   };
 }
 
@@ -50,6 +50,16 @@ test('selfTimes: a sample lasts until the next, idle is not busy, one entry per 
   ], 'V8 entries in parentheses keep their names; native functions group as (native)');
 });
 
+test('selfTimes with windows keeps the samples taken inside them', () => {
+  // Samples at 1000+999=1999 (3), 2099 (2), 2149 (5), 2549 (3), 2574 (6), 2649 (7), 2659 (4).
+  const p = profile([3, 2, 5, 3, 6, 7, 4], [999, 100, 50, 400, 25, 75, 10]);
+  const s = selfTimes(p, ROOT, 'function', [{ fromUs: 2099, toUs: 2100 }, { fromUs: 2540, toUs: 2574 }]);
+  assert.deepEqual(s.functions.map((f) => [f.name, f.selfMs]), [['(garbage collector)', 0.075], ['main (waypoint/main.ts:10)', 0.05], ['hot (waypoint/policy/rate-limit.ts:42)', 0.025]]);
+  assert.equal(s.busyMs, 0.15);
+  assert.equal(selfTimes(p, ROOT, 'function', [{ fromUs: 0, toUs: 1998 }]).busyMs, 0);
+  assert.equal(selfTimes(p, ROOT, 'function', []).busyMs, 0);
+});
+
 test('selfTimeDifference: per 1000 requests of each profile, the largest growth first', () => {
   const base = { busyMs: 30, functions: [{ name: 'a', selfMs: 20, share: 0 }, { name: 'b', selfMs: 10, share: 0 }] };
   const other = { busyMs: 60, functions: [{ name: 'a', selfMs: 20, share: 0 }, { name: 'c', selfMs: 40, share: 0 }] };
@@ -63,7 +73,7 @@ test('selfTimeDifference: per 1000 requests of each profile, the largest growth 
 });
 
 test('parseCpuProfile refuses what is not a profile', () => {
-  assert.throws(() => parseCpuProfile('{"nodes":[]}'), /not a V8 CPU profile/);
+  assert.throws(() => parseCpuProfile('{"nodes":[],"samples":[],"timeDeltas":[]}'), /not a V8 CPU profile/, 'no startTime');
   assert.throws(() => parseCpuProfile('[]'), /not a V8 CPU profile/);
   assert.equal(parseCpuProfile(JSON.stringify(profile([], []))).nodes.length, 8);
 });

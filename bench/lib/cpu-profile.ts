@@ -2,12 +2,22 @@
 // writes), to name what dominates a benchmark's cost. Pure: the caller reads the file.
 // A sample's time is the gap to the next sample, as DevTools counts it; V8's own entries
 // ((program), (garbage collector), (idle)) stay as they are named, and idle time is left out
-// of the busy total.
+// of the busy total. Windows (µs of CLOCK_MONOTONIC, the clock of the profile's timestamps and
+// of process.hrtime in any process on the machine) keep only the samples taken inside them: one
+// scenario's load, without start-up, shutdown or the other scenarios.
 
 export interface CpuProfile {
   nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
+  /** µs, CLOCK_MONOTONIC. */
+  startTime: number;
   samples: number[];
   timeDeltas: number[];
+}
+
+/** Microseconds of CLOCK_MONOTONIC, inclusive; `process.hrtime.bigint() / 1000n` reads the same clock. */
+export interface SampleWindow {
+  fromUs: number;
+  toUs: number;
 }
 
 export interface SelfTime {
@@ -31,8 +41,8 @@ const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object
 /** Checks the parts of a parsed `.cpuprofile` this module reads. */
 export function parseCpuProfile(text: string): CpuProfile {
   const o: unknown = JSON.parse(text);
-  if (!isObj(o) || !Array.isArray(o['nodes']) || !Array.isArray(o['samples']) || !Array.isArray(o['timeDeltas'])) {
-    throw new Error('not a V8 CPU profile: needs nodes, samples and timeDeltas');
+  if (!isObj(o) || !Array.isArray(o['nodes']) || !Array.isArray(o['samples']) || !Array.isArray(o['timeDeltas']) || typeof o['startTime'] !== 'number') {
+    throw new Error('not a V8 CPU profile: needs nodes, startTime, samples and timeDeltas');
   }
   return o as unknown as CpuProfile;
 }
@@ -57,12 +67,15 @@ function frameName(frame: CpuProfile['nodes'][number]['callFrame'], root: string
   return `${fn} (${shortUrl(frame.url, root)}:${frame.lineNumber + 1})`;
 }
 
-export function selfTimes(profile: CpuProfile, root: string, by: Grouping = 'function'): ProfileSummary {
+export function selfTimes(profile: CpuProfile, root: string, by: Grouping = 'function', windows?: readonly SampleWindow[]): ProfileSummary {
   const names = new Map<number, string>();
   for (const n of profile.nodes) names.set(n.id, frameName(n.callFrame, root, by));
   const byName = new Map<string, number>();
   let busyUs = 0;
+  let at = profile.startTime;
   profile.samples.forEach((id, i) => {
+    at += profile.timeDeltas[i] ?? 0;
+    if (windows !== undefined && !windows.some((w) => at >= w.fromUs && at <= w.toUs)) return;
     const us = profile.timeDeltas[i + 1] ?? 0;
     const name = names.get(id) ?? '(unknown)';
     if (name === '(idle)') return;

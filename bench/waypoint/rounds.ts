@@ -39,8 +39,17 @@ export interface RoundLoad {
   loadavg: number;
 }
 
-export async function runRounds(scenarios: readonly Scenario[], o: { rounds: number; fixedRate: LoadOptions; closedLoop: LoadOptions; log: (line: string) => void }): Promise<RoundLoad[]> {
+/**
+ * With `warmup`, every scenario first gets one run that is left out: the first requests of a
+ * fresh proxy pay for JIT compilation and pools, which would land on round 1's first scenario.
+ */
+export async function runRounds(scenarios: readonly Scenario[], o: {
+  rounds: number; fixedRate: LoadOptions; closedLoop: LoadOptions; warmup?: LoadOptions; log: (line: string) => void;
+}): Promise<RoundLoad[]> {
   const loads: RoundLoad[] = [];
+  if (o.warmup !== undefined) {
+    for (const s of scenarios) o.log(describeRun(`warm-up ${s.result.name}`, 'left out', await measureRun(s.target, o.warmup)));
+  }
   const phases = [
     { kind: 'fixed' as const, list: scenarios, load: o.fixedRate, into: (s: Scenario) => s.result.fixed },
     { kind: 'max' as const, list: scenarios.filter((s) => s.closedLoop), load: o.closedLoop, into: (s: Scenario) => s.result.max },
