@@ -49,7 +49,7 @@ if (!Number.isInteger(rounds)) throw new Error(`--rounds must be a whole number,
 
 const fixedRate: LoadOptions = { connections: 4, totalRps: 1000, seconds, warmupSeconds: 1 };
 const closedLoop: LoadOptions = { connections: 16, seconds: maxSeconds, warmupSeconds: 1 };
-const warmup: LoadOptions = { connections: 16, seconds: values.quick ? 1 : 2, warmupSeconds: 0 };
+const warmup: LoadOptions = { connections: 16, seconds: values.quick ? 1 : 5, warmupSeconds: 0 };
 const PATH = '/bytes/1024';
 const layout = (s: PolicyScene): string =>
   `client pod on node1, echo v1/v2/v3 on node2, waypoint on ${s.waypoint.node}, Redis ${s.redisAddress} (embedded cluster, LocalMesh, one machine)`;
