@@ -46,6 +46,8 @@ export interface LocalMeshOptions {
   ztunnelEntry?: string;
   /** Extra environment for the ztunnel processes (e.g. glibc malloc settings in benchmarks). */
   ztunnelEnv?: Record<string, string>;
+  /** Extra flags for the waypoint processes' node (e.g. `--cpu-prof` in benchmarks). */
+  waypointNodeArgs?: readonly string[];
   /** Extra controller flags (e.g. `--workload-cert-ttl 10s` for rotation tests). */
   controllerArgs?: readonly string[];
   /** Extra environment for the waypoint processes, given the host link's address (where a test's collector can listen). */
@@ -171,6 +173,7 @@ export class LocalMesh {
         cluster, dir: join(controllerState, DEPLOYMENTS_DIR), controllerUrl, rootCertFile: rootCert,
         controllerIdentity: CONTROLLER_IDENTITY, logLevel: level, logger: log, echo: opts.echo ?? false,
         ...(opts.waypointEnv === undefined ? {} : { env: opts.waypointEnv(hostIp) }),
+        ...(opts.waypointNodeArgs === undefined ? {} : { nodeArgs: opts.waypointNodeArgs }),
         tokenFile: (ns, sa) => tokenFilePath(controllerState, { kind: 'waypoint', identity: spiffeIdFor(ns, sa) }),
       });
       await waypoints.start();

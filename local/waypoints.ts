@@ -56,6 +56,8 @@ export interface LocalWaypointsOptions {
   echo?: boolean;
   /** Added to every waypoint's environment, over the Deployment's (e.g. a test's trace collector). */
   env?: Readonly<Record<string, string>>;
+  /** Flags for node before the waypoint's entry point (e.g. `--cpu-prof`). */
+  nodeArgs?: readonly string[];
 }
 
 type Json = Record<string, unknown>;
@@ -225,7 +227,7 @@ export class LocalWaypoints {
     const pod = await cluster.addPod({ namespace: d.namespace, name: podName, node: node.name, labels: d.labels, serviceAccount: d.serviceAccount, ready: false });
     let proc: LocalProcess | undefined;
     try {
-      proc = pod.spawn([process.execPath, WAYPOINT_MAIN], {
+      proc = pod.spawn([process.execPath, ...(this.#o.nodeArgs ?? []), WAYPOINT_MAIN], {
         label: `waypoint-${d.namespace}-${d.name}`,
         echo: this.#o.echo ?? false,
         env: {

@@ -1,22 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { summarize } from '#bench/lib/percentiles.ts';
-import type { LoadResult } from './load.ts';
+import { measured } from './measured-fixture.ts';
 import {
   addedByRound, busyShare, derive, median, parseProcStat, renderBaselineTable, renderMeshTable, renderProxyTable, summarizeScenario,
-  type Measured, type ScenarioResult,
+  type ScenarioResult,
 } from './report.ts';
-
-function measured(latencies: number[], o: { logged: number; cpu: number; wall?: number; rps?: number; rss?: number; ztunnel?: number; errors?: number }): Measured {
-  const load: LoadResult = {
-    logged: o.logged, requests: latencies.length, errors: o.errors ?? 0, achievedRps: o.rps ?? 1000, latencyMs: summarize(latencies),
-    summary: { total: o.logged, started: o.logged, done: o.logged, succeeded: o.logged, failed: 0, errored: 0, timeout: 0 },
-  };
-  return {
-    load, wallSeconds: o.wall ?? 11, proxyCpuSeconds: o.cpu, proxyRssMiB: o.rss ?? 0, proxyPeakRssMiB: o.rss ?? 0,
-    ...(o.ztunnel === undefined ? {} : { ztunnelCpuSeconds: o.ztunnel }), machineBusy: 0.5,
-  };
-}
 
 const near = (a: number | undefined, b: number): boolean => a !== undefined && Math.abs(a - b) < 1e-9;
 

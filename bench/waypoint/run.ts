@@ -17,10 +17,10 @@
 import { parseArgs } from 'node:util';
 import { finishRun, startRun, writeResults } from '#bench/lib/results.ts';
 import type { LoadOptions } from '#bench/waypoint/load.ts';
-import { measureRun, type MeasureTarget } from '#bench/waypoint/measure.ts';
 import { ROUTE_PREFIXES, startMeshScene } from '#bench/waypoint/mesh-scene.ts';
 import { startProxyScene } from '#bench/waypoint/proxy-scene.ts';
-import { renderBaselineTable, renderMeshTable, renderProxyTable, type Measured, type ScenarioResult } from '#bench/waypoint/report.ts';
+import { renderBaselineTable, renderMeshTable, renderProxyTable } from '#bench/waypoint/report.ts';
+import { runRounds, scenario, type Scenario } from '#bench/waypoint/rounds.ts';
 
 const { values } = parseArgs({
   options: {
@@ -41,31 +41,6 @@ const PATH = '/bytes/1024';
 const log = (line: string): void => {
   process.stderr.write(`${line}\n`);
 };
-
-interface Scenario {
-  result: ScenarioResult;
-  target: MeasureTarget;
-  closedLoop: boolean;
-}
-
-function note(name: string, kind: string, m: Measured): void {
-  const l = m.load;
-  log(`${name} ${kind}: ${l.achievedRps.toFixed(0)} rps, p50 ${l.latencyMs.p50.toFixed(3)} ms, p99 ${l.latencyMs.p99.toFixed(3)} ms, `
-    + `proxy CPU ${m.proxyCpuSeconds.toFixed(2)} s, ${l.errors + l.summary.errored} errors, machine busy ${(m.machineBusy * 100).toFixed(0)} %`);
-}
-
-/** The list rotated left by n: round r starts with a different scenario. */
-function rotate<T>(list: readonly T[], n: number): T[] {
-  const k = list.length === 0 ? 0 : n % list.length;
-  return [...list.slice(k), ...list.slice(0, k)];
-}
-
-function scenario(name: string, description: string, target: MeasureTarget, o: { baseline?: string; proxies?: string[]; closedLoop: boolean }): Scenario {
-  return {
-    result: { name, description, proxies: o.proxies ?? [], fixed: [], max: [], ...(o.baseline === undefined ? {} : { baseline: o.baseline }) },
-    target, closedLoop: o.closedLoop,
-  };
-}
 
 async function main(): Promise<void> {
   const run = startRun();
@@ -92,20 +67,7 @@ async function main(): Promise<void> {
           `${p.name === 'nginx' ? 'nginx, 1 worker' : 'HAProxy, nbthread 1'}: TLS 1.3 in, mutual TLS 1.3 to the backends (kept alive), /a and /b prefix routes`,
           { client: proxies.client, urls: p.urls, proxyPids: p.pids }, { baseline: 'tls-direct', proxies: [p.name], closedLoop: true })),
       );
-      for (let r = 0; r < rounds; r++) {
-        for (const s of rotate(scenarios, r)) {
-          const m = await measureRun(s.target, fixedRate);
-          note(`round ${r + 1} ${s.result.name}`, 'fixed', m);
-          s.result.fixed.push(m);
-        }
-      }
-      for (let r = 0; r < rounds; r++) {
-        for (const s of rotate(scenarios.filter((x) => x.closedLoop), r)) {
-          const m = await measureRun(s.target, closedLoop);
-          note(`round ${r + 1} ${s.result.name}`, 'max', m);
-          s.result.max.push(m);
-        }
-      }
+      await runRounds(scenarios, { rounds, fixedRate, closedLoop, log });
     } finally {
       await proxies.close();
     }
