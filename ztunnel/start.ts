@@ -16,6 +16,8 @@ import type { Logger } from '#core/log.ts';
 import type { ZtunnelConfig } from '#ztunnel/config.ts';
 import { loadConfigFile } from '#ztunnel/state/load-file.ts';
 import { HANDOFF_SOCKET, HandoffListener, requestHandoff, type TakenOver } from '#ztunnel/upgrade/handoff.ts';
+import { MemoryTrim } from '#ztunnel/memory-trim.ts';
+import { nativeBinding } from '#ztunnel/native/addon.ts';
 import { Ztunnel, type ZtunnelAdminOptions } from '#ztunnel/ztunnel.ts';
 
 export interface RunningZtunnel {
@@ -165,9 +167,17 @@ export async function startFromConfig(cfg: ZtunnelConfig, logger: Logger, o: Sta
     throw err;
   }
 
+  const sum = async (c: typeof ztunnel.metrics.opened): Promise<number> => [...(await c.sumBy('reporter')).values()].reduce((a, b) => a + b, 0);
+  const trim = new MemoryTrim({
+    activity: async () => (await sum(ztunnel.metrics.opened)) + (await sum(ztunnel.metrics.closed)),
+    trim: () => nativeBinding().trimMemory(),
+    logger,
+  }).start();
+
   return {
     ztunnel,
     close: async () => {
+      trim.close();
       await handoff?.close();
       if (drained !== undefined) {
         // Handed over: the successor owns capture and the admin ports; only finish draining.

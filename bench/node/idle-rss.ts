@@ -5,12 +5,13 @@
 // node1 and an iperf3 server pod on node2, both enrolled. For both ztunnels VmRSS (and its
 // private and file-backed parts) once idle, right after `iperf3 -P 8 -t 5` through them, and
 // again once it has settled (bounded); beside each variant its floor: the same node, flags and
-// environment on an empty script and with the built-ins ztunnel loads. With gdb installed, also
-// what each would hold after glibc's malloc_trim(0) (called in the process through gdb).
+// environment on an empty script and with the built-ins ztunnel loads. The settled figure comes
+// at least 15 s after the load, so it includes the ztunnel's own heap trim once traffic is quiet
+// (ztunnel/memory-trim.ts, every 5 s).
 //   node_modules/.bin/node bench/node/idle-rss.ts [--variants ts,js,...] [--settle-seconds 60] [--rounds 1] [--label NAME] [--quick]
 // Root. Writes bench/results/idle-rss[-NAME].json (…-quick.json with --quick), prints the table;
 // with --rounds the variants take turns, a row per variant and round.
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -71,6 +72,8 @@ const { values } = parseArgs({
 const quick = values.quick;
 const settleBoundMs = Number(values['settle-seconds']) * 1000;
 if (!Number.isFinite(settleBoundMs) || settleBoundMs <= 0) throw new Error(`--settle-seconds must be a positive number, got ${values['settle-seconds']}`);
+/** Three of the ztunnel's heap-trim looks (ztunnel/memory-trim.ts). */
+const MIN_SETTLE_MS = 15_000;
 /** Samples (one a second) that must agree for RSS to count as settled: longer than V8's memory reducer waits. */
 const SETTLE_WINDOW = 10;
 const rounds = Number(values.rounds);
@@ -97,9 +100,11 @@ async function readRss(pid: number): Promise<RssMiB> {
 
 /**
  * Samples the processes' RSS once a second until each has stayed within 0.25 MiB over the last
- * ten samples, or the bound passes; returns each one's last sample and when it settled.
+ * ten samples, and minMs has passed (the ztunnel's heap trim after the last activity comes within
+ * it), or the bound passes; returns each one's last sample and when it settled.
  */
-async function waitForSettledRss(pids: readonly number[], boundMs: number): Promise<{ rss: RssMiB; seconds: number; settled: boolean }[]> {
+
+async function waitForSettledRss(pids: readonly number[], boundMs: number, minMs = MIN_SETTLE_MS): Promise<{ rss: RssMiB; seconds: number; settled: boolean }[]> {
   const began = Date.now();
   const series = pids.map(() => [] as number[]);
   const last: RssMiB[] = [];
@@ -109,7 +114,7 @@ async function waitForSettledRss(pids: readonly number[], boundMs: number): Prom
     now.forEach((r, i) => {
       last[i] = r;
       series[i]?.push(r.rss);
-      if (settledAt[i] === undefined && hasSettled(series[i] ?? [], SETTLE_WINDOW, 0.25)) settledAt[i] = (Date.now() - began) / 1000;
+      if (settledAt[i] === undefined && Date.now() - began >= minMs && hasSettled(series[i] ?? [], SETTLE_WINDOW, 0.25)) settledAt[i] = (Date.now() - began) / 1000;
     });
     if (settledAt.every((s) => s !== undefined) || Date.now() - began > boundMs) break;
     await sleep(1000);
@@ -120,19 +125,6 @@ async function waitForSettledRss(pids: readonly number[], boundMs: number): Prom
     if (rss === undefined) throw new Error('no RSS sample');
     return { rss, seconds: at ?? (Date.now() - began) / 1000, settled: at !== undefined };
   });
-}
-
-/** gdb is optional: without it the malloc_trim column stays empty. */
-const withGdb = spawnSync('gdb', ['--version']).status === 0;
-
-/**
- * What the process would hold if it called glibc's malloc_trim(0) (which hands free pages inside
- * the heap back to the kernel, not only the top): called in the process through gdb, then RSS read.
- */
-async function trimMalloc(pid: number): Promise<RssMiB> {
-  const r = spawnSync('gdb', ['-p', String(pid), '-batch', '-ex', 'call (int)malloc_trim(0)'], { encoding: 'utf8', timeout: 30_000 });
-  if (r.status !== 0) throw new Error(`gdb could not call malloc_trim in ${String(pid)}: ${r.stderr}`);
-  return readRss(pid);
 }
 
 /** Runs `node <flags> -e <script>` with the variant's environment and reads its settled RSS. */
@@ -183,17 +175,14 @@ async function measureVariant(v: Variant, imageDir: string | undefined): Promise
       const used = await usage();
       const afterLoad = await Promise.all(pids.map(readRss));
       const settled = await waitForSettledRss(pids, settleBoundMs);
-      const trimmed = withGdb ? await Promise.all(pids.map(trimMalloc)) : undefined;
       const gb = (iperf.gbps * iperf.seconds) / 8;
       const ztunnels: ZtunnelRss[] = zs.map((z, i) => {
         const s = settled[i];
         const a = afterLoad[i];
         const id = idle[i];
         if (s === undefined || a === undefined || id === undefined) throw new Error('missing sample');
-        const t = trimmed?.[i];
         return {
           node: z.node.name, idle: id.rss, afterLoad: a, settled: s.rss, settleSeconds: s.seconds, settledWithinBound: s.settled,
-          ...(t === undefined ? {} : { trimmed: t }),
         };
       });
       const result: VariantResult = {

@@ -38,10 +38,12 @@ export interface NativeBinding {
   setTransparent(fd: number): void;
   /** Whether IP_BIND_ADDRESS_NO_PORT is set; throws ENOPROTOOPT where the kernel lacks it. */
   getBindAddressNoPort(fd: number): boolean;
+  /** glibc malloc_trim(0): gives freed heap memory back to the kernel; true when some was. */
+  trimMemory(): boolean;
 }
 
 const ADDON_PATH = './build/Release/weft_native.node';
-const FUNCTIONS = ['openSocketInNetns', 'getOriginalDst', 'setMark', 'getMark', 'setTransparent', 'getBindAddressNoPort'] as const;
+const FUNCTIONS = ['openSocketInNetns', 'getOriginalDst', 'setMark', 'getMark', 'setTransparent', 'getBindAddressNoPort', 'trimMemory'] as const;
 
 function isNativeBinding(value: unknown): value is NativeBinding {
   if (typeof value !== 'object' || value === null) return false;

@@ -8,7 +8,8 @@
         "src/args.c",
         "src/netns.c",
         "src/open_socket.c",
-        "src/sockopts.c"
+        "src/sockopts.c",
+        "src/memory.c"
       ],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-O2"],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"]

@@ -9,6 +9,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"getMark", NULL, weft_get_mark, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setTransparent", NULL, weft_set_transparent, NULL, NULL, NULL, napi_enumerable, NULL},
       {"getBindAddressNoPort", NULL, weft_get_bind_address_no_port, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"trimMemory", NULL, weft_trim_memory, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof functions / sizeof functions[0], functions);
   return exports;

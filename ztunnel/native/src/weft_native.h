@@ -38,6 +38,7 @@ int weft_netns_enter(const char *path, int *saved, const char **failed_call);
 void weft_netns_leave(napi_env env, int saved);
 
 napi_value weft_open_socket_in_netns(napi_env env, napi_callback_info info);
+napi_value weft_trim_memory(napi_env env, napi_callback_info info);
 napi_value weft_get_original_dst(napi_env env, napi_callback_info info);
 napi_value weft_set_mark(napi_env env, napi_callback_info info);
 napi_value weft_get_mark(napi_env env, napi_callback_info info);
