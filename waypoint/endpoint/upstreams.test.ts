@@ -39,14 +39,17 @@ interface Counted {
   port: number;
   peak: () => number;
   open: () => number;
+  total: () => number;
   close: () => void;
 }
 
 function counting(server: net.Server, onConnection: (track: () => void) => void = () => undefined): Promise<Counted> {
   let open = 0;
   let peak = 0;
+  let total = 0;
   server.on('connection', (s: net.Socket) => {
     open++;
+    total++;
     peak = Math.max(peak, open);
     s.once('close', () => { open--; });
     onConnection(() => undefined);
@@ -55,6 +58,7 @@ function counting(server: net.Server, onConnection: (track: () => void) => void 
     port: (server.address() as net.AddressInfo).port,
     peak: () => peak,
     open: () => open,
+    total: () => total,
     close: () => { server.close(); },
   })));
 }
@@ -88,6 +92,7 @@ describe('upstream pools under maxConnections', () => {
     assert.deepEqual([...first, ...second], Array.from({ length: 40 }, () => 200));
     assert.equal(upstreams.peak.get(srv.port), 2, 'the burst used both connections and never a third');
     assert.ok(srv.peak() >= 2);
+    assert.equal(srv.total(), 4, 'each client\'s pool opened 2 and kept them');
   });
 
   test('HTTP/2: sessions retired after 3 requests are replaced one at a time, never more than 2 open; every request is answered', async () => {
