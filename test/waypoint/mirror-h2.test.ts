@@ -12,7 +12,7 @@ import { gateway, skip, startShopMesh } from './fixture.ts';
 
 const BACKEND = fileURLToPath(new URL('./mirror-h2-backend.ts', import.meta.url));
 
-interface Counts { seen: Record<string, number>; hang: { open: number; total: number } }
+interface Counts { seen: Record<string, number>; bytes: Record<string, number>; hang: { open: number; total: number } }
 
 describe('mirroring to h2c backends at the waypoint', { skip }, () => {
   let mesh: LocalMesh | undefined;
@@ -97,6 +97,26 @@ describe('mirroring to h2c backends at the waypoint', { skip }, () => {
     let last = { plain: 0, shadow: 0 };
     await waitUntil(async () => (last = await seenFor('shadow', 'all')).shadow >= 200, 15_000, () => `the mirror got ${JSON.stringify(last)}`);
     assert.deepEqual(await seenFor('shadow', 'all'), { plain: 0, shadow: 200 });
+  });
+
+  test('a body goes to the mirror whole; past the 1 MiB copy bound the mirror is skipped and the primary still gets it all', async () => {
+    const post = async (segment: string, size: number): Promise<string> => {
+      const r = await client.exec(['sh', '-c', `head -c ${size} /dev/zero | curl -sS --max-time 20 --http2-prior-knowledge --data-binary @- -o /dev/null -w '%{http_code}' http://${vips.h2}/${segment}`]);
+      return r.stdout + r.stderr;
+    };
+    const bytesFor = (c: Counts, segment: string, shadow: boolean): number =>
+      Object.entries(c.bytes).filter(([k]) => k.startsWith(`${segment} `) && k.endsWith('-shadow') === shadow).reduce((n, [, b]) => n + b, 0);
+    assert.equal(await post('body', 40_000), '200');
+    let mirrored = 0;
+    await waitUntil(async () => (mirrored = bytesFor(await counts('shadow'), 'body', true)) >= 40_000, 15_000, () => `the mirror got ${mirrored} body bytes`);
+    assert.equal(mirrored, 40_000);
+    const big = 2 * 1024 * 1024;
+    assert.equal(await post('big', big), '200');
+    assert.equal(bytesFor(await counts('backend'), 'big', false), big);
+    // Mirrors to one Service from one client share a session, in order: once the next one is in, the big one would be too.
+    assert.equal(await post('after', 10), '200');
+    await waitUntil(async () => (await seenFor('shadow', 'after')).shadow === 1, 15_000, () => 'the mirror never got the request after the big one');
+    assert.deepEqual(await seenFor('shadow', 'big'), { plain: 0, shadow: 0 });
   });
 
   test('a 50 % mirror over 400 requests lands within 5 sigma of 200 (sigma = sqrt(400 * 0.5 * 0.5) = 10)', async () => {
