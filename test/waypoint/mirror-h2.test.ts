@@ -1,5 +1,6 @@
 // End-to-end: VirtualService mirror with h2c backends at the waypoint on the embedded
-// cluster, driven by h2load. A 100 % mirror gets every request with Envoy's -shadow authority;
+// cluster, driven by h2load and curl. A 100 % mirror gets every request, and its body, with
+// Envoy's -shadow authority (from HTTP/2 and HTTP/1.1 clients alike);
 // a 50 % mirror lands within 5 sigma of half; a mirror that never answers leaves every primary
 // answer alone, and its streams are cancelled by the route timeout. Needs root.
 import { after, before, describe, test } from 'node:test';
@@ -18,7 +19,7 @@ describe('mirroring to h2c backends at the waypoint', { skip }, () => {
   let mesh: LocalMesh | undefined;
   let client: LocalPod;
   const pods: Record<'backend' | 'shadow', LocalPod | undefined> = { backend: undefined, shadow: undefined };
-  const vips: Record<'h2' | 'probe', string> = { h2: '', probe: '' };
+  const vips: Record<'h2' | 'h1' | 'probe', string> = { h2: '', h1: '', probe: '' };
 
   const routesDump = async (): Promise<string> => {
     const wp = mesh?.waypoints.running.get('shop/waypoint');
@@ -66,6 +67,12 @@ describe('mirroring to h2c backends at the waypoint', { skip }, () => {
     await add('mirror', 'shadow', 8081, 'kubernetes.io/h2c');
     await add('hang', 'shadow', 8083, 'kubernetes.io/h2c');
     vips.probe = await add('probe', 'backend', 8082, 'http');
+    // An HTTP/1.1 Service (the counts port answers any path) whose requests are mirrored to h2c.
+    vips.h1 = await add('h1', 'backend', 8082, 'http');
+    await mesh.apply('vs-h1.yaml', {
+      apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'h1', namespace: 'shop' },
+      spec: { hosts: ['h1'], http: [{ route: [{ destination: { host: 'h1' } }], mirror: { host: 'mirror' } }] },
+    });
     await mesh.apply('vs-h2.yaml', {
       apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'h2', namespace: 'shop' },
       spec: {
@@ -83,7 +90,10 @@ describe('mirroring to h2c backends at the waypoint', { skip }, () => {
       const r = await client.exec(['curl', '-sS', '--max-time', '5', '-D', '-', '-o', '/dev/null', `http://${vips.probe}/counts`]).catch(() => undefined);
       return r?.stdout.includes('x-envoy') === true || (r?.stdout.startsWith('HTTP/1.1 200') === true && mesh?.waypoints.running.has('shop/waypoint') === true);
     }, 30_000, () => 'requests never went through the waypoint');
-    await waitUntil(async () => (await routesDump().catch(() => '')).includes('/hang'), 30_000, () => 'the waypoint never got the mirroring routes');
+    await waitUntil(async () => {
+      const d = await routesDump().catch(() => '');
+      return d.includes('/hang') && d.includes('h1.shop.svc.cluster.local');
+    }, 30_000, () => 'the waypoint never got the mirroring routes');
   });
 
   after(async () => {
@@ -117,6 +127,16 @@ describe('mirroring to h2c backends at the waypoint', { skip }, () => {
     assert.equal(await post('after', 10), '200');
     await waitUntil(async () => (await seenFor('shadow', 'after')).shadow === 1, 15_000, () => 'the mirror never got the request after the big one');
     assert.deepEqual(await seenFor('shadow', 'big'), { plain: 0, shadow: 0 });
+  });
+
+  test('an HTTP/1.1 request mirrored to an h2c Service arrives there over HTTP/2 with the -shadow authority', async () => {
+    for (let i = 0; i < 5; i++) {
+      const r = await client.exec(['curl', '-sS', '--max-time', '10', '-o', '/dev/null', '-w', '%{http_code}', `http://${vips.h1}/viah1`]);
+      assert.equal(r.stdout, '200', r.stderr);
+    }
+    let last = { plain: 0, shadow: 0 };
+    await waitUntil(async () => (last = await seenFor('shadow', 'viah1')).shadow >= 5, 15_000, () => `the mirror got ${JSON.stringify(last)}`);
+    assert.deepEqual(last, { plain: 0, shadow: 5 });
   });
 
   test('a 50 % mirror over 400 requests lands within 5 sigma of 200 (sigma = sqrt(400 * 0.5 * 0.5) = 10)', async () => {
