@@ -10,6 +10,8 @@ test('flags make a frozen config with the waypoint identity and the controller e
   assert.equal(c.pushUrl, 'wss://10.0.0.1:15010/v1/push');
   assert.equal(c.caUrl, 'https://10.0.0.1:15010/v1/certificates');
   assert.equal(c.listenHost, '0.0.0.0');
+  assert.equal(c.connectTimeoutMs, 10_000, 'Envoy\'s default connectTimeout');
+  assert.equal(parseWaypointConfig([...base, '--connect-timeout-ms', '2500'], {}).connectTimeoutMs, 2500);
   assert.ok(Object.isFrozen(c));
 });
 

@@ -27,7 +27,7 @@ export interface WaypointConfig {
   /** Address for 15020 / 15021 (15000 is always on 127.0.0.1). */
   adminHost: string;
   logLevel: LogLevelName;
-  /** Budget for opening the HBONE stream to an endpoint. */
+  /** Budget for opening the HBONE stream to an endpoint; 10 s unless set, Envoy's default connectTimeout. */
   connectTimeoutMs: number;
   /** OTLP/HTTP traces URL; no spans are exported without one. */
   otlpEndpoint: string | undefined;
@@ -116,7 +116,7 @@ export function parseWaypointConfig(argv: readonly string[], env: Readonly<Recor
   };
   const logLevel = get('log-level') ?? 'info';
   if (!(logLevel in LogLevel)) throw bad(`log level must be one of ${Object.keys(LogLevel).join(', ')}, got ${JSON.stringify(logLevel)}`);
-  const timeout = get('connect-timeout-ms') ?? '5000';
+  const timeout = get('connect-timeout-ms') ?? '10000';
   if (!/^\d+$/.test(timeout) || Number(timeout) <= 0) throw bad(`connect timeout must be a positive integer (milliseconds), got ${JSON.stringify(timeout)}`);
   const otlpEndpoint = get('otlp-endpoint');
   if (otlpEndpoint !== undefined) {

@@ -75,6 +75,10 @@ type SendAttempt = (a: { ep: ChosenEndpoint; got: Extract<Acquired, { kind: 'end
 const MAX_HEADER_BYTES = 60 * 1024;
 /** How long a connection answered with a protocol error waits for the client to close (Envoy's delayed_close_timeout). */
 const DELAYED_CLOSE_MS = 1000;
+/** How long a mirror may take when its route sets no timeout. */
+const MIRROR_TIMEOUT_MS = 30_000;
+/** Mirrors under way at once; past it a request goes unmirrored (a mirror that never answers cannot pile up). */
+const MAX_MIRRORS_IN_FLIGHT = 1024;
 
 interface RequestRecord {
   started: number;
@@ -100,6 +104,7 @@ export class Waypoint {
   readonly #log: Logger;
   readonly #inbound: Inbound;
   readonly #upstreams: Upstreams;
+  #mirrorsInFlight = 0;
   readonly #destinations: Destinations;
   readonly #h1: http.Server;
   readonly #h2: http2.Http2Server;
@@ -388,7 +393,7 @@ export class Waypoint {
         body = rejoin(read.prefix, client.body);
       }
     }
-    if (canReplay) this.#mirror(plan, rec, headers, body as Buffer | null);
+    if (canReplay) this.#mirror(plan, rec, headers, typeof headers['host'] === 'string' ? headers['host'] : rec.facts.authority, body as Buffer | null);
     const send: SendAttempt = (a, onResponse) => attempt({
       dispatcher: this.#upstreams.http1(a.ep, this.#origin(rec.down, a.service), a.got.connection),
       method: rec.facts.method, path: plan.path, headers: a.headers, body, signal: a.signal,
@@ -414,6 +419,11 @@ export class Waypoint {
   async #forwardToHttp2(client: ClientExchange, rec: RequestRecord, plan: Forwarded, headers: HeaderMap): Promise<void> {
     const replay = client.body === null ? undefined : new ReplayBody(client.body, MAX_BUFFERED_BODY);
     const authority = plan.authority ?? rec.facts.authority;
+    if (plan.mirrors.length > 0) {
+      // The mirrors go once the body is whole (it streams to the primary meanwhile); a body past the bound has none.
+      if (replay === undefined) this.#mirror(plan, rec, headers, authority, null);
+      else void replay.whole().then((b) => { if (b !== undefined) this.#mirror(plan, rec, headers, authority, b); });
+    }
     const send: SendAttempt = (a, onResponse) => attemptHttp2({
       open: (h, options) => this.#upstreams.http2Request(a.ep, this.#origin(rec.down, a.service), a.got.connection, h, options),
       headers: { ...a.headers, ':method': rec.facts.method, ':path': plan.path, ':authority': authority, ':scheme': 'http' },
@@ -539,19 +549,40 @@ export class Waypoint {
     this.#reply(client, rec, f.status, f.message);
   }
 
-  #mirror(plan: Forwarded, rec: RequestRecord, headers: HeaderMap, body: Buffer | null): void {
+  /**
+   * Sends a copy of the request to each mirror, fire and forget: the answer is read and
+   * dropped, the host gets Envoy's -shadow suffix, and a mirror that is slow or fails never
+   * touches the client's exchange. Each speaks its backend's protocol (HTTP/1.1, or HTTP/2 for
+   * h2c and gRPC ports). A mirror ends within the route's timeout (30 s without one), and
+   * past MAX_MIRRORS_IN_FLIGHT under way more are skipped, so a mirror that never answers
+   * cannot pile up.
+   */
+  #mirror(plan: Forwarded, rec: RequestRecord, headers: HeaderMap, host: string, body: Buffer | null): void {
     for (const m of plan.mirrors) {
+      if (this.#mirrorsInFlight >= MAX_MIRRORS_IN_FLIGHT) {
+        this.#log.debug('mirror skipped: too many under way', { limit: MAX_MIRRORS_IN_FLIGHT });
+        return;
+      }
       const ep = this.#pickEndpoint(m.backend);
       if (ep === undefined) continue;
       const service = m.backend.kind === 'service' ? this.state.service(m.backend.serviceKey) : undefined;
-      const host = typeof headers['host'] === 'string' ? headers['host'] : rec.facts.authority;
       // Envoy marks shadowed requests by suffixing the host with -shadow.
       const shadowHost = host.includes(':') ? host.replace(/(:\d+)$/, '-shadow$1') : `${host}-shadow`;
-      // The mirror's answer is read and dropped; the client never waits for it.
-      void attempt({
-        dispatcher: this.#upstreams.http1(ep, this.#origin(rec.down, service)),
-        method: rec.facts.method, path: plan.path, headers: { ...headers, host: shadowHost }, body, signal: AbortSignal.timeout(30_000),
-      }, () => 'discard').then((r) => {
+      const signal = AbortSignal.timeout(plan.timeoutMs ?? MIRROR_TIMEOUT_MS);
+      const origin = this.#origin(rec.down, service);
+      const sent = this.#speaksHttp2(m.backend)
+        ? attemptHttp2({
+          open: (h, options) => this.#upstreams.http2Request(ep, origin, {}, h, options),
+          headers: { ...http2Headers(headers), ':method': rec.facts.method, ':path': plan.path, ':authority': shadowHost, ':scheme': 'http' },
+          body: body === null ? null : Readable.from([body], { objectMode: false }), signal, holdGrpcHead: false,
+        }, () => 'discard')
+        : attempt({
+          dispatcher: this.#upstreams.http1(ep, origin),
+          method: rec.facts.method, path: plan.path, headers: { ...http1Headers(headers), host: shadowHost }, body, signal,
+        }, () => 'discard');
+      this.#mirrorsInFlight++;
+      void sent.then((r) => {
+        this.#mirrorsInFlight--;
         if (r.kind === 'failed') this.#log.debug('mirror failed', { err: errorMessage(r.error) });
       });
     }
@@ -824,6 +855,24 @@ function headerReader(headers: Readonly<Record<string, string | string[] | undef
   };
 }
 
+
+/** Headers of either kind for an HTTP/2 request: `host` becomes :authority, `te` may only say trailers. */
+function http2Headers(h: HeaderMap): HeaderMap {
+  const out: HeaderMap = {};
+  for (const [k, v] of Object.entries(h)) {
+    if (k === 'host' || k === 'connection' || k === 'keep-alive' || k === 'proxy-connection' || k === 'transfer-encoding' || k === 'upgrade') continue;
+    if (k === 'te' && v !== 'trailers') continue;
+    out[k] = v;
+  }
+  return out;
+}
+
+/** Headers of either kind for an HTTP/1.1 request: HTTP/2's `te: trailers` is hop-by-hop there. */
+function http1Headers(h: HeaderMap): HeaderMap {
+  const out: HeaderMap = { ...h };
+  delete out['te'];
+  return out;
+}
 
 /** An HTTP/2 request's headers to pass on: no pseudo-headers, none that are connection-specific. */
 function http2RequestHeaders(h: http2.IncomingHttpHeaders, dropTe: boolean): HeaderMap {

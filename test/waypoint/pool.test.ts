@@ -170,7 +170,7 @@ describe('connection pool fields and HTTP/2 and gRPC retries at the waypoint', {
     assert.equal(code, 503, r.stdout);
     assert.match(r.stdout, /connect timeout/);
     assert.ok((seconds ?? 0) >= 1, `answered after ${seconds} s, before the 1 s timeout`);
-    // The waypoint's own default is 5 s: the answer came from the rule's bound, with room to spare.
+    // The waypoint's own default is 10 s: the answer came from the rule's bound, with room to spare.
     assert.ok((seconds ?? 99) < 4.5, `answered after ${seconds} s`);
     // connect-failure is a retry condition: two attempts, each bounded.
     await mesh?.apply('vs-hole.yaml', retrying('hole', { attempts: 1, retryOn: 'connect-failure' }));

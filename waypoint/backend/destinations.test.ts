@@ -220,4 +220,19 @@ describe('Destinations', () => {
     const got = d.acquire(cfg, req());
     assert.deepEqual(got.kind === 'endpoint' ? got.connection : undefined, { maxRequestsPerConnection: 3, connectTimeoutMs: 1500 });
   });
+
+  test('maxConnections comes with the destination it counts for: one per service, subset and port', () => {
+    const cfg = new Config();
+    const d = new Destinations();
+    cfg.dest = policy({ connectionPool: { tcp: { maxConnections: 2 } } });
+    d.configure(cfg);
+    const a = d.acquire(cfg, req());
+    const b = d.acquire(cfg, req());
+    assert.ok(a.kind === 'endpoint' && b.kind === 'endpoint');
+    assert.equal(a.connection.maxConnections, 2);
+    assert.equal(typeof a.connection.cluster, 'string');
+    assert.equal(a.connection.cluster, b.connection.cluster, 'requests to one destination share its connection count');
+    a.lease.end();
+    b.lease.end();
+  });
 });

@@ -34,6 +34,10 @@ export interface ConnectionSettings {
   maxRequestsPerConnection?: number;
   /** Bound on opening an upstream connection (tcp.connectTimeout). */
   connectTimeoutMs?: number;
+  /** Upstream connections the destination may hold open at once (tcp.maxConnections), shared by every endpoint and client. */
+  maxConnections?: number;
+  /** Names the destination (service, subset, port) whose connections count against maxConnections. */
+  cluster?: string;
 }
 
 export type Acquired =
@@ -76,6 +80,7 @@ export function connectionSettings(policy: TrafficPolicy | undefined): Connectio
   const out: ConnectionSettings = {};
   if (pool?.http?.maxRequestsPerConnection !== undefined) out.maxRequestsPerConnection = pool.http.maxRequestsPerConnection;
   if (pool?.tcp?.connectTimeout !== undefined) out.connectTimeoutMs = pool.tcp.connectTimeout;
+  if (pool?.tcp?.maxConnections !== undefined) out.maxConnections = pool.tcp.maxConnections;
   return out;
 }
 
@@ -215,6 +220,7 @@ export class Destinations {
         outlier: policy?.outlierDetection === undefined ? undefined : new OutlierState(policy.outlierDetection),
         connection: connectionSettings(policy),
       };
+      if (c.connection.maxConnections !== undefined) c.connection.cluster = key;
       // Only ports the Service declares keep state, so a client probing ports cannot grow it.
       if (src.service(req.serviceKey)?.ports.some((p) => p.servicePort === req.port) === true) this.#clusters.set(key, c);
     }

@@ -70,3 +70,35 @@ test('release drains what the client still sends', async () => {
   await ended;
   assert.equal(body.replayable, false);
 });
+
+test('a mirror gets the whole body once the attempt read it to the end, without holding the attempt back', async () => {
+  const src = new PassThrough();
+  const body = new ReplayBody(src, 1024);
+  const whole = body.whole();
+  let settled = false;
+  void whole.then(() => { settled = true; });
+  const r = body.reader();
+  src.write('one');
+  assert.equal(await nextChunk(r), 'one', 'the attempt streams while the mirror waits');
+  assert.equal(settled, false);
+  src.end('two');
+  assert.equal(await readAll(r), 'two');
+  assert.equal((await whole)?.toString(), 'onetwo');
+  assert.equal((await body.whole())?.toString(), 'onetwo', 'asked after the end');
+});
+
+test('past the bound, or once the exchange is over, a mirror gets no body and the attempt still gets all of it', async () => {
+  const src = new PassThrough();
+  const body = new ReplayBody(src, 4);
+  const whole = body.whole();
+  const r = body.reader();
+  src.end('longer than four');
+  assert.equal(await readAll(r), 'longer than four');
+  assert.equal(await whole, undefined);
+  const src2 = new PassThrough();
+  const body2 = new ReplayBody(src2, 1024);
+  const early = body2.whole();
+  body2.release();
+  assert.equal(await early, undefined);
+  assert.equal(await body2.whole(), undefined);
+});

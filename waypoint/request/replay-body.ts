@@ -3,7 +3,8 @@
 // (a gRPC client stream or a bidirectional call is never held back until it ends) while a
 // copy is kept for a retry. The copy is bounded: past `limit` bytes it is dropped and the
 // body is no longer replayable, so that request gets no retry (Envoy's retry buffer does
-// the same).
+// the same). A mirror takes the whole body once it is in (`whole`), without holding back
+// the attempt that streams it.
 import { Readable } from 'node:stream';
 
 export class ReplayBody {
@@ -17,6 +18,8 @@ export class ReplayBody {
   #current: Readable | undefined;
   /** Whether the current reader has taken the kept part and now gets data as it comes. */
   #live = false;
+  /** Mirrors waiting for the whole body. */
+  readonly #whole: ((body: Buffer | undefined) => void)[] = [];
 
   constructor(source: Readable, limit: number) {
     this.#source = source;
@@ -25,7 +28,7 @@ export class ReplayBody {
     source.on('data', (c: Buffer) => {
       if (this.#kept !== undefined) {
         this.#size += c.length;
-        if (this.#size > this.#limit) this.#kept = undefined;
+        if (this.#size > this.#limit) this.#drop();
         else this.#kept.push(c);
       }
       // With no live reader (between attempts, or after the last) nothing takes it: pause.
@@ -34,11 +37,29 @@ export class ReplayBody {
     source.once('end', () => {
       this.#ended = true;
       this.#current?.push(null);
+      const whole = this.#kept === undefined ? undefined : Buffer.concat(this.#kept);
+      for (const w of this.#whole.splice(0)) w(whole);
     });
     source.once('error', (err) => {
       this.#error = err;
       this.#current?.destroy(err);
+      this.#drop();
     });
+  }
+
+  /**
+   * The whole body once the client sent it, as it is read for the attempts; undefined when it
+   * outgrew the limit, broke off, or the exchange ended first.
+   */
+  whole(): Promise<Buffer | undefined> {
+    if (this.#kept === undefined || this.#error !== undefined) return Promise.resolve(undefined);
+    if (this.#ended) return Promise.resolve(Buffer.concat(this.#kept));
+    return new Promise((resolve) => this.#whole.push(resolve));
+  }
+
+  #drop(): void {
+    this.#kept = undefined;
+    for (const w of this.#whole.splice(0)) w(undefined);
   }
 
   /** Whether a new reader can still give the whole body. */
@@ -80,7 +101,7 @@ export class ReplayBody {
   release(): void {
     this.#current?.destroy();
     this.#current = undefined;
-    this.#kept = undefined;
+    this.#drop();
     if (!this.#ended && !this.#source.destroyed) {
       this.#source.on('data', () => undefined);
       this.#source.resume();
