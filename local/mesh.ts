@@ -231,7 +231,9 @@ export class LocalMesh {
   async upgradeZtunnel(node: string, timeoutMs = 30_000): Promise<{ handle: ZtunnelHandle; predecessor: LocalProcess }> {
     const old = this.ztunnel(node);
     if (!old.argv.includes('--state-dir')) throw new WeftError('WEFT_ERR_LOCAL_MESH', 'upgradeZtunnel needs a mesh started with ztunnelStateDirs');
-    const proc = old.node.spawn(old.argv, { label: `${old.process.label}+`, echo: this.#echo });
+    const proc = old.node.spawn(old.argv, {
+      label: `${old.process.label}+`, echo: this.#echo, ...(this.#ztunnelEnv === undefined ? {} : { env: this.#ztunnelEnv }),
+    });
     const handle: ZtunnelHandle = { ...old, process: proc };
     this.#ztunnels.set(node, handle);
     await proc.waitForLine('ready', timeoutMs);
