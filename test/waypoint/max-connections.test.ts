@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { Ports } from '#core/ports.ts';
 import { waitUntil, type LocalMesh } from '#local/mesh.ts';
 import type { LocalPod } from '#local/pod.ts';
-import { destinationRule, gateway, metricSum, skip, startShopMesh } from './fixture.ts';
+import { destinationRule, gateway, h2loadStatuses, metricSum, shopWaypoint, skip, startShopMesh, waitForDump, waitThroughWaypoint } from './fixture.ts';
 
 const BACKEND = fileURLToPath(new URL('./max-connections-backend.ts', import.meta.url));
 const REQUESTS = 320;
@@ -23,17 +23,7 @@ describe('tcp.maxConnections at the waypoint', { skip }, () => {
   let backend: LocalPod;
   const vips: Record<'h1' | 'h2' | 'probe', string> = { h1: '', h2: '', probe: '' };
 
-  const waypoint = (): LocalPod => {
-    const wp = mesh?.waypoints.running.get('shop/waypoint');
-    assert.ok(wp, 'a waypoint pod runs');
-    return wp.pod;
-  };
-  const routesDump = async (): Promise<string> => {
-    const r = await waypoint().exec(['curl', '-sS', '--max-time', '5', `http://127.0.0.1:${Ports.admin}/config_dump`]);
-    return JSON.stringify((JSON.parse(r.stdout) as { routes: unknown }).routes);
-  };
-  const waitForDump = (what: string, check: (dump: string) => boolean): Promise<void> =>
-    waitUntil(async () => check(await routesDump().catch(() => '')), 30_000, () => `the waypoint never got ${what}`);
+  const waypoint = (): LocalPod => shopWaypoint(mesh);
   /** The backend's connection counts, asked on its own port (not through the waypoint's pools). */
   const counts = async (path: '/counts' | '/reset'): Promise<Record<'8080' | '8081', Count>> => {
     const r = await client.exec(['curl', '-sS', '--max-time', '5', `http://${backend.ip}:8082${path}`]);
@@ -41,12 +31,8 @@ describe('tcp.maxConnections at the waypoint', { skip }, () => {
     return JSON.parse(r.stdout) as Record<'8080' | '8081', Count>;
   };
   /** h2load through the waypoint: 8 client connections, 4 concurrent streams on each. */
-  const load = async (vip: string): Promise<{ ok: number; failed: number; output: string }> => {
-    const r = await client.exec(['h2load', '-n', String(REQUESTS), '-c', '8', '-m', '4', `http://${vip}/`], { timeoutMs: 120_000 });
-    const m = /status codes: (\d+) 2xx, \d+ 3xx, \d+ 4xx, (\d+) 5xx/.exec(r.stdout);
-    assert.ok(m, r.stdout + r.stderr);
-    return { ok: Number(m[1]), failed: Number(m[2]), output: r.stdout };
-  };
+  const load = (vip: string): Promise<{ ok: number; failed: number; output: string }> =>
+    h2loadStatuses(client, ['-n', String(REQUESTS), '-c', '8', '-m', '4', `http://${vip}/`]);
 
   before(async () => {
     mesh = await startShopMesh('wpmaxc');
@@ -68,11 +54,8 @@ describe('tcp.maxConnections at the waypoint', { skip }, () => {
     await mesh.apply('dr-h2.yaml', destinationRule('h2', { connectionPool: { tcp: { maxConnections: 2 } } }));
     await mesh.waitForEnrollment(client);
     await mesh.apply('waypoint.yaml', gateway);
-    await waitUntil(async () => {
-      const r = await client.exec(['curl', '-sS', '--max-time', '5', '-D', '-', '-o', '/dev/null', `http://${vips.probe}/counts`]).catch(() => undefined);
-      return r?.stdout.includes('x-envoy') === true || (r?.stdout.startsWith('HTTP/1.1 200') === true && mesh?.waypoints.running.has('shop/waypoint') === true);
-    }, 30_000, () => 'requests never went through the waypoint');
-    await waitForDump('both connection pools', (d) => d.includes('"http1MaxPendingRequests":100') && (d.match(/"maxConnections":2/g)?.length ?? 0) >= 2);
+    await waitThroughWaypoint(mesh, client, `http://${vips.probe}/counts`);
+    await waitForDump(mesh, 'both connection pools', (d) => d.includes('"http1MaxPendingRequests":100') && (d.match(/"maxConnections":2/g)?.length ?? 0) >= 2);
   });
 
   after(async () => {
@@ -99,7 +82,7 @@ describe('tcp.maxConnections at the waypoint', { skip }, () => {
 
   test('http1MaxPendingRequests 1: what neither a connection nor the one pending place takes gets 503 UO, counted by flag', async () => {
     await mesh?.apply('dr-h1.yaml', destinationRule('h1', { connectionPool: { tcp: { maxConnections: 2 }, http: { http1MaxPendingRequests: 1 } } }));
-    await waitForDump('the pending limit of 1', (d) => d.includes('"http1MaxPendingRequests":1}') || d.includes('"http1MaxPendingRequests":1,'));
+    await waitForDump(mesh, 'the pending limit of 1', (d) => d.includes('"http1MaxPendingRequests":1}') || d.includes('"http1MaxPendingRequests":1,'));
     // The connections of the former rule close on the backend's keep-alive bound first.
     await waitUntil(async () => (await counts('/counts'))['8080'].open === 0, 30_000, () => 'connections of the former rule stayed open');
     await counts('/reset');

@@ -6,10 +6,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import { Ports } from '#core/ports.ts';
 import { waitUntil, type LocalMesh } from '#local/mesh.ts';
 import type { LocalPod } from '#local/pod.ts';
-import { gateway, skip, startShopMesh } from './fixture.ts';
+import { gateway, h2loadStatuses, skip, startShopMesh, waitForDump, waitThroughWaypoint } from './fixture.ts';
 
 const BACKEND = fileURLToPath(new URL('./mirror-h2-backend.ts', import.meta.url));
 
@@ -21,12 +20,6 @@ describe('mirroring to h2c backends at the waypoint', { skip }, () => {
   const pods: Record<'backend' | 'shadow', LocalPod | undefined> = { backend: undefined, shadow: undefined };
   const vips: Record<'h2' | 'h1' | 'probe', string> = { h2: '', h1: '', probe: '' };
 
-  const routesDump = async (): Promise<string> => {
-    const wp = mesh?.waypoints.running.get('shop/waypoint');
-    assert.ok(wp, 'a waypoint pod runs');
-    const r = await wp.pod.exec(['curl', '-sS', '--max-time', '5', `http://127.0.0.1:${Ports.admin}/config_dump`]);
-    return JSON.stringify((JSON.parse(r.stdout) as { routes: unknown }).routes);
-  };
   const counts = async (pod: 'backend' | 'shadow'): Promise<Counts> => {
     const r = await client.exec(['curl', '-sS', '--max-time', '5', `http://${pods[pod]?.ip ?? ''}:8082/counts`]);
     assert.equal(r.code, 0, r.stderr);
@@ -42,12 +35,8 @@ describe('mirroring to h2c backends at the waypoint', { skip }, () => {
     }
     return out;
   };
-  const load = async (path: string, n: number): Promise<{ ok: number; failed: number; output: string }> => {
-    const r = await client.exec(['h2load', '-n', String(n), '-c', '4', '-m', '4', `http://${vips.h2}${path}`], { timeoutMs: 120_000 });
-    const m = /status codes: (\d+) 2xx, \d+ 3xx, \d+ 4xx, (\d+) 5xx/.exec(r.stdout);
-    assert.ok(m, r.stdout + r.stderr);
-    return { ok: Number(m[1]), failed: Number(m[2]), output: r.stdout };
-  };
+  const load = (path: string, n: number): Promise<{ ok: number; failed: number; output: string }> =>
+    h2loadStatuses(client, ['-n', String(n), '-c', '4', '-m', '4', `http://${vips.h2}${path}`]);
 
   before(async () => {
     mesh = await startShopMesh('wpmirh2');
@@ -86,14 +75,8 @@ describe('mirroring to h2c backends at the waypoint', { skip }, () => {
     });
     await mesh.waitForEnrollment(client);
     await mesh.apply('waypoint.yaml', gateway);
-    await waitUntil(async () => {
-      const r = await client.exec(['curl', '-sS', '--max-time', '5', '-D', '-', '-o', '/dev/null', `http://${vips.probe}/counts`]).catch(() => undefined);
-      return r?.stdout.includes('x-envoy') === true || (r?.stdout.startsWith('HTTP/1.1 200') === true && mesh?.waypoints.running.has('shop/waypoint') === true);
-    }, 30_000, () => 'requests never went through the waypoint');
-    await waitUntil(async () => {
-      const d = await routesDump().catch(() => '');
-      return d.includes('/hang') && d.includes('h1.shop.svc.cluster.local');
-    }, 30_000, () => 'the waypoint never got the mirroring routes');
+    await waitThroughWaypoint(mesh, client, `http://${vips.probe}/counts`);
+    await waitForDump(mesh, 'the mirroring routes', (d) => d.includes('/hang') && d.includes('h1.shop.svc.cluster.local'));
   });
 
   after(async () => {

@@ -8,9 +8,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { Ports } from '#core/ports.ts';
-import { waitUntil, type LocalMesh } from '#local/mesh.ts';
+import type { LocalMesh } from '#local/mesh.ts';
 import type { LocalPod } from '#local/pod.ts';
-import { destinationRule, gateway, metricSum, skip, startShopMesh } from './fixture.ts';
+import { destinationRule, gateway, h2loadStatuses, metricSum, shopWaypoint, skip, startShopMesh, waitForDump, waitThroughWaypoint } from './fixture.ts';
 
 const BACKENDS = fileURLToPath(new URL('./pool-backends.ts', import.meta.url));
 
@@ -27,19 +27,8 @@ describe('connection pool fields and HTTP/2 and gRPC retries at the waypoint', {
   const vips: Record<'h1' | 'h2' | 'grpc' | 'hole', string> = { h1: '', h2: '', grpc: '', hole: '' };
   const DROP_SYN = ['-p', 'tcp', '--dport', String(Ports.hbone), '--syn', '-j', 'DROP'];
 
-  const waypoint = (): LocalPod => {
-    const wp = mesh?.waypoints.running.get('shop/waypoint');
-    assert.ok(wp, 'a waypoint pod runs');
-    return wp.pod;
-  };
+  const waypoint = (): LocalPod => shopWaypoint(mesh);
   const metrics = async (): Promise<string> => (await fetch(`http://${waypoint().ip}:${Ports.metrics}/metrics`)).text();
-  /** The waypoint's route tables and destination policies, as its admin port shows them. */
-  const routesDump = async (): Promise<string> => {
-    const r = await waypoint().exec(['curl', '-sS', '--max-time', '5', `http://127.0.0.1:${Ports.admin}/config_dump`]);
-    return JSON.stringify((JSON.parse(r.stdout) as { routes: unknown }).routes);
-  };
-  const waitForDump = (what: string, check: (dump: string) => boolean): Promise<void> =>
-    waitUntil(async () => check(await routesDump().catch(() => '')), 30_000, () => `the waypoint never got ${what}`);
 
   /** Status codes of GETs to each URL in turn, on one curl (one downstream connection). */
   const statuses = async (urls: string[]): Promise<number[]> => {
@@ -52,10 +41,8 @@ describe('connection pool fields and HTTP/2 and gRPC retries at the waypoint', {
    * one per URL in turn (h2load: curl 7.88 cannot reuse an h2c connection across URLs).
    */
   const h2Statuses = async (urls: string[], n = urls.length): Promise<{ ok: number; failed: number }> => {
-    const r = await client.exec(['h2load', '-n', String(n), '-c', '1', '-m', '1', ...urls], { timeoutMs: 60_000 });
-    const m = /status codes: (\d+) 2xx, \d+ 3xx, \d+ 4xx, (\d+) 5xx/.exec(r.stdout);
-    assert.ok(m, r.stdout + r.stderr);
-    return { ok: Number(m[1]), failed: Number(m[2]) };
+    const { ok, failed } = await h2loadStatuses(client, ['-n', String(n), '-c', '1', '-m', '1', ...urls], 60_000);
+    return { ok, failed };
   };
   /** Requests each connection carried for a key, as the backend counted them. */
   const perConnection = async (port: number, key: string): Promise<number[]> => {
@@ -87,10 +74,7 @@ describe('connection pool fields and HTTP/2 and gRPC retries at the waypoint', {
     vips.hole = await add('hole', 'blackhole', 80, 8080, 'http');
     await mesh.waitForEnrollment(client);
     await mesh.apply('waypoint.yaml', gateway);
-    await waitUntil(async () => {
-      const r = await client.exec(['curl', '-sS', '--max-time', '5', '-D', '-', '-o', '/dev/null', `http://${vips.h1}/conn/probe`]).catch(() => undefined);
-      return r?.stdout.includes('x-envoy') === true || (r?.stdout.startsWith('HTTP/1.1 200') === true && mesh?.waypoints.running.has('shop/waypoint') === true);
-    }, 30_000, () => 'requests never went through the waypoint');
+    await waitThroughWaypoint(mesh, client, `http://${vips.h1}/conn/probe`);
     // The blackhole pod drops every SYN to its HBONE port: a connect to it never completes.
     await hole.exec(['iptables', '-I', 'INPUT', ...DROP_SYN]);
   });
@@ -102,10 +86,10 @@ describe('connection pool fields and HTTP/2 and gRPC retries at the waypoint', {
 
   test('gRPC: retryOn unavailable makes a fail-first backend succeed every call; attempts 0 leaves every first call failing', async () => {
     await mesh?.apply('vs-grpc.yaml', retrying('grpc', { attempts: 2, retryOn: 'unavailable' }));
-    await waitForDump('the gRPC retry policy', (d) => d.includes('"unavailable"') && d.includes('grpc.shop.svc.cluster.local'));
+    await waitForDump(mesh, 'the gRPC retry policy', (d) => d.includes('"unavailable"') && d.includes('grpc.shop.svc.cluster.local'));
     assert.deepEqual(await grpcCodes('retried', 20), Array.from({ length: 20 }, () => 0));
     await mesh?.apply('vs-grpc.yaml', retrying('grpc', { attempts: 0 }));
-    await waitForDump('the gRPC route without retries', (d) => !d.includes('"unavailable"'));
+    await waitForDump(mesh, 'the gRPC route without retries', (d) => !d.includes('"unavailable"'));
     assert.deepEqual(await grpcCodes('unretried', 20), Array.from({ length: 20 }, () => 14));
     const text = await metrics();
     assert.ok(metricSum(text, 'istio_requests_total', { request_protocol: 'grpc', grpc_response_status: '14', destination_service_name: 'grpc' }) >= 20);
@@ -114,7 +98,7 @@ describe('connection pool fields and HTTP/2 and gRPC retries at the waypoint', {
   test('h2c: retryOn 5xx / reset make fail-first, reset-first and stall-first backends answer every request 200, with a body replayed; attempts 0 leaves each first request failing', async () => {
     const urls = (prefix: string): string[] => Array.from({ length: 20 }, (_, i) => `http://${vips.h2}/flaky/${prefix}-${i}`);
     await mesh?.apply('vs-h2.yaml', retrying('h2', { attempts: 2, retryOn: '5xx' }));
-    await waitForDump('the h2c retry policy', (d) => d.includes('"5xx"'));
+    await waitForDump(mesh, 'the h2c retry policy', (d) => d.includes('"5xx"'));
     assert.deepEqual(await h2Statuses(urls('retried')), { ok: 20, failed: 0 });
     // The body goes to the first attempt as it arrives and again, whole, to the retry.
     const posted = await client.exec(['sh', '-c', `head -c 40000 /dev/zero | curl -sS --max-time 20 --http2-prior-knowledge --data-binary @- -w ' %{http_code}' http://${vips.h2}/flaky/body`]);
@@ -124,7 +108,7 @@ describe('connection pool fields and HTTP/2 and gRPC retries at the waypoint', {
     assert.equal(big.stdout, '503', big.stderr);
     // A reset before any answer, and a per-try timeout, are retried under `reset`.
     await mesh?.apply('vs-h2.yaml', retrying('h2', { attempts: 2, perTryTimeout: '300ms', retryOn: 'reset' }));
-    await waitForDump('the h2c reset retry policy', (d) => d.includes('"reset"'));
+    await waitForDump(mesh, 'the h2c reset retry policy', (d) => d.includes('"reset"'));
     const keys = (path: string, prefix: string): string[] => Array.from({ length: 10 }, (_, i) => `http://${vips.h2}/${path}/${prefix}-${i}`);
     assert.deepEqual(await h2Statuses(keys('rst', 'retried')), { ok: 10, failed: 0 });
     assert.deepEqual(await h2Statuses(keys('stall', 'retried')), { ok: 10, failed: 0 });
@@ -132,7 +116,7 @@ describe('connection pool fields and HTTP/2 and gRPC retries at the waypoint', {
     assert.ok(metricSum(text, 'istio_requests_total', { response_code: '200', destination_service_name: 'h2' }) >= 40);
     await mesh?.apply('vs-h2.yaml', retrying('h2', { attempts: 0 }));
     // The policy in force before this one retries on reset: wait until neither is left.
-    await waitForDump('the h2c route without retries', (d) => !d.includes('"5xx"') && !d.includes('"reset"'));
+    await waitForDump(mesh, 'the h2c route without retries', (d) => !d.includes('"5xx"') && !d.includes('"reset"'));
     assert.deepEqual(await h2Statuses(urls('unretried')), { ok: 0, failed: 20 });
     assert.deepEqual(await h2Statuses(keys('rst', 'unretried')), { ok: 0, failed: 10 });
     await mesh?.delete('vs-h2.yaml');
@@ -144,7 +128,7 @@ describe('connection pool fields and HTTP/2 and gRPC retries at the waypoint', {
     assert.deepEqual(await perConnection(8081, 'unlimited'), [10]);
     await mesh?.apply('dr-h2.yaml', destinationRule('h2', { connectionPool: { http: { maxRequestsPerConnection: 3 } } }));
     await mesh?.apply('dr-h1.yaml', destinationRule('h1', { connectionPool: { http: { maxRequestsPerConnection: 1 } } }));
-    await waitForDump('the connection pool limits', (d) => d.includes('"maxRequestsPerConnection":3') && d.includes('"maxRequestsPerConnection":1'));
+    await waitForDump(mesh, 'the connection pool limits', (d) => d.includes('"maxRequestsPerConnection":3') && d.includes('"maxRequestsPerConnection":1'));
     assert.deepEqual(await h2Statuses([`http://${vips.h2}/conn/three`], 10), { ok: 10, failed: 0 });
     // ceil(10 / 3) connections.
     assert.deepEqual(await perConnection(8081, 'three'), [3, 3, 3, 1]);
@@ -153,7 +137,7 @@ describe('connection pool fields and HTTP/2 and gRPC retries at the waypoint', {
     // No keep-alive: a connection per request.
     assert.deepEqual(await perConnection(8080, 'one'), Array.from({ length: 10 }, () => 1));
     await mesh?.apply('dr-h1.yaml', destinationRule('h1', { connectionPool: { http: { maxRequestsPerConnection: 3 } } }));
-    await waitForDump('the HTTP/1.1 limit of 3', (d) => !d.includes('"maxRequestsPerConnection":1'));
+    await waitForDump(mesh, 'the HTTP/1.1 limit of 3', (d) => !d.includes('"maxRequestsPerConnection":1'));
     await statuses(Array.from({ length: 20 }, () => `http://${vips.h1}/conn/upto3`));
     const upTo3 = await perConnection(8080, 'upto3');
     assert.equal(upTo3.reduce((a, b) => a + b, 0), 20);
@@ -164,7 +148,7 @@ describe('connection pool fields and HTTP/2 and gRPC retries at the waypoint', {
 
   test('connectTimeout bounds the connect to a pod that never answers SYN: 503 UF, not before the timeout', async () => {
     await mesh?.apply('dr-hole.yaml', destinationRule('hole', { connectionPool: { tcp: { connectTimeout: '1s' } } }));
-    await waitForDump('the connect timeout', (d) => d.includes('"connectTimeout":1000'));
+    await waitForDump(mesh, 'the connect timeout', (d) => d.includes('"connectTimeout":1000'));
     const r = await client.exec(['curl', '-sS', '--max-time', '30', '-w', '\n%{http_code} %{time_total}', `http://${vips.hole}/`]);
     const [code, seconds] = (r.stdout.slice(r.stdout.lastIndexOf('\n') + 1)).split(' ').map(Number);
     assert.equal(code, 503, r.stdout);
@@ -174,7 +158,7 @@ describe('connection pool fields and HTTP/2 and gRPC retries at the waypoint', {
     assert.ok((seconds ?? 99) < 4.5, `answered after ${seconds} s`);
     // connect-failure is a retry condition: two attempts, each bounded.
     await mesh?.apply('vs-hole.yaml', retrying('hole', { attempts: 1, retryOn: 'connect-failure' }));
-    await waitForDump('the connect-failure retry', (d) => d.includes('"connect-failure"') && d.includes('hole.shop'));
+    await waitForDump(mesh, 'the connect-failure retry', (d) => d.includes('"connect-failure"') && d.includes('hole.shop'));
     const retried = await client.exec(['curl', '-sS', '--max-time', '30', '-o', '/dev/null', '-w', '%{http_code} %{time_total}', `http://${vips.hole}/`]);
     const [code2, seconds2] = retried.stdout.split(' ').map(Number);
     assert.equal(code2, 503);
