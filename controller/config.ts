@@ -58,6 +58,11 @@ export interface ControllerConfig {
   /** `host:port` of the Redis every waypoint counts global rate limits in (WEFT_RATE_LIMIT_REDIS of their Deployment); '' for none. */
   readonly waypointRateLimitRedis: string;
   /**
+   * Istio's MeshConfig as a YAML file (on Kubernetes the `mesh` key of ConfigMap `istio`,
+   * mounted), read again when it changes: telemetry extension providers and defaults. '' for none.
+   */
+  readonly meshConfigFile: string;
+  /**
    * How proxies prove who they are: `hmac`, tokens sealed under a key in the state folder and
    * written there as token files (the embedded cluster's launcher hands them out); or
    * `token-review`, projected service-account tokens the API server vouches for. Kubernetes
@@ -99,6 +104,7 @@ export const CONTROLLER_DEFAULTS = {
   leaseDurationMs: 10_000,
   identity: '',
   waypointRateLimitRedis: '',
+  meshConfigFile: '',
   insecureAllowHmacAuth: false,
 } as const;
 
@@ -190,6 +196,7 @@ export function makeControllerConfig(input: ControllerConfigInput): ControllerCo
     handshakeTimeoutMs: c.handshakeTimeoutMs,
     maxConnectionsPerSource: c.maxConnectionsPerSource,
     waypointRateLimitRedis: checkHostPort('waypoint-rate-limit-redis', c.waypointRateLimitRedis),
+    meshConfigFile: c.meshConfigFile === '' ? '' : resolve(c.meshConfigFile),
     ...leaderElection(c),
     ...clientAuthOf(c),
   });
@@ -238,6 +245,8 @@ export const CONTROLLER_USAGE = `usage: controller [options]
   --lease-duration-seconds N   how long the Lease holds unrenewed; failover takes at most this plus a fifth (default ${CONTROLLER_DEFAULTS.leaseDurationMs / 1000})
   --pod-name NAME        this replica in the Lease (env WEFT_POD_NAME; default the host name)
   --waypoint-rate-limit-redis HOST:PORT   the Redis waypoints count global rate limits in (env WEFT_WAYPOINT_RATE_LIMIT_REDIS; default none)
+  --mesh-config FILE     Istio MeshConfig YAML (ConfigMap istio, key mesh): telemetry providers and defaults;
+                         read again when it changes (env WEFT_MESH_CONFIG; default none)
   --client-auth MODE     hmac (token files in the state folder) | token-review (projected service-account tokens)
                          (env WEFT_CLIENT_AUTH; default hmac for --source local, token-review for kubernetes)
   --insecure-allow-hmac-auth BOOL   accept --client-auth hmac with --source kubernetes; for test clusters only,
@@ -292,6 +301,7 @@ export function parseControllerConfig(argv: readonly string[], env: Readonly<Rec
         'lease-duration-seconds': { type: 'string' },
         'pod-name': { type: 'string' },
         'waypoint-rate-limit-redis': { type: 'string' },
+        'mesh-config': { type: 'string' },
         'client-auth': { type: 'string' },
         'insecure-allow-hmac-auth': { type: 'string' },
       },
@@ -355,6 +365,8 @@ export function parseControllerConfig(argv: readonly string[], env: Readonly<Rec
   if (podName !== undefined && podName !== '') input.identity = podName;
   const redis = values['waypoint-rate-limit-redis'] ?? env['WEFT_WAYPOINT_RATE_LIMIT_REDIS'];
   if (redis !== undefined) input.waypointRateLimitRedis = redis;
+  const meshConfig = values['mesh-config'] ?? env['WEFT_MESH_CONFIG'];
+  if (meshConfig !== undefined) input.meshConfigFile = meshConfig;
   const clientAuth = values['client-auth'] ?? env['WEFT_CLIENT_AUTH'];
   if (clientAuth !== undefined) {
     if (clientAuth !== 'hmac' && clientAuth !== 'token-review') fail('client-auth', `one of ${Object.values(ClientAuth).join(', ')}, got ${JSON.stringify(clientAuth)}`);

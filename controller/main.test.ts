@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import { createCsr } from '#core/ca/csr.ts';
 import { httpsFetcher } from '#core/certs/fetch-https.ts';
@@ -145,10 +145,11 @@ test('config: flags win over environment; bad values are refused with the flag n
     stateDir: '/tmp/x', manifestDirs: ['/a', '/b'], listenAddress: '0.0.0.0', port: 1234, advertiseAddresses: [], adminAddress: '127.0.0.1',
     adminPort: 15014, trustDomain: 'example.org', clusterId: 'Kubernetes', rootNamespace: 'istio-system', debounceMs: 10, logLevel: 'info',
     source: 'local', kubeconfig: '', workloadCertTtlSeconds: 86_400, rootRotationGraceSeconds: 120, handshakeTimeoutMs: 10_000, maxConnectionsPerSource: 128,
-    leaderElect: false, leaseName: 'weft-controller', leaseDurationMs: 10_000, identity: hostname(), waypointRateLimitRedis: '',
+    leaderElect: false, leaseName: 'weft-controller', leaseDurationMs: 10_000, identity: hostname(), waypointRateLimitRedis: '', meshConfigFile: '',
     clientAuth: 'hmac', insecureAllowHmacAuth: false,
   });
   assert.ok(Object.isFrozen(c));
+  assert.equal(parseControllerConfig(['--state-dir', 'x'], { WEFT_MESH_CONFIG: 'mesh.yaml' }).meshConfigFile, resolve('mesh.yaml'));
   const bad: [string[], RegExp][] = [
     [[], /--state-dir: required/],
     [['--state-dir', 'x', '--port', 'http'], /--port: not a number/],

@@ -42,6 +42,7 @@ import { PushServer } from '#controller/push/server.ts';
 import { loadKubeConfig } from '#controller/source/kube/kubeconfig.ts';
 import { KubernetesSource } from '#controller/source/kubernetes.ts';
 import { LocalSource } from '#controller/source/local.ts';
+import { MeshConfigFile } from '#controller/source/mesh-config-file.ts';
 import type { ClusterObjects, ClusterSource } from '#controller/source/types.ts';
 import { StatusStore } from '#controller/status/store.ts';
 
@@ -229,12 +230,19 @@ export async function startController(config: ControllerConfig, deps: Controller
       },
     });
     if (deployer instanceof ClusterWriters) cleanups.push(() => deployer.stop());
+    // Istio's MeshConfig, when given: a change to it rebuilds the model like a change to the cluster.
+    let meshChanged = (): void => undefined;
+    const meshFile = config.meshConfigFile === '' ? undefined : await MeshConfigFile.open(config.meshConfigFile, log, () => meshChanged());
+    if (meshFile !== undefined) cleanups.push(() => meshFile.close());
     const rebuild = (): void => {
       const objects = source.current();
       const started = performance.now();
       let next: MeshModel;
       try {
-        next = buildModel(objects, { trustDomain: config.trustDomain, clusterId: config.clusterId, rootNamespace: config.rootNamespace });
+        const mesh = meshFile?.current();
+        next = buildModel(objects, {
+          trustDomain: config.trustDomain, clusterId: config.clusterId, rootNamespace: config.rootNamespace, ...(mesh === undefined ? {} : { mesh }),
+        });
       } catch (err) {
         // The last good model stays in force; proxies keep what they have.
         log.error('model build failed; keeping the previous model', { err: errorMessage(err) });
@@ -256,7 +264,7 @@ export async function startController(config: ControllerConfig, deps: Controller
     };
     let rebuildTimer: NodeJS.Timeout | undefined;
     let pending: { promise: Promise<void>; resolve: () => void } | undefined;
-    const unsubscribeSource = source.onChange(() => {
+    const scheduleRebuild = (): void => {
       clearTimeout(rebuildTimer);
       if (pending === undefined) {
         let resolve = (): void => undefined;
@@ -269,8 +277,11 @@ export async function startController(config: ControllerConfig, deps: Controller
         rebuild();
         done?.resolve();
       }, config.debounceMs);
-    });
+    };
+    const unsubscribeSource = source.onChange(scheduleRebuild);
+    meshChanged = scheduleRebuild;
     cleanups.push(() => {
+      meshChanged = (): void => undefined;
       unsubscribeSource();
       clearTimeout(rebuildTimer);
       pending?.resolve();

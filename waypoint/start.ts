@@ -45,9 +45,8 @@ export async function startWaypoint(cfg: WaypointConfig, logger: Logger, o: Part
       listenHost: cfg.listenHost, connectTimeoutMs: cfg.connectTimeoutMs,
       admin: o.admin ?? { host: cfg.adminHost },
       ...(o.hbonePort === undefined ? {} : { hbonePort: o.hbonePort }),
-      ...(cfg.otlpEndpoint === undefined ? {} : {
-        tracing: new WaypointTracing({ endpoint: cfg.otlpEndpoint, samplingPercentage: cfg.traceSamplingPercentage, namespace: cfg.namespace, name: cfg.name }),
-      }),
+      // Also without --otlp-endpoint: pushed Telemetry may name a collector.
+      tracing: new WaypointTracing({ endpoint: cfg.otlpEndpoint, samplingPercentage: cfg.traceSamplingPercentage, namespace: cfg.namespace, name: cfg.name }),
       ...(o.onQuit === undefined ? {} : { onQuit: o.onQuit }),
       ...(cfg.rateLimitRedis === undefined ? {} : { rateLimitRedis: cfg.rateLimitRedis }),
       rateLimitFailClosed: cfg.rateLimitFailClosed,

@@ -40,6 +40,7 @@ import { AccessLog, type AccessLogSink } from '#core/telemetry/access-log.ts';
 import type { Counter } from '#core/telemetry/metrics.ts';
 import { WaypointMetrics, type RequestLabels } from '#waypoint/telemetry/metrics.ts';
 import { spanName, type RequestSpan, type WaypointTracing } from '#waypoint/telemetry/traces.ts';
+import type { WaypointTelemetry } from '#core/config/telemetry.ts';
 
 export interface WaypointOptions {
   namespace: string;
@@ -222,11 +223,21 @@ export class Waypoint {
       services: this.state.services().map((s) => ({ key: resourceKey.service(s), addresses: s.addresses, ports: s.ports })),
       routes: this.state.allRoutes(),
       policies: this.state.policies(),
-      telemetry: this.state.telemetry() ?? null,
+      telemetry: redactTelemetry(this.state.telemetry()),
+      // What tracing does now: the pushed exporter or the configured one (header values, which
+      // may be credentials, left out), and the rate.
+      tracing: this.#tracingDump(),
       destinations: this.#destinations.dump(),
       hbonePool: this.#upstreams.stats(),
       downstream: this.#inbound.connections(),
     };
+  }
+
+  #tracingDump(): unknown {
+    const t = this.#o.tracing;
+    const e = t?.exporter;
+    if (t === undefined || e === undefined) return null;
+    return { provider: e.provider, url: e.url, headers: Object.keys(e.headers ?? {}), samplingPercentage: t.samplingPercentage };
   }
 
   async close(): Promise<void> {
@@ -805,7 +816,7 @@ export class Waypoint {
     this.#active++;
     const rec: RequestRecord = { started: performance.now(), down, facts, protocol, requestBytes: 0, responseBytes: 0, flags: '-' };
     if (facts.service !== undefined) rec.service = facts.service;
-    if (this.#o.tracing !== undefined) {
+    if (this.#o.tracing?.active === true) {
       rec.span = this.#o.tracing.start(facts.header, spanName(facts.service === undefined ? undefined : { ...facts.service, port: facts.port }, facts.authority));
     }
     return rec;
@@ -897,4 +908,13 @@ function delay(ms: number, signal: AbortSignal): Promise<void> {
       resolve();
     }, { once: true });
   });
+}
+
+/** Pushed telemetry as the config dump shows it: exporter header values, which may be credentials, hidden. */
+function redactTelemetry(t: WaypointTelemetry | undefined): unknown {
+  const e = t?.tracing?.exporter;
+  if (t === undefined) return null;
+  if (e?.headers === undefined) return t;
+  const headers = Object.fromEntries(Object.keys(e.headers).map((k) => [k, '[redacted]']));
+  return { ...t, tracing: { ...t.tracing, exporter: { ...e, headers } } };
 }

@@ -33,6 +33,7 @@ export function snapshotContext(c: BuildContext): BuildContext {
 
 export function sameContext(a: BuildContext, b: BuildContext): boolean {
   return a.options.trustDomain === b.options.trustDomain && a.options.clusterId === b.options.clusterId && a.options.rootNamespace === b.options.rootNamespace &&
+    a.options.mesh === b.options.mesh &&
     sameEntries(a.namespaces, b.namespaces, (x, y) => sameLabels(x.metadata.labels, y.metadata.labels)) &&
     sameEntries(a.services, b.services, identical) &&
     sameEntries(a.endpointSlices, b.endpointSlices, identical) &&

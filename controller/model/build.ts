@@ -160,6 +160,7 @@ export class ModelBuilder {
     // Telemetry: access logging per pod (on its Workload), access logging and tracing per waypoint.
     const telemetry = compileTelemetry(objects.telemetries.values(), {
       rootNamespace: options.rootNamespace, isWaypoint: (k) => waypoints.has(k), waypoints: () => waypoints.keys(),
+      ...(options.mesh === undefined ? {} : { mesh: options.mesh }),
     });
     for (const t of telemetry.waypoints) add(keyed({ kind: 'telemetry', key: resourceKey.telemetry(t), value: t }));
     conditions.push(...telemetry.conditions);

@@ -4,6 +4,7 @@ import { parseObject } from '#controller/source/parse.ts';
 import type { Telemetry } from '#controller/source/types.ts';
 import { ambient, gateway, ns, objectsFrom, pod, telemetry } from '#controller/testdata/objects.ts';
 import { compileTelemetry, type TelemetryContext } from '#controller/model/telemetry.ts';
+import { parseMeshConfig } from '#controller/model/mesh-config.ts';
 import { ModelBuilder } from '#controller/model/build.ts';
 import { ViewIndex } from '#controller/model/view-index.ts';
 
@@ -138,4 +139,98 @@ test('the model carries access logging on Workloads and the waypoint telemetry t
   assert.equal(index.overlay({ kind: 'ztunnel', node: 'node-1' }).resources.has('telemetry/shop/waypoint'), false);
   // Removed again: the pods return to the default.
   assert.deepEqual(accessLogs(builder.build(objectsFrom(base), opts)), { cart: undefined, front: undefined });
+});
+
+const MESH_YAML = `
+defaultConfig:
+  tracing:
+    sampling: 2.5
+defaultProviders:
+  tracing: [otel-http]
+extensionProviders:
+- name: otel-http
+  opentelemetry:
+    service: observability/collector.observability.svc.cluster.local
+    port: 4318
+    http:
+      path: v1/traces
+      timeout: 3s
+      headers:
+      - name: X-Tenant
+        value: shop
+- name: otel-grpc
+  opentelemetry: { service: collector.observability, port: 4317 }
+- name: zipkin
+  zipkin: { service: zipkin.observability, port: 9411 }
+- name: file-log
+  envoyFileAccessLog: { path: /var/log/access.log }
+`;
+
+test('the mesh config: its default provider and sampling reach every waypoint without a Telemetry, and a Telemetry naming a provider picks it', () => {
+  const mesh = parseMeshConfig(MESH_YAML);
+  assert.deepEqual(mesh.problems, []);
+  const collector = { provider: 'otel-http', url: 'http://collector.observability.svc.cluster.local:4318/v1/traces', headers: { 'x-tenant': 'shop' }, timeoutMs: 3000 };
+  const bare = compileTelemetry([], { ...ctx, mesh });
+  assert.deepEqual(bare.waypoints.map((w) => w.tracing), WAYPOINTS.map(() => ({ randomSamplingPercentage: 2.5, exporter: collector })));
+  assert.equal(bare.accessLogFor('shop', {}), undefined, 'no default access log provider: the proxy default stands');
+  assert.deepEqual(bare.conditions, [{ kind: 'MeshConfig', namespace: 'istio-system', name: 'istio', type: 'Accepted', status: 'True', reason: 'Accepted', message: 'applied' }]);
+
+  const c = compileTelemetry([
+    // The built-in provider: the waypoint's own --otlp-endpoint, not the mesh default.
+    tel('shop', 'own', { tracing: [{ providers: [{ name: 'otel' }], randomSamplingPercentage: 100 }] }),
+    // No provider named: inherits the mesh default.
+    tel('web', 'rate', { tracing: [{ randomSamplingPercentage: 40 }] }),
+    tel('istio-system', 'mesh', { tracing: [{ providers: [{ name: 'otel-grpc' }, { name: 'zipkin' }], randomSamplingPercentage: 7 }], accessLogging: [{ providers: [{ name: 'file-log' }] }] }),
+  ], { ...ctx, mesh });
+  assert.deepEqual(c.waypoints.find((w) => w.waypoint === 'shop/waypoint')?.tracing, { randomSamplingPercentage: 100 });
+  assert.deepEqual(c.waypoints.find((w) => w.waypoint === 'web/waypoint')?.tracing, { randomSamplingPercentage: 40, exporter: collector });
+  assert.equal(c.accessLogFor('web', {}), true, 'an envoyFileAccessLog provider turns the access log on');
+  const root = c.conditions.find((x) => x.name === 'mesh');
+  assert.equal(root?.status, 'False');
+  assert.match(root?.message ?? '', /"otel-grpc" is OTLP\/gRPC; the waypoint exports OTLP\/HTTP/);
+  assert.match(root?.message ?? '', /"zipkin" is zipkin; the waypoint traces to opentelemetry providers only/);
+  assert.match(root?.message ?? '', /"file-log": weft writes the access log to stdout, not \/var\/log\/access\.log/);
+});
+
+test('a mesh config with faults: the rest applies and the MeshConfig condition names each', () => {
+  const mesh = parseMeshConfig(`
+defaultProviders: { tracing: [nowhere], accessLogging: [envoy] }
+defaultConfig: { tracing: { sampling: 140 } }
+extensionProviders:
+- name: a
+  opentelemetry: { service: c, port: 99999 }
+- name: b
+- name: ok
+  opentelemetry: { service: c, port: 4318, http: { headers: [{ envName: TOKEN }] } }
+- name: ok
+  zipkin: {}
+`);
+  assert.deepEqual([...mesh.extensionProviders.keys()], ['ok']);
+  assert.equal(mesh.problems.length, 5, mesh.problems.join('\n'));
+  const c = compileTelemetry([], { ...ctx, mesh });
+  assert.equal(c.accessLogFor('shop', {}), true, 'defaultProviders.accessLogging turns it on mesh-wide');
+  assert.deepEqual(c.waypoints[0], { waypoint: 'shop/waypoint', accessLog: true });
+  const [cond] = c.conditions;
+  assert.equal(cond?.kind, 'MeshConfig');
+  assert.equal(cond?.status, 'False');
+  for (const want of [/extensionProviders\[0\]\.opentelemetry\.port: must be a port number/, /extensionProviders\[1\]: must configure exactly one kind/,
+    /headers\[0\]: weft reads \{name, value\}/, /a provider named "ok" comes earlier/, /sampling: must be a number from 0 to 100/, /defaultProviders\.tracing: provider "nowhere" unknown \(weft has otel, opentelemetry, ok\)/]) {
+    assert.match(cond?.message ?? '', want);
+  }
+  assert.throws(() => parseMeshConfig('- a list'), /must be a YAML mapping/);
+  assert.throws(() => parseMeshConfig('a: [unclosed'));
+  assert.equal(parseMeshConfig('').extensionProviders.size, 0);
+});
+
+test('the model rebuilds the waypoint telemetry when the mesh config changes', () => {
+  const objects = objectsFrom([ns('shop', ambient), gateway('shop', 'waypoint', { address: '10.96.1.1' })]);
+  const opts = { trustDomain: 'cluster.local', clusterId: 'Kubernetes', rootNamespace: 'istio-system' };
+  const builder = new ModelBuilder();
+  assert.equal(builder.build(objects, opts).resources.has('telemetry/shop/waypoint'), false);
+  const m = builder.build(objects, { ...opts, mesh: parseMeshConfig(MESH_YAML) });
+  const r = m.resources.get('telemetry/shop/waypoint');
+  assert.ok(r?.kind === 'telemetry');
+  assert.equal(r.value.tracing?.exporter?.provider, 'otel-http');
+  assert.ok(m.conditions.some((x) => x.kind === 'MeshConfig' && x.status === 'True'));
+  assert.equal(builder.build(objects, { ...opts, mesh: parseMeshConfig('defaultConfig: {}') }).resources.has('telemetry/shop/waypoint'), false);
 });

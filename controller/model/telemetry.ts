@@ -11,15 +11,19 @@
 //
 // ztunnel reports for the pod it carries a connection for, as a sidecar would: an outbound
 // connection follows the source pod's Telemetry, an inbound one the destination pod's.
-import type { WaypointTelemetry } from '#core/config/telemetry.ts';
+import type { TraceExporter, WaypointTelemetry } from '#core/config/telemetry.ts';
+import { EMPTY_MESH_CONFIG, otlpHttpUrl, type MeshConfig } from '#controller/model/mesh-config.ts';
 import type { LabelSelector, PolicyTargetRef, Telemetry } from '#controller/source/types.ts';
 import { formatFieldProblems } from '#controller/source/fields.ts';
 import type { ResourceCondition } from '#controller/model/types.ts';
 
 /**
- * The providers weft has: its access log is the proxy's JSON lines on stdout, which Istio's
- * built-in `envoy` provider names; its tracer is the waypoint's OTLP exporter (--otlp-endpoint).
- * An entry without providers means these.
+ * The providers weft has without a mesh config: its access log is the proxy's JSON lines on
+ * stdout, which Istio's built-in `envoy` provider names; its tracer is the waypoint's OTLP
+ * exporter (--otlp-endpoint). The mesh config's extension providers add to these: an
+ * `opentelemetry` one with `http` (OTLP/HTTP, which the waypoint then sends to) and an
+ * `envoyFileAccessLog` one (the same stdout log). An entry without providers inherits the
+ * less specific level's, then the mesh config's defaultProviders, then these.
  */
 export const TELEMETRY_PROVIDERS = { accessLogging: ['envoy'], tracing: ['otel', 'opentelemetry'] } as const;
 
@@ -28,6 +32,8 @@ const GATEWAY_GROUP = 'gateway.networking.k8s.io';
 /** The settings one proxy's traffic gets; a field left out means the proxy's own default. */
 interface Settings {
   accessLog?: boolean;
+  /** The tracing provider's name; the built-in ones mean the waypoint's own exporter. */
+  tracingProvider?: string;
   randomSamplingPercentage?: number;
   disableSpanReporting?: boolean;
 }
@@ -45,6 +51,8 @@ interface Compiled {
 
 export interface TelemetryContext {
   rootNamespace: string;
+  /** The mesh config's providers and defaults; none when left out. */
+  mesh?: MeshConfig;
   /** Whether `<namespace>/<name>` is a waypoint Gateway. */
   isWaypoint: (key: string) => boolean;
   waypoints: () => Iterable<string>;
@@ -58,21 +66,64 @@ export interface CompiledTelemetry {
   conditions: ResourceCondition[];
 }
 
-function known(providers: readonly string[], names: readonly string[], path: string, problems: string[]): boolean {
-  if (providers.length === 0) return true;
-  const unknown = providers.filter((p) => !names.includes(p));
-  if (unknown.length > 0) problems.push(`${path}: provider ${unknown.map((p) => JSON.stringify(p)).join(', ')} unknown (weft has ${names.join(', ')})`);
-  return unknown.length < providers.length;
+/** What a provider name means for one kind of telemetry: usable (with a note) or not, and why. */
+type Resolved = { ok: true; note?: string } | { ok: false; why: string };
+
+/** Per kind of telemetry: the mesh config provider kind that serves it, and the built-in names. */
+const USES = {
+  tracing: { kind: 'opentelemetry', builtIn: TELEMETRY_PROVIDERS.tracing, only: 'the waypoint traces to opentelemetry providers only' },
+  accessLogging: { kind: 'envoyFileAccessLog', builtIn: TELEMETRY_PROVIDERS.accessLogging, only: 'the access log goes to envoyFileAccessLog providers only' },
+} as const;
+
+function resolveProvider(name: string, mesh: MeshConfig, use: keyof typeof USES): Resolved {
+  const u = USES[use];
+  const p = mesh.extensionProviders.get(name);
+  const quoted = JSON.stringify(name);
+  if (p === undefined) {
+    if ((u.builtIn as readonly string[]).includes(name)) return { ok: true };
+    const extension = [...mesh.extensionProviders.values()].filter((x) => x.kind === u.kind).map((x) => x.name);
+    return { ok: false, why: `provider ${quoted} unknown (weft has ${[...u.builtIn, ...extension].join(', ')})` };
+  }
+  if (p.kind === 'opentelemetry' && use === 'tracing') {
+    return p.http === undefined ? { ok: false, why: `provider ${quoted} is OTLP/gRPC; the waypoint exports OTLP/HTTP: give it opentelemetry.http` } : { ok: true };
+  }
+  if (p.kind === 'envoyFileAccessLog' && use === 'accessLogging') {
+    return p.path === '/dev/stdout' ? { ok: true } : { ok: true, note: `provider ${quoted}: weft writes the access log to stdout, not ${p.path}` };
+  }
+  return { ok: false, why: `provider ${quoted} is ${p.kind === 'other' ? p.type : p.kind}; ${u.only}` };
+}
+
+/**
+ * The usable providers among `providers`, problems noted; an empty list (the default) is
+ * usable as is. Returns undefined when names were given and none is usable.
+ */
+function usable(providers: readonly string[], resolve: (n: string) => Resolved, path: string, problems: string[]): string[] | undefined {
+  if (providers.length === 0) return [];
+  const ok: string[] = [];
+  for (const name of providers) {
+    const r = resolve(name);
+    if (r.ok) {
+      ok.push(name);
+      if (r.note !== undefined) problems.push(`${path}: ${r.note}`);
+    } else problems.push(`${path}: ${r.why}`);
+  }
+  return ok.length === 0 ? undefined : ok;
 }
 
 function compile(t: Telemetry, ctx: TelemetryContext): Compiled {
   const problems = t.fieldProblems === undefined || t.fieldProblems.length === 0 ? [] : [formatFieldProblems(t.fieldProblems)];
   const settings: Settings = {};
+  const mesh = ctx.mesh ?? EMPTY_MESH_CONFIG;
   t.spec.accessLogging.forEach((e, i) => {
-    if (known(e.providers, TELEMETRY_PROVIDERS.accessLogging, `spec.accessLogging[${i}].providers`, problems)) settings.accessLog = e.disabled !== true;
+    if (usable(e.providers, (n) => resolveProvider(n, mesh, 'accessLogging'), `spec.accessLogging[${i}].providers`, problems) !== undefined) settings.accessLog = e.disabled !== true;
   });
   t.spec.tracing.forEach((e, i) => {
-    if (!known(e.providers, TELEMETRY_PROVIDERS.tracing, `spec.tracing[${i}].providers`, problems)) return;
+    const path = `spec.tracing[${i}].providers`;
+    const names = usable(e.providers, (n) => resolveProvider(n, mesh, 'tracing'), path, problems);
+    if (names === undefined) return;
+    const [chosen, ...more] = names;
+    if (chosen !== undefined) settings.tracingProvider = chosen;
+    if (more.length > 0) problems.push(`${path}: a waypoint sends spans to one provider; ${JSON.stringify(chosen)} applies`);
     if (e.randomSamplingPercentage !== undefined) settings.randomSamplingPercentage = e.randomSamplingPercentage;
     if (e.disableSpanReporting !== undefined) settings.disableSpanReporting = e.disableSpanReporting;
   });
@@ -104,13 +155,53 @@ function matches(selector: LabelSelector, labels: Readonly<Record<string, string
 }
 
 /** Folds the levels, least specific first: a level's fields replace the ones before. */
-function merge(levels: readonly (Compiled | undefined)[]): Settings | undefined {
-  let out: Settings | undefined;
+function merge(base: Settings | undefined, levels: readonly (Compiled | undefined)[]): Settings | undefined {
+  let out = base;
   for (const c of levels) {
     if (c === undefined) continue;
     out = { ...out, ...c.settings };
   }
   return out;
+}
+
+/**
+ * What applies where no Telemetry decides: the mesh config's defaultProviders (a tracing one
+ * to send to, access logging on when one is named) and its default sampling. Undefined when
+ * the mesh config sets none of these.
+ */
+function meshDefaults(mesh: MeshConfig, problems: string[]): Settings | undefined {
+  const out: Settings = {};
+  const tracing = usable(mesh.defaultProviders.tracing, (n) => resolveProvider(n, mesh, 'tracing'), 'defaultProviders.tracing', problems);
+  const [chosen, ...more] = tracing ?? [];
+  if (chosen !== undefined) out.tracingProvider = chosen;
+  if (more.length > 0) problems.push(`defaultProviders.tracing: a waypoint sends spans to one provider; ${JSON.stringify(chosen)} applies`);
+  const logs = usable(mesh.defaultProviders.accessLogging, (n) => resolveProvider(n, mesh, 'accessLogging'), 'defaultProviders.accessLogging', problems);
+  if (logs !== undefined && logs.length > 0) out.accessLog = true;
+  if (mesh.defaultSamplingPercentage !== undefined) out.randomSamplingPercentage = mesh.defaultSamplingPercentage;
+  return Object.keys(out).length === 0 ? undefined : out;
+}
+
+/** The OTLP/HTTP collector a tracing provider names; undefined for the waypoint's own exporter. */
+function exporterOf(name: string | undefined, mesh: MeshConfig): TraceExporter | undefined {
+  const p = name === undefined ? undefined : mesh.extensionProviders.get(name);
+  if (p?.kind !== 'opentelemetry' || p.http === undefined) return undefined;
+  const url = otlpHttpUrl(p);
+  if (url === undefined) return undefined;
+  const out: TraceExporter = { provider: p.name, url };
+  if (Object.keys(p.http.headers).length > 0) out.headers = { ...p.http.headers };
+  if (p.http.timeoutMs !== undefined) out.timeoutMs = p.http.timeoutMs;
+  return out;
+}
+
+/**
+ * The condition the mesh config gets, on a `MeshConfig` named after Istio's ConfigMap `istio`:
+ * there is no such Kubernetes kind, so it is not written to the API, but the controller's
+ * status.json shows it with the rest.
+ */
+function meshCondition(rootNamespace: string, problems: readonly string[]): ResourceCondition {
+  const base = { kind: 'MeshConfig', namespace: rootNamespace, name: 'istio', type: 'Accepted' };
+  if (problems.length === 0) return { ...base, status: 'True', reason: 'Accepted', message: 'applied' };
+  return { ...base, status: 'False', reason: 'UnsupportedValue', message: `${problems.join('; ')}; weft ignores these and applies the rest of the mesh config` };
 }
 
 /** The first by name of those that apply at one level. */
@@ -130,6 +221,10 @@ function condition(c: Compiled): ResourceCondition {
 export function compileTelemetry(telemetries: Iterable<Telemetry>, ctx: TelemetryContext): CompiledTelemetry {
   const byNamespace = new Map<string, Compiled[]>();
   const conditions: ResourceCondition[] = [];
+  const mesh = ctx.mesh ?? EMPTY_MESH_CONFIG;
+  const meshProblems = [...mesh.problems];
+  const base = meshDefaults(mesh, meshProblems);
+  if (ctx.mesh !== undefined) conditions.push(meshCondition(ctx.rootNamespace, meshProblems));
   for (const t of telemetries) {
     const c = compile(t, ctx);
     conditions.push(condition(c));
@@ -150,23 +245,25 @@ export function compileTelemetry(telemetries: Iterable<Telemetry>, ctx: Telemetr
   const waypoints: WaypointTelemetry[] = [];
   for (const key of ctx.waypoints()) {
     const ns = key.slice(0, key.indexOf('/'));
-    const s = merge(levels(ns, first(byNamespace.get(ns) ?? [], (c) => c.gateways.includes(key))));
+    const s = merge(base, levels(ns, first(byNamespace.get(ns) ?? [], (c) => c.gateways.includes(key))));
     if (s === undefined) continue;
     const w: WaypointTelemetry = { waypoint: key };
     if (s.accessLog !== undefined) w.accessLog = s.accessLog;
-    if (s.randomSamplingPercentage !== undefined || s.disableSpanReporting !== undefined) {
+    const exporter = exporterOf(s.tracingProvider, mesh);
+    if (s.randomSamplingPercentage !== undefined || s.disableSpanReporting !== undefined || exporter !== undefined) {
       w.tracing = {};
       if (s.randomSamplingPercentage !== undefined) w.tracing.randomSamplingPercentage = s.randomSamplingPercentage;
       if (s.disableSpanReporting !== undefined) w.tracing.disableSpanReporting = s.disableSpanReporting;
+      if (exporter !== undefined) w.tracing.exporter = exporter;
     }
     waypoints.push(w);
   }
 
   return {
     accessLogFor: (namespace, labels) => {
-      if (byNamespace.size === 0) return undefined;
+      if (byNamespace.size === 0) return base?.accessLog;
       const specific = first(byNamespace.get(namespace) ?? [], (c) => c.selector !== undefined && matches(c.selector, labels));
-      return merge(levels(namespace, specific))?.accessLog;
+      return merge(base, levels(namespace, specific))?.accessLog;
     },
     waypoints,
     conditions,

@@ -1,6 +1,7 @@
 // What the model builder produces from the cluster: every resource proxies may receive,
 // the status conditions to report on user objects, and the identity facts the CA needs.
 import type { Resource } from '#core/config/model.ts';
+import type { MeshConfig } from '#controller/model/mesh-config.ts';
 
 export interface ResourceCondition {
   /** Kubernetes kind, e.g. AuthorizationPolicy. */
@@ -29,6 +30,8 @@ export interface ModelOptions {
   clusterId: string;
   /** Policies without a selector here apply mesh-wide (Istio: istio-system). */
   rootNamespace: string;
+  /** Istio's MeshConfig (extension providers, defaults); none when the controller has no mesh config. */
+  mesh?: MeshConfig;
 }
 
 /** The model's key for a resource. */

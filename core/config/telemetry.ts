@@ -3,14 +3,26 @@
 // namespace, targetRefs to the waypoint's Gateway, the most specific winning field by field)
 // into one of these per waypoint; a field left out means the waypoint's own configured default.
 // Pods' access logging rides on their Workload instead (`Workload.accessLog`).
-import { FieldError, bool, obj, str } from './fields.ts';
+import { FieldError, bool, obj, record, str } from './fields.ts';
 import type { Obj } from './fields.ts';
+
+/** Where spans go: an OTLP/HTTP collector that a mesh config extension provider names. */
+export interface TraceExporter {
+  /** The provider's name in the mesh config, for logs and the config dump. */
+  provider: string;
+  /** `http://host:port/path` the spans are posted to. */
+  url: string;
+  headers?: Record<string, string>;
+  timeoutMs?: number;
+}
 
 export interface TracingSettings {
   /** Istio's randomSamplingPercentage: 0–100, for requests whose caller did not decide. */
   randomSamplingPercentage?: number;
   /** Spans are still made and propagated, but not sent. */
   disableSpanReporting?: boolean;
+  /** Left out: the exporter the waypoint was started with (--otlp-endpoint), if any. */
+  exporter?: TraceExporter;
 }
 
 export interface WaypointTelemetry {
@@ -35,6 +47,27 @@ function tracing(v: unknown, path: string): TracingSettings {
   }
   const disable = optBool(o, 'disableSpanReporting', path);
   if (disable !== undefined) out.disableSpanReporting = disable;
+  if (o['exporter'] !== undefined) out.exporter = exporter(o['exporter'], `${path}.exporter`);
+  return out;
+}
+
+function exporter(v: unknown, path: string): TraceExporter {
+  const o = obj(v, path);
+  const url = str(o, 'url', path);
+  const proto = URL.parse(url)?.protocol;
+  if (proto !== 'http:' && proto !== 'https:') throw new FieldError(`${path}.url`, 'must be an http:// or https:// URL');
+  const out: TraceExporter = { provider: str(o, 'provider', path), url };
+  if (o['headers'] !== undefined) {
+    out.headers = record(o, 'headers', path, (h, p) => {
+      if (typeof h !== 'string') throw new FieldError(p, 'must be a string');
+      return h;
+    });
+  }
+  const timeout = o['timeoutMs'];
+  if (timeout !== undefined) {
+    if (typeof timeout !== 'number' || !Number.isInteger(timeout) || timeout <= 0) throw new FieldError(`${path}.timeoutMs`, 'must be a positive whole number');
+    out.timeoutMs = timeout;
+  }
   return out;
 }
 

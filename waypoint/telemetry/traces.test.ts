@@ -219,4 +219,40 @@ describe('WaypointTracing', () => {
       await receiver.close();
     }
   });
+
+  test('a pushed exporter takes the spans from the next request on, the configured one returns when it is cleared, and none means no tracing', async () => {
+    const configured = await OtlpReceiver.start('127.0.0.1');
+    const pushed = await OtlpReceiver.start('127.0.0.1');
+    const tracing = new WaypointTracing({ endpoint: configured.url, samplingPercentage: 100, namespace: 'shop', name: 'waypoint', batchDelayMs: 10 });
+    const none = new WaypointTracing({ endpoint: undefined, samplingPercentage: 100, namespace: 'shop', name: 'waypoint', batchDelayMs: 10 });
+    const send = (t: WaypointTracing): string => {
+      const span = t.start(() => undefined, 'x');
+      span.end(summary);
+      return span.traceId;
+    };
+    try {
+      const first = send(tracing);
+      tracing.configure({ exporter: { provider: 'otel', url: pushed.url, headers: { 'x-tenant': 'shop' }, timeoutMs: 2000 } });
+      assert.deepEqual(tracing.exporter, { provider: 'otel', url: pushed.url, headers: { 'x-tenant': 'shop' }, timeoutMs: 2000 });
+      const second = send(tracing);
+      tracing.configure({});
+      assert.equal(tracing.exporter?.url, configured.url);
+      const third = send(tracing);
+
+      assert.equal(none.active, false, 'no endpoint and nothing pushed');
+      none.configure({ exporter: { provider: 'otel', url: pushed.url } });
+      assert.equal(none.active, true);
+      const fourth = send(none);
+      none.configure({});
+      assert.equal(none.active, false, 'cleared: back to no exporter');
+
+      await Promise.all([tracing.close(), none.close()]);
+      assert.deepEqual(configured.spans.map((s) => s.traceId).sort(), [first, third].sort());
+      assert.deepEqual(pushed.spans.map((s) => s.traceId).sort(), [second, fourth].sort());
+      assert.deepEqual([...configured.rejected, ...pushed.rejected], []);
+    } finally {
+      await Promise.all([tracing.close(), none.close()]);
+      await Promise.all([configured.close(), pushed.close()]);
+    }
+  });
 });

@@ -7,7 +7,7 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace-base';
 import type { Sampler, SamplingResult } from '@opentelemetry/sdk-trace-base';
-import type { TracingSettings } from '#core/config/telemetry.ts';
+import type { TraceExporter, TracingSettings } from '#core/config/telemetry.ts';
 import type { HeaderMap } from '#waypoint/request/plan-types.ts';
 
 /** Where a request's trace came from: the caller's span, as its headers named it. */
@@ -161,8 +161,11 @@ export function spanName(service: RequestSummary['service'], authority: string):
 }
 
 export interface TracingOptions {
-  /** OTLP/HTTP traces URL, e.g. `http://collector:4318/v1/traces`. */
-  endpoint: string;
+  /**
+   * OTLP/HTTP traces URL, e.g. `http://collector:4318/v1/traces`: where spans go unless pushed
+   * Telemetry names another exporter. Undefined: no spans until one is pushed.
+   */
+  endpoint: string | undefined;
   /** Istio's randomSamplingPercentage: 0–100, for requests whose caller did not decide. */
   samplingPercentage: number;
   namespace: string;
@@ -204,12 +207,24 @@ class RatioSampler implements Sampler {
   }
 }
 
+/** One exporter's SDK pipeline: a provider with its batch processor, and its tracer. */
+interface Pipeline {
+  /** What it was built from, to tell whether a pushed exporter is a different one. */
+  key: string;
+  exporter: TraceExporter;
+  provider: BasicTracerProvider;
+  tracer: ReturnType<BasicTracerProvider['getTracer']>;
+}
+
 export class WaypointTracing {
-  readonly #provider: BasicTracerProvider;
   readonly #self: { namespace: string; name: string; meshId: string };
-  readonly #tracer: ReturnType<BasicTracerProvider['getTracer']>;
   readonly #default: number;
+  readonly #defaultExporter: TraceExporter | undefined;
   readonly #sampler: RatioSampler;
+  readonly #batchDelayMs: number;
+  #pipeline: Pipeline | undefined;
+  /** Pipelines replaced by a pushed exporter, flushing what they hold. */
+  readonly #retiring = new Set<Promise<void>>();
   #percentage: number;
   #report = true;
   readonly #random: () => number;
@@ -219,29 +234,64 @@ export class WaypointTracing {
     this.#sampler = new RatioSampler(o.samplingPercentage / 100);
     this.#random = o.random ?? Math.random;
     this.#self = { namespace: o.namespace, name: o.name, meshId: o.meshId ?? 'cluster.local' };
-    this.#provider = new BasicTracerProvider({
-      // A caller's decision stands; a new trace is sampled at the configured rate.
-      sampler: new ParentBasedSampler({ root: this.#sampler }),
-      resource: resourceFromAttributes({ 'service.name': `${o.name}.${o.namespace}`, 'service.namespace': o.namespace }),
-      spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter({ url: o.endpoint }), { scheduledDelayMillis: o.batchDelayMs ?? 1000 })],
-    });
-    this.#tracer = this.#provider.getTracer('weft-waypoint');
+    this.#batchDelayMs = o.batchDelayMs ?? 1000;
+    this.#defaultExporter = o.endpoint === undefined ? undefined : { provider: 'otlp-endpoint', url: o.endpoint };
+    this.#use(this.#defaultExporter);
   }
+
+  /** Whether spans have somewhere to go; without an exporter requests are not traced at all. */
+  get active(): boolean { return this.#pipeline !== undefined; }
+
+  /** The exporter spans go to now. */
+  get exporter(): TraceExporter | undefined { return this.#pipeline?.exporter; }
 
   /** The sampling percentage new traces get now. */
   get samplingPercentage(): number { return this.#percentage; }
 
   /**
    * Applies pushed Telemetry settings from the next request on; a setting left out returns to
-   * the configured default (`samplingPercentage`, spans reported).
+   * the configured default (`samplingPercentage`, spans reported, the `endpoint` exporter).
+   * Spans of requests still in flight on a replaced exporter are dropped; what it had batched
+   * is sent.
    */
   configure(s: TracingSettings): void {
     this.#percentage = s.randomSamplingPercentage ?? this.#default;
     this.#sampler.ratio = this.#percentage / 100;
     this.#report = s.disableSpanReporting !== true;
+    this.#use(s.exporter ?? this.#defaultExporter);
   }
 
-  /** Starts the request's span under the caller's, if the headers name one. */
+  #use(exporter: TraceExporter | undefined): void {
+    const key = exporter === undefined ? '' : JSON.stringify([exporter.url, exporter.headers ?? {}, exporter.timeoutMs ?? 0]);
+    if ((this.#pipeline?.key ?? '') === key) {
+      if (this.#pipeline !== undefined && exporter !== undefined) this.#pipeline.exporter = exporter;
+      return;
+    }
+    if (this.#pipeline !== undefined) {
+      const done = this.#pipeline.provider.shutdown().catch(() => undefined).finally(() => this.#retiring.delete(done));
+      this.#retiring.add(done);
+    }
+    this.#pipeline = exporter === undefined ? undefined : this.#build(key, exporter);
+  }
+
+  #build(key: string, exporter: TraceExporter): Pipeline {
+    const provider = new BasicTracerProvider({
+      // A caller's decision stands; a new trace is sampled at the configured rate.
+      sampler: new ParentBasedSampler({ root: this.#sampler }),
+      resource: resourceFromAttributes({ 'service.name': `${this.#self.name}.${this.#self.namespace}`, 'service.namespace': this.#self.namespace }),
+      spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter({
+        url: exporter.url,
+        ...(exporter.headers === undefined ? {} : { headers: exporter.headers }),
+        ...(exporter.timeoutMs === undefined ? {} : { timeoutMillis: exporter.timeoutMs }),
+      }), { scheduledDelayMillis: this.#batchDelayMs })],
+    });
+    return { key, exporter, provider, tracer: provider.getTracer('weft-waypoint') };
+  }
+
+  /**
+   * Starts the request's span under the caller's, if the headers name one. Call only while
+   * `active`; without an exporter the span is made by the SDK's no-op tracer and not sent.
+   */
   start(header: (name: string) => string | undefined, name: string): RequestSpan {
     const parent = incomingTrace(header);
     // B3 without a decision leaves it to the waypoint: the configured rate decides, and the
@@ -250,7 +300,8 @@ export class WaypointTracing {
       traceId: parent.traceId, spanId: parent.spanId, isRemote: true,
       traceFlags: (parent.sampled ?? this.#random() * 100 < this.#percentage) ? TraceFlags.SAMPLED : TraceFlags.NONE,
     });
-    const span: Span = this.#tracer.startSpan(name, { kind: SpanKind.SERVER }, ctx);
+    const tracer = this.#pipeline?.tracer ?? trace.getTracer('weft-waypoint');
+    const span: Span = tracer.startSpan(name, { kind: SpanKind.SERVER }, ctx);
     const sc = span.spanContext();
     const traceId = sc.traceId;
     const sampled = (sc.traceFlags & TraceFlags.SAMPLED) !== 0;
@@ -274,6 +325,8 @@ export class WaypointTracing {
 
   /** Sends what is batched, then stops. */
   async close(): Promise<void> {
-    await this.#provider.shutdown();
+    const current = this.#pipeline;
+    this.#pipeline = undefined;
+    await Promise.all([current?.provider.shutdown(), ...this.#retiring]);
   }
 }

@@ -1,0 +1,84 @@
+// The mesh config as the controller holds it: a YAML file (on Kubernetes the `mesh` key of
+// ConfigMap `istio`, mounted), read at start and again whenever its folder changes, since the
+// kubelet swaps a mounted ConfigMap by renaming a symlink. A file that cannot be read or is
+// not YAML keeps the last good config in force, with a problem naming the file that the
+// MeshConfig condition shows, so a typo loses nothing that applied before it.
+import { watch } from 'node:fs';
+import type { FSWatcher } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { errorMessage } from '#core/errors.ts';
+import type { Logger } from '#core/log.ts';
+import { EMPTY_MESH_CONFIG, parseMeshConfig, type MeshConfig } from '#controller/model/mesh-config.ts';
+
+export class MeshConfigFile {
+  readonly path: string;
+  readonly #logger: Logger;
+  #good: MeshConfig = EMPTY_MESH_CONFIG;
+  #current: MeshConfig = EMPTY_MESH_CONFIG;
+  #text: string | undefined;
+  #watcher: FSWatcher | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  /** Reads in order: a slow read never overwrites a later one. */
+  #reading: Promise<void> = Promise.resolve();
+
+  private constructor(path: string, logger: Logger) {
+    this.path = path;
+    this.#logger = logger;
+  }
+
+  /** Reads the file and watches it; `onChange` hears of every config that differs from the one before. */
+  static async open(path: string, logger: Logger, onChange: (mesh: MeshConfig) => void, settleMs = 100): Promise<MeshConfigFile> {
+    const file = new MeshConfigFile(path, logger);
+    await file.#read(() => undefined);
+    file.#watcher = watch(dirname(path), () => {
+      clearTimeout(file.#timer);
+      file.#timer = setTimeout(() => {
+        file.#reading = file.#reading.then(() => file.#read(onChange));
+      }, settleMs);
+    });
+    return file;
+  }
+
+  /** The config in force: the last good one, with the file's present fault among its problems. */
+  current(): MeshConfig {
+    return this.#current;
+  }
+
+  close(): void {
+    clearTimeout(this.#timer);
+    this.#watcher?.close();
+  }
+
+  async #read(onChange: (mesh: MeshConfig) => void): Promise<void> {
+    let text: string;
+    try {
+      text = await readFile(this.path, 'utf8');
+    } catch (err) {
+      this.#fault(`cannot read ${this.path}: ${errorMessage(err)}`, '', onChange);
+      return;
+    }
+    if (text === this.#text) return;
+    try {
+      this.#good = parseMeshConfig(text);
+    } catch (err) {
+      // The YAML parser's message goes on to draw the line; its first line says it.
+      this.#fault(`${this.path}: ${errorMessage(err).split('\n')[0] ?? ''}`, text, onChange);
+      return;
+    }
+    this.#text = text;
+    this.#current = this.#good;
+    if (this.#good.problems.length > 0) this.#logger.warn('mesh config read with problems', { path: this.path, problems: this.#good.problems });
+    else this.#logger.info('mesh config read', { path: this.path, providers: [...this.#good.extensionProviders.keys()] });
+    onChange(this.#current);
+  }
+
+  #fault(problem: string, text: string, onChange: (mesh: MeshConfig) => void): void {
+    // The same fault again (an unrelated event in the folder) is no news.
+    if (this.#text === `\0${text}`) return;
+    this.#text = `\0${text}`;
+    this.#logger.error('mesh config unusable; keeping the last good one', { path: this.path, problem });
+    this.#current = { ...this.#good, problems: [...this.#good.problems, `${problem}; the last good mesh config stays in force`] };
+    onChange(this.#current);
+  }
+}
