@@ -1,7 +1,7 @@
 // What the waypoint end-to-end tests share: the root-only skip, an embedded mesh whose `shop`
 // namespace uses a waypoint, the waypoint Gateway, a DestinationRule manifest, a sum over
-// Prometheus series, the waypoint's route dump and the wait for it, the wait for traffic to take
-// the waypoint, and h2load's status counts.
+// Prometheus series, the waypoint's config dump, its route tables and the wait for them, the
+// wait for traffic to take the waypoint, and h2load's status counts.
 import assert from 'node:assert/strict';
 import { Ports } from '#core/ports.ts';
 import { LocalMesh, waitUntil } from '#local/mesh.ts';
@@ -53,10 +53,15 @@ export function shopWaypoint(mesh: LocalMesh | undefined): LocalPod {
   return wp.pod;
 }
 
+/** The `shop` waypoint's config_dump, as its admin port serves it. */
+export async function waypointDump(mesh: LocalMesh | undefined): Promise<Record<string, unknown>> {
+  const r = await shopWaypoint(mesh).exec(['curl', '-sS', '--max-time', '5', `http://127.0.0.1:${Ports.admin}/config_dump`]);
+  return JSON.parse(r.stdout) as Record<string, unknown>;
+}
+
 /** The waypoint's route tables and destination policies, as its admin port shows them. */
 export async function routesDump(mesh: LocalMesh | undefined): Promise<string> {
-  const r = await shopWaypoint(mesh).exec(['curl', '-sS', '--max-time', '5', `http://127.0.0.1:${Ports.admin}/config_dump`]);
-  return JSON.stringify((JSON.parse(r.stdout) as { routes: unknown }).routes);
+  return JSON.stringify((await waypointDump(mesh))['routes']);
 }
 
 /** Waits until the waypoint's route dump passes `check`. */

@@ -96,6 +96,8 @@ export class OtlpReceiver {
   readonly spans: ReceivedSpan[] = [];
   /** Requests that could not be decoded, with why. */
   readonly rejected: string[] = [];
+  /** The headers of the last accepted exports (at most 100). */
+  readonly headers: http.IncomingHttpHeaders[] = [];
   readonly #server: http.Server;
 
   private constructor(server: http.Server) {
@@ -140,6 +142,8 @@ export class OtlpReceiver {
       return fail(400, `undecodable export: ${err instanceof Error ? err.message : String(err)}`);
     }
     this.spans.push(...spans);
+    this.headers.push(req.headers);
+    if (this.headers.length > 100) this.headers.shift();
     // An ExportTraceServiceResponse with no partialSuccess: everything was taken.
     res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
   }

@@ -1,16 +1,21 @@
 // End-to-end: traces from the waypoint on the embedded cluster. The waypoint exports over
 // OTLP/HTTP to the in-repo receiver on the host link; a request carrying a traceparent
 // produces a span in that trace with Istio's attributes, and the backend sees a traceparent
-// whose parent is the waypoint's span. Needs root.
+// whose parent is the waypoint's span. A Telemetry naming an extension provider of the mesh
+// config (a file the controller watches) moves the namespace's spans to a second receiver,
+// with the provider's headers; deleting it moves them back. Needs root.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startEcho } from '#local/echo.ts';
 import { LocalMesh, waitUntil } from '#local/mesh.ts';
 import type { LocalPod } from '#local/pod.ts';
 import type { EchoReply } from '#local/apps/echo.ts';
 import { OtlpReceiver, type ReceivedSpan } from './otlp-receiver.ts';
-import { gateway, skip } from './fixture.ts';
+import { gateway, skip, waypointDump } from './fixture.ts';
 
 interface CurlResult { status: number; body: string; stderr: string }
 
@@ -28,6 +33,10 @@ const header = (reply: EchoReply, name: string): string | undefined => {
 describe('traces from the waypoint', { skip }, () => {
   let mesh: LocalMesh | undefined;
   let receiver: OtlpReceiver | undefined;
+  /** The collector of the mesh config's `tenant-collector` provider. */
+  let tenant: OtlpReceiver | undefined;
+  let configDir: string | undefined;
+  let meshConfig: string;
   let client: LocalPod;
   let vip: string;
 
@@ -35,8 +44,16 @@ describe('traces from the waypoint', { skip }, () => {
     // On every address: the host link's exists only once the cluster is up, so the waypoint
     // is given that address with this port.
     receiver = await OtlpReceiver.start('0.0.0.0');
+    tenant = await OtlpReceiver.start('0.0.0.0');
     const port = new URL(receiver.url).port;
-    mesh = await LocalMesh.start({ name: 'wptr', nodes: 2, waypointEnv: (hostIp) => ({ WEFT_OTLP_ENDPOINT: `http://${hostIp}:${port}/v1/traces` }) });
+    // Empty at start; the provider is written once the host link's address is known.
+    configDir = await mkdtemp(join(tmpdir(), 'weft-meshconfig-'));
+    meshConfig = join(configDir, 'mesh');
+    await writeFile(meshConfig, '');
+    mesh = await LocalMesh.start({
+      name: 'wptr', nodes: 2, controllerArgs: ['--mesh-config', meshConfig],
+      waypointEnv: (hostIp) => ({ WEFT_OTLP_ENDPOINT: `http://${hostIp}:${port}/v1/traces` }),
+    });
     const { cluster } = mesh;
     await cluster.setNamespaceLabels('shop', { 'istio.io/dataplane-mode': 'ambient', 'istio.io/use-waypoint': 'waypoint' });
     const [c, echo] = await Promise.all([
@@ -58,17 +75,32 @@ describe('traces from the waypoint', { skip }, () => {
   after(async () => {
     await mesh?.stop();
     await receiver?.close();
+    await tenant?.close();
+    if (configDir !== undefined) await rm(configDir, { recursive: true, force: true });
   });
 
-  const spanOf = async (traceId: string): Promise<ReceivedSpan> => {
+  const spanOf = async (traceId: string, at: OtlpReceiver | undefined = receiver): Promise<ReceivedSpan> => {
     let found: ReceivedSpan | undefined;
     await waitUntil(() => {
-      found = receiver?.spans.find((s) => s.traceId === traceId);
+      found = at?.spans.find((s) => s.traceId === traceId);
       return found !== undefined;
-    }, 15_000, () => `no span of trace ${traceId} reached the receiver (${receiver?.spans.length ?? 0} spans, rejected: ${receiver?.rejected.join('; ') ?? ''})`);
+    }, 15_000, () => `no span of trace ${traceId} reached the receiver (${at?.spans.length ?? 0} spans, rejected: ${at?.rejected.join('; ') ?? ''})`);
     assert.ok(found);
     return found;
   };
+
+  /** A sampled request with a fresh trace; its trace id. */
+  const tracedRequest = async (path: string): Promise<string> => {
+    const traceId = randomBytes(16).toString('hex');
+    const r = await curl(client, `http://${vip}${path}`, ['-H', `traceparent: 00-${traceId}-${randomBytes(8).toString('hex')}-01`]);
+    assert.equal(r.status, 200, r.stderr);
+    return traceId;
+  };
+
+  const waitForProvider = (provider: string): Promise<void> => waitUntil(async () => {
+    const dump = await waypointDump(mesh).catch(() => undefined);
+    return (dump?.['tracing'] as { provider?: string } | null | undefined)?.provider === provider;
+  }, 30_000, () => `the waypoint never traced to ${provider}`);
 
   test('a sampled traceparent: the span continues the trace with Istio attributes, and the backend is its child', async () => {
     const traceId = randomBytes(16).toString('hex');
@@ -109,5 +141,53 @@ describe('traces from the waypoint', { skip }, () => {
     const fresh = await curl(client, `http://${vip}/untraced`);
     const tp = header(JSON.parse(fresh.body) as EchoReply, 'traceparent');
     assert.match(tp ?? '', /^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/, 'the waypoint started a trace');
+  });
+
+  test('a Telemetry naming a mesh config provider sends the spans there, with its headers; deleting it sends them back', async () => {
+    assert.ok(mesh && tenant);
+    const hostIp = mesh.cluster.hostIp;
+    assert.ok(hostIp !== undefined);
+    // Written after start: the controller reads the file again when it changes.
+    await writeFile(meshConfig, [
+      'extensionProviders:',
+      '- name: tenant-collector',
+      '  opentelemetry:',
+      `    service: ${hostIp}`,
+      `    port: ${new URL(tenant.url).port}`,
+      '    http:',
+      '      path: /v1/traces',
+      '      headers:',
+      '      - name: x-tenant',
+      '        value: shop',
+      '',
+    ].join('\n'));
+    await mesh.apply('telemetry.yaml', {
+      apiVersion: 'telemetry.istio.io/v1', kind: 'Telemetry', metadata: { name: 'traced', namespace: 'shop' },
+      spec: { tracing: [{ providers: [{ name: 'tenant-collector' }], randomSamplingPercentage: 100 }] },
+    });
+    await waitForProvider('tenant-collector');
+
+    const toTenant = await tracedRequest('/tenant');
+    const span = await spanOf(toTenant, tenant);
+    assert.equal(span.resource['service.name'], 'waypoint.shop');
+    assert.ok(tenant.headers.some((h) => h['x-tenant'] === 'shop'), 'the provider’s header rode on the export');
+    assert.equal(receiver?.spans.some((s) => s.traceId === toTenant), false, 'the default collector did not get it');
+    const tracing = (await waypointDump(mesh))['tracing'] as { headers: string[] };
+    assert.deepEqual(tracing.headers, ['x-tenant'], 'the dump names the header and leaves its value out');
+
+    // A mesh config that is not YAML keeps the provider in force, and says so.
+    await writeFile(meshConfig, 'extensionProviders: [unclosed\n');
+    await waitUntil(async () => {
+      const status = await (await fetch(`${mesh?.controllerAdminUrl}/status`)).json() as { objects: { kind: string; conditions: { status: string; message?: string }[] }[] };
+      const c = status.objects.find((o) => o.kind === 'MeshConfig')?.conditions[0];
+      return c?.status === 'False' && c.message?.includes('last good mesh config') === true;
+    }, 15_000, () => 'the controller never reported the broken mesh config');
+    assert.equal((await spanOf(await tracedRequest('/still-tenant'), tenant)).resource['service.name'], 'waypoint.shop');
+
+    await mesh.delete('telemetry.yaml');
+    await waitForProvider('otlp-endpoint');
+    const back = await tracedRequest('/default');
+    await spanOf(back, receiver);
+    assert.equal(tenant.spans.some((s) => s.traceId === back), false, 'the tenant collector did not get it');
   });
 });
