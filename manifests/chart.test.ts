@@ -13,6 +13,7 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import { parseAllDocuments, stringify } from 'yaml';
 import { Ports } from '#core/ports.ts';
 import { parseControllerConfig } from '#controller/config.ts';
+import { otlpHttpUrl, parseMeshConfig } from '#controller/model/mesh-config.ts';
 import { inClusterControllerUrl } from '#controller/deploy/kubernetes-deployer.ts';
 import { renderWaypointObjects } from '#controller/deploy/waypoint-objects.ts';
 import { parseObject } from '#controller/source/parse.ts';
@@ -172,12 +173,14 @@ test('a cluster that runs Istio keeps its CRDs and GatewayClass; the rest instal
       versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', properties: { spec: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } } } }],
     },
   });
+  server.create({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'istio', namespace: 'istio-system' }, data: { mesh: 'defaultProviders: {}\n' } });
   const istioClass = server.create({ apiVersion: 'gateway.networking.k8s.io/v1', kind: 'GatewayClass', metadata: { name: 'istio-waypoint' }, spec: { controllerName: 'istio.io/mesh-controller' } });
   const lookup: ReleaseOptions['lookup'] = (_apiVersion, kind, namespace, name) => server.get(kind, namespace, name);
-  const r = renderChart(chart, { name: 'weft', namespace: 'istio-system', values: { createNamespace: true }, lookup });
+  const r = renderChart(chart, { name: 'weft', namespace: 'istio-system', values: { createNamespace: true, meshConfig: { defaultProviders: { tracing: ['otel'] } } }, lookup });
   assert.deepEqual(r.crds.skipped.map((c) => c.metadata.name), ['authorizationpolicies.security.istio.io']);
   assert.deepEqual(r.crds.install.map((c) => c.metadata.name).sort(), ['destinationrules.networking.istio.io', 'peerauthentications.security.istio.io', 'telemetries.telemetry.istio.io', 'virtualservices.networking.istio.io']);
   assert.equal(r.objects().some((o) => o.kind === 'GatewayClass'), false, 'Istio\'s GatewayClass is left to istiod');
+  assert.equal(r.objects().some((o) => o.kind === 'ConfigMap' && o.metadata.name === 'istio'), false, 'istiod\'s mesh config is left to it, and read');
   await applyAll(server, r.objects());
   assert.equal(server.get('CustomResourceDefinition', '', 'authorizationpolicies.security.istio.io')?.['metadata'] !== undefined, true);
   assert.deepEqual(server.get('CustomResourceDefinition', '', 'authorizationpolicies.security.istio.io')?.['spec'], istioCrd['spec']);
@@ -245,6 +248,10 @@ function checkContainers(r: Rendered, values: { trustDomain: string; namespace: 
   assert.equal(probePort(r.controller), cc.adminPort, 'the readiness probe asks the admin port');
   assert.equal(cc.adminAddress, '0.0.0.0', 'the kubelet probes from outside the pod, so admin listens on the pod address');
   assert.deepEqual((r.controller.spec['ports'] as { containerPort: number }[]).map((p) => p.containerPort).sort(), [cc.adminPort, cc.port].sort());
+  // Istio's mesh config: the `mesh` key of ConfigMap istio, mounted where the flag points.
+  const meshVolume = mounted(r.controller, cc.meshConfigFile, 'the mesh config') as { configMap?: { name: string; optional?: boolean } };
+  assert.deepEqual(meshVolume.configMap, { name: 'istio', optional: true });
+  assert.equal(cc.meshConfigFile.split('/').at(-1), 'mesh');
 
   // ztunnel dials the controller's Service, on the port that reaches the controller's listener.
   assert.equal(zc.node, 'node1', 'the node name comes from spec.nodeName');
@@ -358,6 +365,24 @@ test('the waypoint the controller deploys, as it applies it, passes the waypoint
   assert.equal(root.configMap?.name, 'istio-ca-root-cert');
   assert.equal(probePort(inv), Ports.readiness);
   assert.equal(wc.adminHost, '0.0.0.0');
+});
+
+test('meshConfig, when set, becomes the mesh key of ConfigMap istio, which the controller\'s own parser reads without a problem', () => {
+  const meshData = (objects: KubeObject[]): string => (find(objects, 'ConfigMap', 'istio')['data'] as { mesh: string }).mesh;
+  assert.equal(render().some((o) => o.kind === 'ConfigMap' && o.metadata.name === 'istio'), false, 'unset, an existing mesh config (istiod\'s) is never overwritten');
+  const meshConfig = {
+    extensionProviders: [{ name: 'otel', opentelemetry: { service: 'observability/collector.observability.svc.cluster.local', port: 4318, http: { path: '/v1/traces', headers: [{ name: 'x-tenant', value: 'a' }] } } }],
+    defaultProviders: { tracing: ['otel'] },
+    defaultConfig: { tracing: { sampling: 5 } },
+  };
+  const parsed = parseMeshConfig(meshData(render({ meshConfig })));
+  assert.deepEqual(parsed.problems, []);
+  const otel = parsed.extensionProviders.get('otel');
+  assert.ok(otel?.kind === 'opentelemetry');
+  assert.equal(otlpHttpUrl(otel), 'http://collector.observability.svc.cluster.local:4318/v1/traces');
+  assert.deepEqual(otel.http?.headers, { 'x-tenant': 'a' });
+  assert.deepEqual(parsed.defaultProviders.tracing, ['otel']);
+  assert.equal(parsed.defaultSamplingPercentage, 5);
 });
 
 test('rateLimit.redis.address reaches every waypoint the controller deploys as its global rate-limit Redis', () => {

@@ -50,3 +50,23 @@ test('the mesh config file: read at start, again on change (also a ConfigMap-sty
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('no mesh config file at start is the empty config, with no problem; the file appearing later is read', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'weft-mesh-'));
+  const path = join(dir, 'mesh');
+  let file: MeshConfigFile | undefined;
+  try {
+    let seen: MeshConfig | undefined;
+    let heard: () => void = () => undefined;
+    const changed = new Promise<void>((resolve) => { heard = resolve; });
+    file = await MeshConfigFile.open(path, silentLogger, (m) => { seen = m; heard(); }, 10);
+    assert.deepEqual(file.current().problems, []);
+    assert.equal(file.current().extensionProviders.size, 0);
+    await writeFile(path, provider('late'));
+    await changed;
+    assert.deepEqual([...(seen?.extensionProviders.keys() ?? [])], ['late']);
+  } finally {
+    file?.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});

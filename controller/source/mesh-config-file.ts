@@ -2,7 +2,8 @@
 // ConfigMap `istio`, mounted), read at start and again whenever its folder changes, since the
 // kubelet swaps a mounted ConfigMap by renaming a symlink. A file that cannot be read or is
 // not YAML keeps the last good config in force, with a problem naming the file that the
-// MeshConfig condition shows, so a typo loses nothing that applied before it.
+// MeshConfig condition shows, so a typo loses nothing that applied before it. No file at all
+// at start is an empty mesh config.
 import { watch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -55,6 +56,12 @@ export class MeshConfigFile {
     try {
       text = await readFile(this.path, 'utf8');
     } catch (err) {
+      // No file before any was read: no mesh config yet (an optional ConfigMap not created), so
+      // Istio's defaults, and nothing wrong. A file that goes away later keeps what it said.
+      if (this.#text === undefined && (err as NodeJS.ErrnoException).code === 'ENOENT') {
+        this.#logger.info('no mesh config file yet; the defaults apply', { path: this.path });
+        return;
+      }
       this.#fault(`cannot read ${this.path}: ${errorMessage(err)}`, '', onChange);
       return;
     }
