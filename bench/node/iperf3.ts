@@ -30,11 +30,26 @@ export function parseIperfJson(text: string): IperfResult {
   return { gbps: bps / 1e9, seconds, retransmits: typeof retransmits === 'number' ? retransmits : 0 };
 }
 
-/** Runs `iperf3 -c` in pod for `seconds` with `streams` parallel streams. */
+/** iperf3's refusal while its server still winds up the test before. */
+const BUSY = /server is busy/;
+
+/**
+ * Runs `iperf3 -c` in pod for `seconds` with `streams` parallel streams. The server takes one
+ * test at a time and may still be closing the last one when through a proxy its close arrives
+ * late, so a busy refusal is asked again (for up to 10 s) rather than counted as a failure.
+ */
 export async function runIperf(pod: LocalPod, target: { host: string; port: number }, streams: number, seconds: number): Promise<IperfResult> {
-  const r = await pod.exec([
-    'iperf3', '-c', target.host, '-p', String(target.port), '-J', '-t', String(seconds), '-P', String(streams), '--connect-timeout', '3000',
-  ], { timeoutMs: (seconds + 15) * 1000 });
-  if (r.stdout.trim() === '') throw new Error(`iperf3 printed nothing (exit ${String(r.code)}): ${r.stderr}`);
-  return parseIperfJson(r.stdout);
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const r = await pod.exec([
+      'iperf3', '-c', target.host, '-p', String(target.port), '-J', '-t', String(seconds), '-P', String(streams), '--connect-timeout', '3000',
+    ], { timeoutMs: (seconds + 15) * 1000 });
+    if (r.stdout.trim() === '') throw new Error(`iperf3 printed nothing (exit ${String(r.code)}): ${r.stderr}`);
+    try {
+      return parseIperfJson(r.stdout);
+    } catch (err) {
+      if (!(err instanceof Error) || !BUSY.test(err.message) || Date.now() > deadline) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
 }

@@ -10,6 +10,7 @@
 // that fail or get no echo within 1 s.
 //   node_modules/.bin/node bench/node/short-connections.ts [--connections 5000] [--rounds 10] [--concurrency 50] [--label NAME]
 // Writes bench/results/short-connections[-NAME].json and prints a markdown table. Needs root.
+// WEFT_ZTUNNEL_NODE_OPTIONS passes node flags to the ztunnels, as for run.ts.
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { sampleProcess } from '#bench/lib/proc-stats.ts';
@@ -20,6 +21,7 @@ import {
 } from '#bench/node/short-connections-report.ts';
 import { ECHO_TCP_PORT, startEcho } from '#local/echo.ts';
 import { LocalMesh } from '#local/mesh.ts';
+import { ztunnelNodeArgs } from '#bench/node/modes/weft.ts';
 import type { LocalPod } from '#local/pod.ts';
 
 const NEIGHBOUR_LOOP = fileURLToPath(new URL('./neighbour-loop.ts', import.meta.url));
@@ -63,7 +65,7 @@ async function timeWaitCount(pod: LocalPod): Promise<number> {
 
 async function main(): Promise<void> {
   const run = startRun();
-  const mesh = await LocalMesh.start({ name: 'shortconn', nodes: 2 });
+  const mesh = await LocalMesh.start({ name: 'shortconn', nodes: 2, nodeArgs: ztunnelNodeArgs() });
   mesh.installSignalHandlers();
   const rounds: RoundResult[] = [];
   const errors = new Map<string, number>();
