@@ -646,9 +646,18 @@ export class Waypoint {
       reply(503, `upstream connect error: ${errorMessage(err)}`);
       return;
     }
-    // The request head is re-sent as received (hop-by-hop headers included: they ARE the upgrade).
+    // The request head is re-sent as received (hop-by-hop headers included: they ARE the
+    // upgrade), but for the trace headers, which now name the waypoint's span as the parent.
+    const trace: HeaderMap = {};
+    rec.span?.inject(trace);
+    const replaced = new Set(Object.keys(trace));
+    if (replaced.has('x-b3-traceid')) for (const k of ['x-b3-parentspanid', 'x-b3-flags']) replaced.add(k);
     const lines = [`${req.method ?? 'GET'} ${plan.path} HTTP/1.1`];
-    for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) lines.push(`${req.rawHeaders[i] ?? ''}: ${req.rawHeaders[i + 1] ?? ''}`);
+    for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
+      const name = req.rawHeaders[i] ?? '';
+      if (!replaced.has(name.toLowerCase())) lines.push(`${name}: ${req.rawHeaders[i + 1] ?? ''}`);
+    }
+    for (const [k, v] of Object.entries(trace)) lines.push(`${k}: ${Array.isArray(v) ? v.join(', ') : v}`);
     upstream.write(`${lines.join('\r\n')}\r\n\r\n`);
     if (head.length > 0) upstream.write(head);
     let status = 101;

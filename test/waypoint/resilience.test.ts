@@ -320,7 +320,7 @@ describe('waypoint resilience and bad input on the embedded cluster', { skip }, 
     const r = await client.exec([process.execPath, WS_APP, 'call', `ws://${wsVip}/chat`], { timeoutMs: 30_000 });
     assert.equal(r.code, 0, r.stderr);
     const result = JSON.parse(r.stdout) as WsCallResult;
-    assert.deepEqual(result.hello, { pod: 'echo', path: '/chat', remoteAddress: client.ip });
+    assert.deepEqual(result.hello, { pod: 'echo', path: '/chat', remoteAddress: client.ip, traceparent: '' });
     assert.equal(result.text, 'hello through the waypoint');
     assert.equal(result.binaryBytes, 1 << 20);
     assert.equal(result.binaryIntact, true);

@@ -1,7 +1,7 @@
 // End-to-end: traces from the waypoint on the embedded cluster. The waypoint exports over
 // OTLP/HTTP to the in-repo receiver on the host link; a request carrying a traceparent
 // produces a span in that trace with Istio's attributes, and the backend sees a traceparent
-// whose parent is the waypoint's span. A Telemetry naming an extension provider of the mesh
+// whose parent is the waypoint's span, a WebSocket upgrade's too. A Telemetry naming an extension provider of the mesh
 // config (a file the controller watches) moves the namespace's spans to a second receiver,
 // with the provider's headers; deleting it moves them back. Needs root.
 import { after, before, describe, test } from 'node:test';
@@ -10,12 +10,16 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { startEcho } from '#local/echo.ts';
 import { LocalMesh, waitUntil } from '#local/mesh.ts';
 import type { LocalPod } from '#local/pod.ts';
 import type { EchoReply } from '#local/apps/echo.ts';
 import { OtlpReceiver, type ReceivedSpan } from './otlp-receiver.ts';
 import { gateway, skip, waypointDump } from './fixture.ts';
+import type { WsCallResult } from './ws-echo.ts';
+
+const WS_APP = fileURLToPath(new URL('./ws-echo.ts', import.meta.url));
 
 interface CurlResult { status: number; body: string; stderr: string }
 
@@ -39,6 +43,7 @@ describe('traces from the waypoint', { skip }, () => {
   let meshConfig: string;
   let client: LocalPod;
   let vip: string;
+  let wsVip: string;
 
   before(async () => {
     // On every address: the host link's exists only once the cluster is up, so the waypoint
@@ -62,7 +67,12 @@ describe('traces from the waypoint', { skip }, () => {
     ]);
     client = c;
     await startEcho(echo);
+    const ws = echo.spawn([process.execPath, WS_APP, 'serve', '--port', '8090'], { env: { POD_NAME: echo.name }, label: 'ws-echo' });
+    await ws.waitForLine('ready', 15_000);
     vip = (await cluster.addService({ namespace: 'shop', name: 'echo', selector: { app: 'echo' }, ports: [{ port: 80, targetPort: 8080, name: 'http' }] })).vip;
+    wsVip = (await cluster.addService({
+      namespace: 'shop', name: 'ws', selector: { app: 'echo' }, ports: [{ port: 80, targetPort: 8090, name: 'ws', appProtocol: 'kubernetes.io/ws' }],
+    })).vip;
     await mesh.waitForEnrollment(client);
     await mesh.apply('waypoint.yaml', gateway);
     await waitUntil(async () => {
@@ -141,6 +151,21 @@ describe('traces from the waypoint', { skip }, () => {
     const fresh = await curl(client, `http://${vip}/untraced`);
     const tp = header(JSON.parse(fresh.body) as EchoReply, 'traceparent');
     assert.match(tp ?? '', /^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/, 'the waypoint started a trace');
+  });
+
+  test('a WebSocket upgrade continues the trace: its span ends with the connection, and the backend’s parent is that span', async () => {
+    const traceId = randomBytes(16).toString('hex');
+    const callerSpan = randomBytes(8).toString('hex');
+    const r = await client.exec([process.execPath, WS_APP, 'call', `ws://${wsVip}/chat`, '--traceparent', `00-${traceId}-${callerSpan}-01`], { timeoutMs: 30_000 });
+    assert.equal(r.code, 0, r.stderr);
+    const result = JSON.parse(r.stdout) as WsCallResult;
+    assert.equal(result.closeCode, 1000);
+    const span = await spanOf(traceId);
+    assert.equal(span.parentSpanId, callerSpan);
+    assert.equal(span.name, 'ws.shop.svc.cluster.local:80/*');
+    assert.equal(span.attributes['http.status_code'], '101');
+    assert.equal(span.attributes['upstream_cluster'], 'outbound|80||ws.shop.svc.cluster.local');
+    assert.equal(result.hello.traceparent, `00-${traceId}-${span.spanId}-01`, 'the backend’s parent is the waypoint’s span');
   });
 
   test('a Telemetry naming a mesh config provider sends the spans there, with its headers; deleting it sends them back', async () => {

@@ -1,9 +1,10 @@
 // A WebSocket echo for the waypoint's end-to-end tests, run inside pods of the embedded
 // cluster: `serve` on a backend pod, `call` from the client pod.
 //   node ws-echo.ts serve --port 8090
-//     prints "ready"; each connection first gets a text message {pod, path, remoteAddress},
-//     then every message comes back as it was sent (text stays text, binary stays binary).
-//   node ws-echo.ts call ws://host/path
+//     prints "ready"; each connection first gets a text message {pod, path, remoteAddress,
+//     traceparent}, then every message comes back as it was sent (text stays text, binary
+//     stays binary).
+//   node ws-echo.ts call ws://host/path [--traceparent VALUE]
 //     sends a text message and a 1 MiB binary one, checks both echoes, closes with 1000, and
 //     prints one JSON line {hello, text, binaryBytes, binaryIntact, closeCode}; exit 1 on any failure.
 import { createHash, randomBytes } from 'node:crypto';
@@ -14,6 +15,8 @@ export interface WsHello {
   pod: string;
   path: string;
   remoteAddress: string;
+  /** The upgrade request's traceparent header, '' without one. */
+  traceparent: string;
 }
 
 export interface WsCallResult {
@@ -41,6 +44,7 @@ async function serve(port: number): Promise<void> {
       pod: process.env['POD_NAME'] ?? '',
       path: req.url ?? '',
       remoteAddress: remote.startsWith('::ffff:') ? remote.slice(7) : remote,
+      traceparent: typeof req.headers.traceparent === 'string' ? req.headers.traceparent : '',
     };
     ws.send(JSON.stringify(hello));
     ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
@@ -59,8 +63,8 @@ async function serve(port: number): Promise<void> {
   process.once('SIGINT', stop);
 }
 
-async function call(url: string): Promise<WsCallResult> {
-  const ws = new WebSocket(url, { maxPayload: 4 * BINARY_BYTES });
+async function call(url: string, traceparent: string | undefined): Promise<WsCallResult> {
+  const ws = new WebSocket(url, { maxPayload: 4 * BINARY_BYTES, ...(traceparent === undefined ? {} : { headers: { traceparent } }) });
   const messages: { data: Buffer; binary: boolean }[] = [];
   const waiters: (() => void)[] = [];
   ws.on('message', (data, binary) => {
@@ -100,14 +104,14 @@ async function call(url: string): Promise<WsCallResult> {
 }
 
 async function main(): Promise<void> {
-  const { positionals, values } = parseArgs({ allowPositionals: true, options: { port: { type: 'string', default: '8090' } } });
+  const { positionals, values } = parseArgs({ allowPositionals: true, options: { port: { type: 'string', default: '8090' }, traceparent: { type: 'string' } } });
   const [command, target] = positionals;
   if (command === 'serve') return serve(Number(values.port));
   if (command === 'call' && target !== undefined) {
-    process.stdout.write(JSON.stringify(await call(target)) + '\n');
+    process.stdout.write(JSON.stringify(await call(target, values.traceparent)) + '\n');
     return;
   }
-  throw new Error('usage: ws-echo.ts serve [--port N] | call <ws://host/path>');
+  throw new Error('usage: ws-echo.ts serve [--port N] | call <ws://host/path> [--traceparent VALUE]');
 }
 
 if (import.meta.main) {
