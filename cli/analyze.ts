@@ -2,9 +2,13 @@
 // offline, and lists what would be rejected, which fields weft cannot use, and which objects
 // would carry a failing condition — policies, waypoints, and routes for each of their parents.
 // A waypoint Gateway is judged as if the controller had deployed it (it does, once applied),
-// so what depends on it (routes, L7 policies, bindings) is judged on its own merits.
+// so what depends on it (routes, L7 policies, bindings) is judged on its own merits. With a
+// mesh config file (Istio's MeshConfig, as the controller's --mesh-config reads it), the
+// Telemetry providers it declares are judged as the controller would judge them.
+import { readFile } from 'node:fs/promises';
 import { LocalSource } from '#controller/source/local.ts';
 import { buildModel } from '#controller/model/build.ts';
+import { parseMeshConfig, type MeshConfig } from '#controller/model/mesh-config.ts';
 import { compileRoutes } from '#controller/model/routes.ts';
 import type { RouteCondition } from '#controller/model/routes.ts';
 import type { ResourceCondition } from '#controller/model/types.ts';
@@ -12,6 +16,7 @@ import { indexWaypoints, resolveWaypoint } from '#controller/model/waypoints.ts'
 import type { WaypointAddressLookup } from '#controller/model/waypoints.ts';
 import { fieldConditions } from '#controller/status/field-conditions.ts';
 import type { ClusterObjects, FieldProblem, ParentReference, SourceRejection } from '#controller/source/types.ts';
+import { WeftError, errorMessage } from '#core/errors.ts';
 import { silentLogger } from '#core/log.ts';
 import { table } from '#cli/format.ts';
 import { MODEL_OPTIONS, standInLookup } from '#cli/cluster-state.ts';
@@ -36,14 +41,24 @@ export interface Analysis {
   problems: number;
 }
 
-export async function analyzeManifests(dirs: string[]): Promise<Analysis> {
+/** Reads a mesh config file as the controller does; a file that is not YAML stops the analysis. */
+async function readMeshConfig(path: string): Promise<MeshConfig> {
+  try {
+    return parseMeshConfig(await readFile(path, 'utf8'));
+  } catch (err) {
+    throw new WeftError('WEFT_ERR_MESH_CONFIG', `mesh config ${path}: ${errorMessage(err).split('\n')[0] ?? ''}`);
+  }
+}
+
+export async function analyzeManifests(dirs: string[], opts: { meshConfigFile?: string } = {}): Promise<Analysis> {
+  const mesh = opts.meshConfigFile === undefined ? undefined : await readMeshConfig(opts.meshConfigFile);
   const source = new LocalSource({ dirs, logger: silentLogger });
   await source.start();
   try {
     const objects = source.current();
     const assumed = new Set<string>();
     const lookup = standInLookup(assumed);
-    const model = buildModel(objects, MODEL_OPTIONS, { waypointAddress: lookup });
+    const model = buildModel(objects, mesh === undefined ? MODEL_OPTIONS : { ...MODEL_OPTIONS, mesh }, { waypointAddress: lookup });
     const rejections = [...source.rejected()];
     const routes = routeConditions(objects, lookup);
     // The model keeps one condition per object and type; a route has one set per parent, so

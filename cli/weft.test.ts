@@ -197,6 +197,38 @@ test('analyze judges routes per parent and L7 policies against a waypoint the co
   assert.match(out, /\n4 problem\(s\)\n/);
 });
 
+const TRACED = `apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: { name: traced, namespace: shop }
+spec: { tracing: [{ providers: [{ name: tenant }], randomSamplingPercentage: 10 }] }
+`;
+
+test('analyze --mesh-config judges a Telemetry\'s providers against the mesh config, as the controller does', async () => {
+  const manifests = join(dir, 'telemetry');
+  await mkdir(manifests);
+  await writeFile(join(manifests, 'ns.yaml'), NAMESPACE);
+  await writeFile(join(manifests, 'telemetry.yaml'), TRACED);
+  const alone = await run('analyze', manifests);
+  assert.equal(alone.code, 1, 'without the mesh config the provider is unknown');
+  assert.match(alone.out, /Telemetry\/shop\/traced\s+Accepted\s+False\s+.*provider "tenant" unknown/);
+
+  const http = join(dir, 'mesh-http.yaml');
+  await writeFile(http, 'extensionProviders:\n- name: tenant\n  opentelemetry: { service: otel.observability.svc.cluster.local, port: 4318, http: { path: /v1/traces } }\n');
+  const ok = await run('analyze', '--mesh-config', http, manifests);
+  assert.equal(ok.code, 0, ok.out);
+  assert.match(ok.out, /no problems found/);
+
+  const grpc = join(dir, 'mesh-grpc.yaml');
+  await writeFile(grpc, 'extensionProviders:\n- name: tenant\n  opentelemetry: { service: otel.observability.svc.cluster.local, port: 4317 }\n');
+  const refused = await run('analyze', '--mesh-config', grpc, manifests);
+  assert.equal(refused.code, 1);
+  assert.match(refused.out, /Telemetry\/shop\/traced\s+Accepted\s+False\s+.*provider "tenant" is OTLP\/gRPC/);
+
+  const broken = join(dir, 'mesh-broken.yaml');
+  await writeFile(broken, 'extensionProviders: [unclosed\n');
+  await assert.rejects(run('analyze', '--mesh-config', broken, manifests), (err: Error) => err.message.startsWith(`mesh config ${broken}: `));
+});
+
 test('workloads lists what the running controller computed', async () => {
   const { out } = await run('workloads', '--controller', controller.adminUrl);
   assert.match(out, /^NAMESPACE\s+NAME\s+ADDRESS\s+NODE\s+PROTOCOL/m);

@@ -113,8 +113,9 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
   program.command('analyze')
     .description('check manifests offline: what the controller would reject, and why')
     .argument('<dirs...>', 'folders (or files\' folders) of Kubernetes YAML')
-    .action(async (dirs: string[]) => {
-      const analysis = await analyzeManifests(dirs);
+    .option('--mesh-config <file>', 'Istio MeshConfig YAML (the mesh key of ConfigMap istio): judge Telemetry providers against it')
+    .action(async (dirs: string[], opts: { meshConfig?: string }) => {
+      const analysis = await analyzeManifests(dirs, opts.meshConfig === undefined ? {} : { meshConfigFile: opts.meshConfig });
       out(formatAnalysis(analysis));
       if (analysis.problems > 0) process.exitCode = 1;
     });
