@@ -171,20 +171,22 @@ spec:
   rules: [{ to: [{ operation: { methods: [DELETE] } }] }]
 `;
 
+/** A folder under the test's dir holding `files` (name → YAML). */
+async function manifestFolder(name: string, files: Record<string, string>): Promise<string> {
+  const folder = join(dir, name);
+  await mkdir(folder);
+  for (const [file, text] of Object.entries(files)) await writeFile(join(folder, file), text);
+  return folder;
+}
+
 test('analyze judges routes per parent and L7 policies against a waypoint the controller would deploy', async () => {
-  const good = join(dir, 'routes-good');
-  await mkdir(good);
-  await writeFile(join(good, 'mesh.yaml'), MESH);
-  await writeFile(join(good, 'routes.yaml'), GOOD_ROUTE);
+  const good = await manifestFolder('routes-good', { 'mesh.yaml': MESH, 'routes.yaml': GOOD_ROUTE });
   const clean = await run('analyze', good);
   assert.equal(clean.code, 0, clean.out);
   assert.match(clean.out, /no problems found/);
   assert.match(clean.out, /waypoints judged as if deployed \(the controller deploys them\): shop\/waypoint/);
 
-  const bad = join(dir, 'routes-bad');
-  await mkdir(bad);
-  await writeFile(join(bad, 'mesh.yaml'), MESH);
-  await writeFile(join(bad, 'routes.yaml'), BAD_ROUTES);
+  const bad = await manifestFolder('routes-bad', { 'mesh.yaml': MESH, 'routes.yaml': BAD_ROUTES });
   const { out, code } = await run('analyze', bad);
   assert.equal(code, 1);
   assert.match(out, /HTTPRoute\/shop\/missing-backend \(parent Service web:80\)\s+ResolvedRefs\s+False\s+BackendNotFound\s+.*shop\/nosuch not found/);
@@ -204,10 +206,7 @@ spec: { tracing: [{ providers: [{ name: tenant }], randomSamplingPercentage: 10 
 `;
 
 test('analyze --mesh-config judges a Telemetry\'s providers against the mesh config, as the controller does', async () => {
-  const manifests = join(dir, 'telemetry');
-  await mkdir(manifests);
-  await writeFile(join(manifests, 'ns.yaml'), NAMESPACE);
-  await writeFile(join(manifests, 'telemetry.yaml'), TRACED);
+  const manifests = await manifestFolder('telemetry', { 'ns.yaml': NAMESPACE, 'telemetry.yaml': TRACED });
   const alone = await run('analyze', manifests);
   assert.equal(alone.code, 1, 'without the mesh config the provider is unknown');
   assert.match(alone.out, /Telemetry\/shop\/traced\s+Accepted\s+False\s+.*provider "tenant" unknown/);
