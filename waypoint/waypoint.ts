@@ -863,6 +863,8 @@ export class Waypoint {
       src: { addr: rec.down.source.host, identity: rec.down.ctx.peerIdentity },
       dst: { service: rec.service?.hostname, addr: rec.endpoint === undefined ? undefined : `${rec.endpoint.address}:${rec.endpoint.port}`, identity: rec.endpoint?.identity },
       route: rec.route, requestId: rec.facts.header('x-request-id'), grpcStatus: rec.grpcStatus,
+      // The trace the request's span belongs to (sampled or not), to find its trace from the log.
+      traceId: rec.span?.traceId,
     });
   }
 }

@@ -135,6 +135,17 @@ describe('traces from the waypoint', { skip }, () => {
     assert.equal(span.resource['service.name'], 'waypoint.shop');
 
     assert.equal(header(reply, 'traceparent'), `00-${traceId}-${span.spanId}-01`, 'the backend’s parent is the waypoint’s span');
+
+    // The access log line of the request names its trace.
+    let line: { traceId?: string; requestId?: string; status?: number } | undefined;
+    await waitUntil(() => {
+      const out = mesh?.waypoints.running.get('shop/waypoint')?.process.stdout ?? '';
+      const found = out.split('\n').find((l) => l.includes(requestId));
+      line = found === undefined ? undefined : JSON.parse(found) as typeof line;
+      return line !== undefined;
+    }, 15_000, () => 'the waypoint logged no line for the request');
+    assert.equal(line?.traceId, traceId);
+    assert.equal(line?.status, 200);
   });
 
   test('a B3 parent is continued, and a request with no trace starts one', async () => {
