@@ -10,6 +10,7 @@ export const CLI_ERRORS = {
   WEFT_ERR_INSTALL: 'a chart value given with --set cannot be read',
   WEFT_ERR_AUTHZ: 'authz check: the caller, the service or the port is not in the cluster\'s objects',
   WEFT_ERR_USAGE: 'a flag\'s value cannot be read (a duration, ...)',
+  WEFT_ERR_MESH_CONFIG: 'the --mesh-config file cannot be read, or is not a YAML mapping',
 } as const;
 
 export type CliErrorCode = keyof typeof CLI_ERRORS;
