@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { silentLogger } from '#core/log.ts';
 import type { MeshConfig } from '#controller/model/mesh-config.ts';
 import { MeshConfigFile } from '#controller/source/mesh-config-file.ts';
@@ -51,22 +51,39 @@ test('the mesh config file: read at start, again on change (also a ConfigMap-sty
   }
 });
 
-test('no mesh config file at start is the empty config, with no problem; the file appearing later is read', async () => {
+/**
+ * Opens `relative` (under a fresh folder, which may not exist yet) and hands `body` the file,
+ * the path and the first config it reports; closes and removes everything after.
+ */
+async function withLateFile(relative: string, body: (file: MeshConfigFile, path: string, first: Promise<MeshConfig>) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'weft-mesh-'));
-  const path = join(dir, 'mesh');
+  const path = join(dir, relative);
   let file: MeshConfigFile | undefined;
   try {
-    let seen: MeshConfig | undefined;
-    let heard: () => void = () => undefined;
-    const changed = new Promise<void>((resolve) => { heard = resolve; });
-    file = await MeshConfigFile.open(path, silentLogger, (m) => { seen = m; heard(); }, 10);
-    assert.deepEqual(file.current().problems, []);
-    assert.equal(file.current().extensionProviders.size, 0);
-    await writeFile(path, provider('late'));
-    await changed;
-    assert.deepEqual([...(seen?.extensionProviders.keys() ?? [])], ['late']);
+    let heard: (m: MeshConfig) => void = () => undefined;
+    const first = new Promise<MeshConfig>((resolve) => { heard = resolve; });
+    file = await MeshConfigFile.open(path, silentLogger, (m) => heard(m), 10, 20);
+    await body(file, path, first);
   } finally {
     file?.close();
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+test('no mesh config file at start is the empty config, with no problem; the file appearing later is read', async () => {
+  await withLateFile('mesh', async (file, path, first) => {
+    assert.deepEqual(file.current().problems, []);
+    assert.equal(file.current().extensionProviders.size, 0);
+    await writeFile(path, provider('late'));
+    assert.deepEqual([...(await first).extensionProviders.keys()], ['late']);
+  });
+});
+
+test('a folder that is not there at start is looked for again, and the file in it read once it appears', async () => {
+  await withLateFile('config/mesh', async (file, path, first) => {
+    assert.deepEqual(file.current().problems, [], 'no folder: the empty config, nothing wrong');
+    await mkdir(dirname(path));
+    await writeFile(path, provider('appeared'));
+    assert.deepEqual([...(await first).extensionProviders.keys()], ['appeared']);
+  });
 });

@@ -12,6 +12,9 @@ import { errorMessage } from '#core/errors.ts';
 import type { Logger } from '#core/log.ts';
 import { EMPTY_MESH_CONFIG, parseMeshConfig, type MeshConfig } from '#controller/model/mesh-config.ts';
 
+/** How often a mesh config folder that is not there is looked for again. */
+const FOLDER_RETRY_MS = 5_000;
+
 export class MeshConfigFile {
   readonly path: string;
   readonly #logger: Logger;
@@ -20,6 +23,9 @@ export class MeshConfigFile {
   #text: string | undefined;
   #watcher: FSWatcher | undefined;
   #timer: NodeJS.Timeout | undefined;
+  #retry: NodeJS.Timeout | undefined;
+  #folderMissing = false;
+  #closed = false;
   /** Reads in order: a slow read never overwrites a later one. */
   #reading: Promise<void> = Promise.resolve();
 
@@ -29,16 +35,48 @@ export class MeshConfigFile {
   }
 
   /** Reads the file and watches it; `onChange` hears of every config that differs from the one before. */
-  static async open(path: string, logger: Logger, onChange: (mesh: MeshConfig) => void, settleMs = 100): Promise<MeshConfigFile> {
+  static async open(path: string, logger: Logger, onChange: (mesh: MeshConfig) => void, settleMs = 100, retryMs = FOLDER_RETRY_MS): Promise<MeshConfigFile> {
     const file = new MeshConfigFile(path, logger);
     await file.#read(() => undefined);
-    file.#watcher = watch(dirname(path), () => {
-      clearTimeout(file.#timer);
-      file.#timer = setTimeout(() => {
-        file.#reading = file.#reading.then(() => file.#read(onChange));
-      }, settleMs);
-    });
+    file.#watch(onChange, settleMs, retryMs);
     return file;
+  }
+
+  /**
+   * Watches the file's folder. A folder that is not there (yet), or goes away, is looked for
+   * again every `retryMs`, and the file read once it is: the controller starts and serves
+   * without it.
+   */
+  #watch(onChange: (mesh: MeshConfig) => void, settleMs: number, retryMs: number): void {
+    if (this.#closed) return;
+    const reread = (): void => {
+      this.#reading = this.#reading.then(() => this.#read(onChange));
+    };
+    const retry = (): void => {
+      this.#watcher?.close();
+      this.#watcher = undefined;
+      this.#retry = setTimeout(() => {
+        this.#watch(onChange, settleMs, retryMs);
+        if (this.#watcher !== undefined) reread();
+      }, retryMs);
+      this.#retry.unref();
+    };
+    try {
+      this.#watcher = watch(dirname(this.path), () => {
+        clearTimeout(this.#timer);
+        this.#timer = setTimeout(reread, settleMs);
+      });
+    } catch (err) {
+      if (this.#folderMissing === false) this.#logger.info('mesh config folder not there; looking again', { path: this.path, err: errorMessage(err) });
+      this.#folderMissing = true;
+      retry();
+      return;
+    }
+    this.#folderMissing = false;
+    this.#watcher.on('error', (err) => {
+      this.#logger.warn('mesh config folder watch failed; looking again', { path: this.path, err: errorMessage(err) });
+      retry();
+    });
   }
 
   /** The config in force: the last good one, with the file's present fault among its problems. */
@@ -47,7 +85,9 @@ export class MeshConfigFile {
   }
 
   close(): void {
+    this.#closed = true;
     clearTimeout(this.#timer);
+    clearTimeout(this.#retry);
     this.#watcher?.close();
   }
 

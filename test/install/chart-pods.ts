@@ -5,7 +5,7 @@
 // PATH, nothing inherited from the test runner, each volume a host folder standing in for it.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -153,8 +153,12 @@ export async function startChartScene(clusterName: string, controllerPodName: st
     const inv = containerInvocation(deployment, { name: pod.name, namespace: NS, nodeName: 'node1', podIP: pod.ip }, 'controller');
     const kubeconfig = join(dir, 'kubeconfig');
     await writeFile(kubeconfig, (await readFile(h.kubeconfigPath, 'utf8')).replace(/token: .*/, `token: ${token}`), { mode: 0o600 });
+    // The mesh config volume (ConfigMap istio, optional): the chart renders none by default, so
+    // the kubelet mounts an empty folder.
+    const meshConfigDir = join(dir, 'controller-mesh-config');
+    await mkdir(meshConfigDir, { recursive: true });
     const controller = parts.controller = startContainer(pod, image, inv, {
-      volumes: new Map([['/var/lib/weft', join(dir, 'controller-state')]]), extraEnv: { KUBECONFIG: kubeconfig }, label: 'controller',
+      volumes: new Map([['/var/lib/weft', join(dir, 'controller-state')], ['/etc/istio/config', meshConfigDir]]), extraEnv: { KUBECONFIG: kubeconfig }, label: 'controller',
     });
     return { dir, image, cluster, h, objects, pod, controller, stop };
   } catch (err) {
