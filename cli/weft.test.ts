@@ -219,9 +219,14 @@ test('analyze --mesh-config judges a Telemetry\'s providers against the mesh con
 
   const grpc = join(dir, 'mesh-grpc.yaml');
   await writeFile(grpc, 'extensionProviders:\n- name: tenant\n  opentelemetry: { service: otel.observability.svc.cluster.local, port: 4317 }\n');
-  const refused = await run('analyze', '--mesh-config', grpc, manifests);
+  const overGrpc = await run('analyze', '--mesh-config', grpc, manifests);
+  assert.equal(overGrpc.code, 0, overGrpc.out);
+
+  const zipkin = join(dir, 'mesh-zipkin.yaml');
+  await writeFile(zipkin, 'extensionProviders:\n- name: tenant\n  zipkin: { service: zipkin.observability.svc.cluster.local, port: 9411 }\n');
+  const refused = await run('analyze', '--mesh-config', zipkin, manifests);
   assert.equal(refused.code, 1);
-  assert.match(refused.out, /Telemetry\/shop\/traced\s+Accepted\s+False\s+.*provider "tenant" is OTLP\/gRPC/);
+  assert.match(refused.out, /Telemetry\/shop\/traced\s+Accepted\s+False\s+.*provider "tenant" is zipkin/);
 
   const broken = join(dir, 'mesh-broken.yaml');
   await writeFile(broken, 'extensionProviders: [unclosed\n');

@@ -13,7 +13,7 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import { parseAllDocuments, stringify } from 'yaml';
 import { Ports } from '#core/ports.ts';
 import { parseControllerConfig } from '#controller/config.ts';
-import { otlpHttpUrl, parseMeshConfig } from '#controller/model/mesh-config.ts';
+import { otlpExporter, parseMeshConfig } from '#controller/model/mesh-config.ts';
 import { inClusterControllerUrl } from '#controller/deploy/kubernetes-deployer.ts';
 import { renderWaypointObjects } from '#controller/deploy/waypoint-objects.ts';
 import { parseObject } from '#controller/source/parse.ts';
@@ -379,8 +379,7 @@ test('meshConfig, when set, becomes the mesh key of ConfigMap istio, which the c
   assert.deepEqual(parsed.problems, []);
   const otel = parsed.extensionProviders.get('otel');
   assert.ok(otel?.kind === 'opentelemetry');
-  assert.equal(otlpHttpUrl(otel), 'http://collector.observability.svc.cluster.local:4318/v1/traces');
-  assert.deepEqual(otel.http?.headers, { 'x-tenant': 'a' });
+  assert.deepEqual(otlpExporter(otel), { provider: 'otel', url: 'http://collector.observability.svc.cluster.local:4318/v1/traces', headers: { 'x-tenant': 'a' } });
   assert.deepEqual(parsed.defaultProviders.tracing, ['otel']);
   assert.equal(parsed.defaultSamplingPercentage, 5);
 });

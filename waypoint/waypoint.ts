@@ -237,7 +237,7 @@ export class Waypoint {
     const t = this.#o.tracing;
     const e = t?.exporter;
     if (t === undefined || e === undefined) return null;
-    return { provider: e.provider, url: e.url, headers: Object.keys(e.headers ?? {}), samplingPercentage: t.samplingPercentage };
+    return { provider: e.provider, protocol: e.protocol ?? 'http', url: e.url, headers: Object.keys(e.headers ?? {}), samplingPercentage: t.samplingPercentage };
   }
 
   async close(): Promise<void> {

@@ -5,6 +5,7 @@
 // Everything else in it is istiod's business and is passed over unread.
 import { parse as parseYaml } from 'yaml';
 import { parseDurationSeconds } from '#controller/config.ts';
+import type { TraceExporter } from '#core/config/telemetry.ts';
 
 /** An `opentelemetry` extension provider: OTLP to `service:port`, over HTTP when `http` is set. */
 export interface OpenTelemetryProvider {
@@ -13,8 +14,10 @@ export interface OpenTelemetryProvider {
   /** The collector's host: Istio's `service` without its optional `<namespace>/` prefix. */
   host: string;
   port: number;
-  /** OTLP/HTTP; undefined means OTLP/gRPC, which weft does not export. */
+  /** Set: OTLP/HTTP. */
   http?: { path: string; timeoutMs?: number; headers: Record<string, string> };
+  /** Set (when `http` is not): OTLP/gRPC, Istio's default for the kind. */
+  grpc?: { timeoutMs?: number; headers: Record<string, string> };
 }
 
 /** An `envoyFileAccessLog` extension provider: the proxy's access log written to a file. */
@@ -50,11 +53,15 @@ type Obj = Record<string, unknown>;
 
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** Where an OTLP/HTTP provider's spans are posted. */
-export function otlpHttpUrl(p: OpenTelemetryProvider): string | undefined {
-  if (p.http === undefined) return undefined;
+/** Where an OTLP provider's spans go, and how: the exporter a waypoint is pushed. */
+export function otlpExporter(p: OpenTelemetryProvider): TraceExporter {
   const host = p.host.includes(':') ? `[${p.host}]` : p.host;
-  return `http://${host}:${p.port}${p.http.path}`;
+  const t = p.http ?? p.grpc ?? { headers: {} };
+  const out: TraceExporter = { provider: p.name, url: `http://${host}:${p.port}${p.http?.path ?? ''}` };
+  if (p.http === undefined) out.protocol = 'grpc';
+  if (Object.keys(t.headers).length > 0) out.headers = { ...t.headers };
+  if (t.timeoutMs !== undefined) out.timeoutMs = t.timeoutMs;
+  return out;
 }
 
 function names(v: unknown, path: string, problems: string[]): string[] {
@@ -81,35 +88,49 @@ function openTelemetry(name: string, o: Obj, path: string, problems: string[]): 
   const host = service.slice(service.indexOf('/') + 1);
   const p: OpenTelemetryProvider = { kind: 'opentelemetry', name, host, port };
   const http = o['http'];
-  if (http === undefined) return p;
+  // Without `http`, Istio's provider speaks OTLP/gRPC, with the options of its `grpc` field.
+  if (http === undefined) {
+    p.grpc = transport(o['grpc'], `${path}.grpc`, 'initialMetadata', problems);
+    return p;
+  }
   if (!isObj(http)) {
     problems.push(`${path}.http: must be an object`);
-    return p;
+    return undefined;
   }
   const rawPath = http['path'] ?? '/v1/traces';
   if (typeof rawPath !== 'string') {
     problems.push(`${path}.http.path: must be a string`);
-    return p;
+    return undefined;
   }
-  const out: NonNullable<OpenTelemetryProvider['http']> = { path: rawPath.startsWith('/') ? rawPath : `/${rawPath}`, headers: {} };
-  const timeout = http['timeout'];
+  p.http = { path: rawPath.startsWith('/') ? rawPath : `/${rawPath}`, ...transport(http, `${path}.http`, 'headers', problems) };
+  return p;
+}
+
+/** A transport's timeout and its list of {name, value} headers (HTTP) or metadata (gRPC). */
+function transport(v: unknown, path: string, listKey: string, problems: string[]): { timeoutMs?: number; headers: Record<string, string> } {
+  const out: { timeoutMs?: number; headers: Record<string, string> } = { headers: {} };
+  if (v === undefined) return out;
+  if (!isObj(v)) {
+    problems.push(`${path}: must be an object`);
+    return out;
+  }
+  const timeout = v['timeout'];
   if (timeout !== undefined) {
     const seconds = typeof timeout === 'string' ? parseDurationSeconds(timeout) : undefined;
-    if (seconds === undefined || seconds <= 0) problems.push(`${path}.http.timeout: must be a duration such as 5s`);
+    if (seconds === undefined || seconds <= 0) problems.push(`${path}.timeout: must be a duration such as 5s`);
     else out.timeoutMs = Math.max(1, Math.round(seconds * 1000));
   }
-  const headers = http['headers'];
-  if (headers !== undefined) {
-    if (!Array.isArray(headers)) problems.push(`${path}.http.headers: must be a list of {name, value}`);
-    else {
-      headers.forEach((h: unknown, i) => {
-        if (isObj(h) && typeof h['name'] === 'string' && h['name'] !== '' && typeof h['value'] === 'string') out.headers[h['name'].toLowerCase()] = h['value'];
-        else problems.push(`${path}.http.headers[${i}]: weft reads {name, value} (envName is not read)`);
-      });
-    }
+  const list = v[listKey];
+  if (list === undefined) return out;
+  if (!Array.isArray(list)) {
+    problems.push(`${path}.${listKey}: must be a list of {name, value}`);
+    return out;
   }
-  p.http = out;
-  return p;
+  list.forEach((h: unknown, i) => {
+    if (isObj(h) && typeof h['name'] === 'string' && h['name'] !== '' && typeof h['value'] === 'string') out.headers[h['name'].toLowerCase()] = h['value'];
+    else problems.push(`${path}.${listKey}[${i}]: weft reads {name, value} (envName is not read)`);
+  });
+  return out;
 }
 
 function provider(v: unknown, path: string, problems: string[]): ExtensionProvider | undefined {

@@ -4,7 +4,7 @@ import { parseObject } from '#controller/source/parse.ts';
 import type { Telemetry } from '#controller/source/types.ts';
 import { ambient, gateway, ns, objectsFrom, pod, telemetry } from '#controller/testdata/objects.ts';
 import { compileTelemetry, type TelemetryContext } from '#controller/model/telemetry.ts';
-import { parseMeshConfig } from '#controller/model/mesh-config.ts';
+import { otlpExporter, parseMeshConfig } from '#controller/model/mesh-config.ts';
 import { ModelBuilder } from '#controller/model/build.ts';
 import { ViewIndex } from '#controller/model/view-index.ts';
 
@@ -183,13 +183,41 @@ test('the mesh config: its default provider and sampling reach every waypoint wi
     tel('istio-system', 'mesh', { tracing: [{ providers: [{ name: 'otel-grpc' }, { name: 'zipkin' }], randomSamplingPercentage: 7 }], accessLogging: [{ providers: [{ name: 'file-log' }] }] }),
   ], { ...ctx, mesh });
   assert.deepEqual(c.waypoints.find((w) => w.waypoint === 'shop/waypoint')?.tracing, { randomSamplingPercentage: 100 });
-  assert.deepEqual(c.waypoints.find((w) => w.waypoint === 'web/waypoint')?.tracing, { randomSamplingPercentage: 40, exporter: collector });
+  // The root namespace's Telemetry names the gRPC provider; web inherits it with its own rate.
+  assert.deepEqual(c.waypoints.find((w) => w.waypoint === 'web/waypoint')?.tracing, {
+    randomSamplingPercentage: 40, exporter: { provider: 'otel-grpc', protocol: 'grpc', url: 'http://collector.observability:4317' },
+  });
   assert.equal(c.accessLogFor('web', {}), true, 'an envoyFileAccessLog provider turns the access log on');
   const root = c.conditions.find((x) => x.name === 'mesh');
   assert.equal(root?.status, 'False');
-  assert.match(root?.message ?? '', /"otel-grpc" is OTLP\/gRPC; the waypoint exports OTLP\/HTTP/);
+  assert.doesNotMatch(root?.message ?? '', /otel-grpc/, 'OTLP/gRPC is exported');
   assert.match(root?.message ?? '', /"zipkin" is zipkin; the waypoint traces to opentelemetry providers only/);
   assert.match(root?.message ?? '', /"file-log": weft writes the access log to stdout, not \/var\/log\/access\.log/);
+});
+
+test('an opentelemetry provider without http is OTLP/gRPC: grpc.initialMetadata and grpc.timeout reach the exporter; a malformed http drops the provider', () => {
+  const mesh = parseMeshConfig(`
+extensionProviders:
+- name: g
+  opentelemetry:
+    service: obs/collector.obs.svc
+    port: 4317
+    grpc: { timeout: 2s, initialMetadata: [{ name: Authorization, value: Bearer t }] }
+`);
+  assert.deepEqual(mesh.problems, []);
+  const p = mesh.extensionProviders.get('g');
+  assert.ok(p?.kind === 'opentelemetry');
+  assert.deepEqual(otlpExporter(p), { provider: 'g', protocol: 'grpc', url: 'http://collector.obs.svc:4317', headers: { authorization: 'Bearer t' }, timeoutMs: 2000 });
+
+  const bad = parseMeshConfig(`
+extensionProviders:
+- name: g
+  opentelemetry: { service: c, port: 4317, grpc: { initialMetadata: x } }
+- name: h
+  opentelemetry: { service: c, port: 4318, http: 5 }
+`);
+  assert.deepEqual(bad.problems, ['extensionProviders[0].opentelemetry.grpc.initialMetadata: must be a list of {name, value}', 'extensionProviders[1].opentelemetry.http: must be an object']);
+  assert.deepEqual([...bad.extensionProviders.keys()], ['g'], 'a provider whose transport cannot be read is not guessed at');
 });
 
 test('a mesh config with faults: the rest applies and the MeshConfig condition names each', () => {

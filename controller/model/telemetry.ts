@@ -12,7 +12,7 @@
 // ztunnel reports for the pod it carries a connection for, as a sidecar would: an outbound
 // connection follows the source pod's Telemetry, an inbound one the destination pod's.
 import type { TraceExporter, WaypointTelemetry } from '#core/config/telemetry.ts';
-import { EMPTY_MESH_CONFIG, otlpHttpUrl, type MeshConfig } from '#controller/model/mesh-config.ts';
+import { EMPTY_MESH_CONFIG, otlpExporter, type MeshConfig } from '#controller/model/mesh-config.ts';
 import type { LabelSelector, PolicyTargetRef, Telemetry } from '#controller/source/types.ts';
 import { formatFieldProblems } from '#controller/source/fields.ts';
 import type { ResourceCondition } from '#controller/model/types.ts';
@@ -21,7 +21,7 @@ import type { ResourceCondition } from '#controller/model/types.ts';
  * The providers weft has without a mesh config: its access log is the proxy's JSON lines on
  * stdout, which Istio's built-in `envoy` provider names; its tracer is the waypoint's OTLP
  * exporter (--otlp-endpoint). The mesh config's extension providers add to these: an
- * `opentelemetry` one with `http` (OTLP/HTTP, which the waypoint then sends to) and an
+ * `opentelemetry` one (OTLP over HTTP, or over gRPC without `http`, which the waypoint then sends to) and an
  * `envoyFileAccessLog` one (the same stdout log). An entry without providers inherits the
  * less specific level's, then the mesh config's defaultProviders, then these.
  */
@@ -84,9 +84,7 @@ function resolveProvider(name: string, mesh: MeshConfig, use: keyof typeof USES)
     const extension = [...mesh.extensionProviders.values()].filter((x) => x.kind === u.kind).map((x) => x.name);
     return { ok: false, why: `provider ${quoted} unknown (weft has ${[...u.builtIn, ...extension].join(', ')})` };
   }
-  if (p.kind === 'opentelemetry' && use === 'tracing') {
-    return p.http === undefined ? { ok: false, why: `provider ${quoted} is OTLP/gRPC; the waypoint exports OTLP/HTTP: give it opentelemetry.http` } : { ok: true };
-  }
+  if (p.kind === 'opentelemetry' && use === 'tracing') return { ok: true };
   if (p.kind === 'envoyFileAccessLog' && use === 'accessLogging') {
     return p.path === '/dev/stdout' ? { ok: true } : { ok: true, note: `provider ${quoted}: weft writes the access log to stdout, not ${p.path}` };
   }
@@ -181,16 +179,10 @@ function meshDefaults(mesh: MeshConfig, problems: string[]): Settings | undefine
   return Object.keys(out).length === 0 ? undefined : out;
 }
 
-/** The OTLP/HTTP collector a tracing provider names; undefined for the waypoint's own exporter. */
+/** The OTLP collector (HTTP or gRPC) a tracing provider names; undefined for the waypoint's own exporter. */
 function exporterOf(name: string | undefined, mesh: MeshConfig): TraceExporter | undefined {
   const p = name === undefined ? undefined : mesh.extensionProviders.get(name);
-  if (p?.kind !== 'opentelemetry' || p.http === undefined) return undefined;
-  const url = otlpHttpUrl(p);
-  if (url === undefined) return undefined;
-  const out: TraceExporter = { provider: p.name, url };
-  if (Object.keys(p.http.headers).length > 0) out.headers = { ...p.http.headers };
-  if (p.http.timeoutMs !== undefined) out.timeoutMs = p.http.timeoutMs;
-  return out;
+  return p?.kind === 'opentelemetry' ? otlpExporter(p) : undefined;
 }
 
 /**

@@ -10,6 +10,7 @@ test('telemetry resources and a workload\'s access-log flag pass the validator a
     telemetry({ waypoint: 'shop/waypoint', accessLog: false, tracing: { randomSamplingPercentage: 12.5, disableSpanReporting: false } }),
     telemetry({ waypoint: 'web/wp' }, 'web/wp'),
     telemetry({ waypoint: 'api/wp', tracing: { exporter: { provider: 'otel', url: 'http://collector.obs:4318/v1/traces', headers: { authorization: 'Bearer x', 'x-empty': '' }, timeoutMs: 5000 } } }, 'api/wp'),
+    telemetry({ waypoint: 'obs/wp', tracing: { exporter: { provider: 'otel-grpc', protocol: 'grpc', url: 'http://collector.obs:4317' } } }, 'obs/wp'),
     workloadResource({ ...sampleWorkload(), accessLog: false }),
   ];
   assert.deepEqual(validateResources(JSON.parse(JSON.stringify(items)) as unknown[]), { valid: items, rejected: [] });
@@ -22,6 +23,7 @@ test('bad telemetry is rejected with its path, the rest applies', () => {
     [telemetry({ waypoint: 'shop/waypoint', tracing: { disableSpanReporting: 'yes' } }), /value\.tracing\.disableSpanReporting: must be a boolean/],
     [telemetry({ waypoint: 'shop/waypoint', tracing: { exporter: { provider: 'otel', url: 'grpc://collector:4317' } } }), /value\.tracing\.exporter\.url: must be an http:\/\/ or https:\/\/ URL/],
     [telemetry({ waypoint: 'shop/waypoint', tracing: { exporter: { url: 'http://collector:4318/v1/traces' } } }), /value\.tracing\.exporter\.provider/],
+    [telemetry({ waypoint: 'shop/waypoint', tracing: { exporter: { provider: 'otel', url: 'http://collector:4317', protocol: 'zipkin' } } }), /value\.tracing\.exporter\.protocol: must be grpc/],
     [telemetry({ waypoint: 'shop/waypoint', tracing: { exporter: { provider: 'otel', url: 'http://c/v1/traces', headers: { a: 1 } } } }), /value\.tracing\.exporter\.headers\["a"\]: must be a string/],
     [telemetry({ waypoint: 'shop/waypoint', tracing: { exporter: { provider: 'otel', url: 'http://c/v1/traces', timeoutMs: 0 } } }), /timeoutMs: must be a positive whole number/],
     [telemetry({ waypoint: 'shop/waypoint', accessLog: 'off' }), /value\.accessLog: must be a boolean/],

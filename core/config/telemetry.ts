@@ -6,12 +6,15 @@
 import { FieldError, bool, obj, record, str } from './fields.ts';
 import type { Obj } from './fields.ts';
 
-/** Where spans go: an OTLP/HTTP collector that a mesh config extension provider names. */
+/** Where spans go: an OTLP collector that a mesh config extension provider names. */
 export interface TraceExporter {
   /** The provider's name in the mesh config, for logs and the config dump. */
   provider: string;
-  /** `http://host:port/path` the spans are posted to. */
+  /** OTLP over gRPC (TraceService/Export); left out, OTLP/HTTP. */
+  protocol?: 'grpc';
+  /** OTLP/HTTP: `http://host:port/path` the spans are posted to; gRPC: `http://host:port`. */
   url: string;
+  /** HTTP headers, or gRPC metadata. */
   headers?: Record<string, string>;
   timeoutMs?: number;
 }
@@ -57,6 +60,11 @@ function exporter(v: unknown, path: string): TraceExporter {
   const proto = URL.parse(url)?.protocol;
   if (proto !== 'http:' && proto !== 'https:') throw new FieldError(`${path}.url`, 'must be an http:// or https:// URL');
   const out: TraceExporter = { provider: str(o, 'provider', path), url };
+  const protocol = o['protocol'];
+  if (protocol !== undefined) {
+    if (protocol !== 'grpc') throw new FieldError(`${path}.protocol`, 'must be grpc, or left out for OTLP/HTTP');
+    out.protocol = protocol;
+  }
   if (o['headers'] !== undefined) {
     out.headers = record(o, 'headers', path, (h, p) => {
       if (typeof h !== 'string') throw new FieldError(p, 'must be a string');

@@ -15,6 +15,7 @@ import { startEcho } from '#local/echo.ts';
 import { LocalMesh, waitUntil } from '#local/mesh.ts';
 import type { LocalPod } from '#local/pod.ts';
 import type { EchoReply } from '#local/apps/echo.ts';
+import { OtlpGrpcReceiver } from './otlp-grpc-receiver.ts';
 import { OtlpReceiver, type ReceivedSpan } from './otlp-receiver.ts';
 import { gateway, skip, waypointDump } from './fixture.ts';
 import type { WsCallResult } from './ws-echo.ts';
@@ -39,6 +40,8 @@ describe('traces from the waypoint', { skip }, () => {
   let receiver: OtlpReceiver | undefined;
   /** The collector of the mesh config's `tenant-collector` provider. */
   let tenant: OtlpReceiver | undefined;
+  /** The collector of its `tenant-grpc` provider (OTLP/gRPC). */
+  let tenantGrpc: OtlpGrpcReceiver | undefined;
   let configDir: string | undefined;
   let meshConfig: string;
   let client: LocalPod;
@@ -50,6 +53,7 @@ describe('traces from the waypoint', { skip }, () => {
     // is given that address with this port.
     receiver = await OtlpReceiver.start('0.0.0.0');
     tenant = await OtlpReceiver.start('0.0.0.0');
+    tenantGrpc = await OtlpGrpcReceiver.start('0.0.0.0');
     const port = new URL(receiver.url).port;
     // Empty at start; the provider is written once the host link's address is known.
     configDir = await mkdtemp(join(tmpdir(), 'weft-meshconfig-'));
@@ -86,10 +90,11 @@ describe('traces from the waypoint', { skip }, () => {
     await mesh?.stop();
     await receiver?.close();
     await tenant?.close();
+    await tenantGrpc?.close();
     if (configDir !== undefined) await rm(configDir, { recursive: true, force: true });
   });
 
-  const spanOf = async (traceId: string, at: OtlpReceiver | undefined = receiver): Promise<ReceivedSpan> => {
+  const spanOf = async (traceId: string, at: OtlpReceiver | OtlpGrpcReceiver | undefined = receiver): Promise<ReceivedSpan> => {
     let found: ReceivedSpan | undefined;
     await waitUntil(() => {
       found = at?.spans.find((s) => s.traceId === traceId);
@@ -179,8 +184,8 @@ describe('traces from the waypoint', { skip }, () => {
     assert.equal(result.hello.traceparent, `00-${traceId}-${span.spanId}-01`, 'the backend’s parent is the waypoint’s span');
   });
 
-  test('a Telemetry naming a mesh config provider sends the spans there, with its headers; deleting it sends them back', async () => {
-    assert.ok(mesh && tenant);
+  test('a Telemetry naming a mesh config provider sends the spans there (OTLP/HTTP or gRPC), with its headers; deleting it sends them back', async () => {
+    assert.ok(mesh && tenant && tenantGrpc);
     const hostIp = mesh.cluster.hostIp;
     assert.ok(hostIp !== undefined);
     // Written after start: the controller reads the file again when it changes.
@@ -195,6 +200,15 @@ describe('traces from the waypoint', { skip }, () => {
       '      headers:',
       '      - name: x-tenant',
       '        value: shop',
+      // Without http: OTLP/gRPC, Istio's default for the kind.
+      '- name: tenant-grpc',
+      '  opentelemetry:',
+      `    service: ${hostIp}`,
+      `    port: ${tenantGrpc.port}`,
+      '    grpc:',
+      '      initialMetadata:',
+      '      - name: x-tenant',
+      '        value: shop-grpc',
       '',
     ].join('\n'));
     await mesh.apply('telemetry.yaml', {
@@ -220,10 +234,21 @@ describe('traces from the waypoint', { skip }, () => {
     }, 15_000, () => 'the controller never reported the broken mesh config');
     assert.equal((await spanOf(await tracedRequest('/still-tenant'), tenant)).resource['service.name'], 'waypoint.shop');
 
+    // The same Telemetry naming the gRPC provider: protobuf over gRPC, the metadata with it.
+    await mesh.apply('telemetry.yaml', {
+      apiVersion: 'telemetry.istio.io/v1', kind: 'Telemetry', metadata: { name: 'traced', namespace: 'shop' },
+      spec: { tracing: [{ providers: [{ name: 'tenant-grpc' }], randomSamplingPercentage: 100 }] },
+    });
+    await waitForProvider('tenant-grpc');
+    const overGrpc = await tracedRequest('/grpc');
+    assert.equal((await spanOf(overGrpc, tenantGrpc)).resource['service.name'], 'waypoint.shop');
+    assert.ok(tenantGrpc.headers.some((h) => h['x-tenant'] === 'shop-grpc'), 'the provider’s metadata rode on the export');
+    assert.equal(tenant.spans.some((s) => s.traceId === overGrpc), false);
+
     await mesh.delete('telemetry.yaml');
     await waitForProvider('otlp-endpoint');
     const back = await tracedRequest('/default');
     await spanOf(back, receiver);
-    assert.equal(tenant.spans.some((s) => s.traceId === back), false, 'the tenant collector did not get it');
+    assert.equal(tenant.spans.some((s) => s.traceId === back) || tenantGrpc.spans.some((s) => s.traceId === back), false, 'the tenant collectors did not get it');
   });
 });

@@ -2,6 +2,7 @@
 // exported through the SDK's OTLP/HTTP exporter to the in-repo receiver on loopback.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { OtlpGrpcReceiver } from '#test/waypoint/otlp-grpc-receiver.ts';
 import { OtlpReceiver } from '#test/waypoint/otlp-receiver.ts';
 import { parseWaypointConfig } from '#waypoint/config.ts';
 import type { HeaderMap } from '#waypoint/request/plan-types.ts';
@@ -253,6 +254,33 @@ describe('WaypointTracing', () => {
     } finally {
       await Promise.all([tracing.close(), none.close()]);
       await Promise.all([configured.close(), pushed.close()]);
+    }
+  });
+
+  test('a pushed OTLP/gRPC exporter sends protobuf spans over gRPC, its headers as metadata, with Istio attributes intact', async () => {
+    const collector = await OtlpGrpcReceiver.start('127.0.0.1');
+    const tracing = new WaypointTracing({ endpoint: undefined, samplingPercentage: 100, namespace: 'shop', name: 'waypoint', batchDelayMs: 10 });
+    try {
+      tracing.configure({ exporter: { provider: 'otel-grpc', protocol: 'grpc', url: collector.url, headers: { 'x-tenant': 'shop' } } });
+      const span = tracing.start((n) => (n === 'traceparent' ? `00-${T}-${S}-01` : undefined), 'echo.shop.svc.cluster.local:80/*');
+      span.end(summary);
+      await tracing.close();
+      assert.deepEqual(collector.rejected, []);
+      const [got] = collector.spans;
+      assert.ok(got !== undefined, 'the span arrived');
+      assert.equal(got.traceId, T);
+      assert.equal(got.parentSpanId, S);
+      assert.equal(got.spanId, span.spanId);
+      assert.equal(got.name, 'echo.shop.svc.cluster.local:80/*');
+      assert.equal(got.kind, 2, 'SERVER');
+      assert.ok(got.endTimeUnixNano >= got.startTimeUnixNano && got.startTimeUnixNano > 0n);
+      assert.equal(got.resource['service.name'], 'waypoint.shop');
+      assert.equal(got.attributes['http.status_code'], String(summary.status));
+      assert.equal(got.statusCode, 2, 'a 503 is an error span');
+      assert.equal(collector.headers[0]?.['x-tenant'], 'shop');
+    } finally {
+      await tracing.close();
+      await collector.close();
     }
   });
 });

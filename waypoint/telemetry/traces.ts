@@ -1,12 +1,14 @@
 // Request tracing at the waypoint: each request starts or continues a W3C trace (a B3 parent
 // is accepted too), the outgoing request carries the waypoint's span as its parent, and
-// spans go to an OTLP/HTTP collector through the OpenTelemetry SDK. Header parsing and the
+// spans go to an OTLP collector (HTTP, or gRPC when pushed so) through the OpenTelemetry SDK. Header parsing and the
 // span attributes are pure functions; only WaypointTracing touches the SDK.
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, trace, type Attributes, type Span } from '@opentelemetry/api';
+import { Metadata, credentials } from '@grpc/grpc-js';
+import { OTLPTraceExporter as OTLPGrpcTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace-base';
-import type { Sampler, SamplingResult } from '@opentelemetry/sdk-trace-base';
+import type { Sampler, SamplingResult, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import type { TraceExporter, TracingSettings } from '#core/config/telemetry.ts';
 import type { HeaderMap } from '#waypoint/request/plan-types.ts';
 
@@ -176,6 +178,15 @@ export interface TracingOptions {
   batchDelayMs?: number;
 }
 
+/** The SDK's exporter for a collector: OTLP/HTTP (JSON), or OTLP/gRPC in plain text with the headers as metadata. */
+function otlpExporter(e: TraceExporter): SpanExporter {
+  const timeout = e.timeoutMs === undefined ? {} : { timeoutMillis: e.timeoutMs };
+  if (e.protocol !== 'grpc') return new OTLPTraceExporter({ url: e.url, ...(e.headers === undefined ? {} : { headers: e.headers }), ...timeout });
+  const metadata = new Metadata();
+  for (const [k, v] of Object.entries(e.headers ?? {})) metadata.set(k, v);
+  return new OTLPGrpcTraceExporter({ url: e.url, metadata, credentials: credentials.createInsecure(), ...timeout });
+}
+
 /** One request's span, from its start to its end. */
 export interface RequestSpan {
   readonly traceId: string;
@@ -262,7 +273,7 @@ export class WaypointTracing {
   }
 
   #use(exporter: TraceExporter | undefined): void {
-    const key = exporter === undefined ? '' : JSON.stringify([exporter.url, exporter.headers ?? {}, exporter.timeoutMs ?? 0]);
+    const key = exporter === undefined ? '' : JSON.stringify([exporter.protocol ?? 'http', exporter.url, exporter.headers ?? {}, exporter.timeoutMs ?? 0]);
     if ((this.#pipeline?.key ?? '') === key) {
       if (this.#pipeline !== undefined && exporter !== undefined) this.#pipeline.exporter = exporter;
       return;
@@ -279,11 +290,7 @@ export class WaypointTracing {
       // A caller's decision stands; a new trace is sampled at the configured rate.
       sampler: new ParentBasedSampler({ root: this.#sampler }),
       resource: resourceFromAttributes({ 'service.name': `${this.#self.name}.${this.#self.namespace}`, 'service.namespace': this.#self.namespace }),
-      spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter({
-        url: exporter.url,
-        ...(exporter.headers === undefined ? {} : { headers: exporter.headers }),
-        ...(exporter.timeoutMs === undefined ? {} : { timeoutMillis: exporter.timeoutMs }),
-      }), { scheduledDelayMillis: this.#batchDelayMs })],
+      spanProcessors: [new BatchSpanProcessor(otlpExporter(exporter), { scheduledDelayMillis: this.#batchDelayMs })],
     });
     return { key, exporter, provider, tracer: provider.getTracer('weft-waypoint') };
   }
