@@ -5,7 +5,7 @@
 // Everything else in it is istiod's business and is passed over unread.
 import { parse as parseYaml } from 'yaml';
 import { parseDurationSeconds } from '#controller/config.ts';
-import type { TraceExporter } from '#core/config/telemetry.ts';
+import { GRPC_METADATA_KEY, HEADER_VALUE, HTTP_TOKEN, type TraceExporter } from '#core/config/telemetry.ts';
 
 /** An `opentelemetry` extension provider: OTLP to `service:port`, over HTTP when `http` is set. */
 export interface OpenTelemetryProvider {
@@ -126,9 +126,16 @@ function transport(v: unknown, path: string, listKey: string, problems: string[]
     problems.push(`${path}.${listKey}: must be a list of {name, value}`);
     return out;
   }
+  const nameOk = listKey === 'initialMetadata' ? GRPC_METADATA_KEY : HTTP_TOKEN;
   list.forEach((h: unknown, i) => {
-    if (isObj(h) && typeof h['name'] === 'string' && h['name'] !== '' && typeof h['value'] === 'string') out.headers[h['name'].toLowerCase()] = h['value'];
-    else problems.push(`${path}.${listKey}[${i}]: weft reads {name, value} (envName is not read)`);
+    if (!isObj(h) || typeof h['name'] !== 'string' || h['name'] === '' || typeof h['value'] !== 'string') {
+      problems.push(`${path}.${listKey}[${i}]: weft reads {name, value} (envName is not read)`);
+      return;
+    }
+    const name = h['name'].toLowerCase();
+    if (!nameOk.test(name)) problems.push(`${path}.${listKey}[${i}].name: ${JSON.stringify(h['name'])} cannot be sent as a ${listKey === 'initialMetadata' ? 'gRPC metadata key' : 'header name'}`);
+    else if (!HEADER_VALUE.test(h['value'])) problems.push(`${path}.${listKey}[${i}].value: must be printable ASCII`);
+    else out.headers[name] = h['value'];
   });
   return out;
 }

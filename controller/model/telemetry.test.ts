@@ -215,9 +215,19 @@ extensionProviders:
   opentelemetry: { service: c, port: 4317, grpc: { initialMetadata: x } }
 - name: h
   opentelemetry: { service: c, port: 4318, http: 5 }
+- name: i
+  opentelemetry: { service: c, port: 4317, grpc: { initialMetadata: [{ name: key-bin, value: a }, { name: ok, value: "a\\nb" }, { name: fine, value: yes }] } }
 `);
-  assert.deepEqual(bad.problems, ['extensionProviders[0].opentelemetry.grpc.initialMetadata: must be a list of {name, value}', 'extensionProviders[1].opentelemetry.http: must be an object']);
-  assert.deepEqual([...bad.extensionProviders.keys()], ['g'], 'a provider whose transport cannot be read is not guessed at');
+  assert.deepEqual(bad.problems, [
+    'extensionProviders[0].opentelemetry.grpc.initialMetadata: must be a list of {name, value}',
+    'extensionProviders[1].opentelemetry.http: must be an object',
+    'extensionProviders[2].opentelemetry.grpc.initialMetadata[0].name: "key-bin" cannot be sent as a gRPC metadata key',
+    'extensionProviders[2].opentelemetry.grpc.initialMetadata[1].value: must be printable ASCII',
+  ]);
+  assert.deepEqual([...bad.extensionProviders.keys()], ['g', 'i'], 'a provider whose transport cannot be read is not guessed at');
+  const i = bad.extensionProviders.get('i');
+  assert.ok(i?.kind === 'opentelemetry');
+  assert.deepEqual(otlpExporter(i).headers, { fine: 'yes' }, 'the good metadata still applies');
 });
 
 test('a mesh config with faults: the rest applies and the MeshConfig condition names each', () => {

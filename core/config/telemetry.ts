@@ -54,6 +54,13 @@ function tracing(v: unknown, path: string): TracingSettings {
   return out;
 }
 
+/** RFC 9110 token characters, lower case (header names are lower-cased on the way). */
+export const HTTP_TOKEN = /^[0-9a-z!#$%&'*+.^_`|~-]+$/;
+/** gRPC ASCII metadata keys (a `-bin` key would need binary values). */
+export const GRPC_METADATA_KEY = /^(?!.*-bin$)[0-9a-z_.-]+$/;
+/** What both carry as a value: printable ASCII and spaces. */
+export const HEADER_VALUE = /^[\x20-\x7e]*$/;
+
 function exporter(v: unknown, path: string): TraceExporter {
   const o = obj(v, path);
   const url = str(o, 'url', path);
@@ -68,8 +75,12 @@ function exporter(v: unknown, path: string): TraceExporter {
   if (o['headers'] !== undefined) {
     out.headers = record(o, 'headers', path, (h, p) => {
       if (typeof h !== 'string') throw new FieldError(p, 'must be a string');
+      if (!HEADER_VALUE.test(h)) throw new FieldError(p, 'must be printable ASCII');
       return h;
     });
+    const names = Object.keys(out.headers);
+    const bad = names.find((n) => !(out.protocol === 'grpc' ? GRPC_METADATA_KEY : HTTP_TOKEN).test(n));
+    if (bad !== undefined) throw new FieldError(`${path}.headers`, `${JSON.stringify(bad)} is not a valid ${out.protocol === 'grpc' ? 'gRPC metadata key' : 'HTTP header name'}`);
   }
   const timeout = o['timeoutMs'];
   if (timeout !== undefined) {

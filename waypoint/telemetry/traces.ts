@@ -1,7 +1,8 @@
 // Request tracing at the waypoint: each request starts or continues a W3C trace (a B3 parent
 // is accepted too), the outgoing request carries the waypoint's span as its parent, and
-// spans go to an OTLP collector (HTTP, or gRPC when pushed so) through the OpenTelemetry SDK. Header parsing and the
-// span attributes are pure functions; only WaypointTracing touches the SDK.
+// spans go to an OTLP collector (HTTP, or gRPC when pushed so) through the OpenTelemetry SDK.
+// Header parsing and the span attributes are pure functions; only WaypointTracing touches the
+// SDK.
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, trace, type Attributes, type Span } from '@opentelemetry/api';
 import { Metadata, credentials } from '@grpc/grpc-js';
 import { OTLPTraceExporter as OTLPGrpcTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
