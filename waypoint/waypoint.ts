@@ -39,7 +39,7 @@ import { WaypointState } from '#waypoint/state/waypoint-state.ts';
 import { AccessLog, type AccessLogSink } from '#core/telemetry/access-log.ts';
 import type { Counter } from '#core/telemetry/metrics.ts';
 import { WaypointMetrics, type RequestLabels } from '#waypoint/telemetry/metrics.ts';
-import { spanName, type RequestSpan, type WaypointTracing } from '#waypoint/telemetry/traces.ts';
+import { B3_CLEARED, spanName, type RequestSpan, type WaypointTracing } from '#waypoint/telemetry/traces.ts';
 import type { WaypointTelemetry } from '#core/config/telemetry.ts';
 
 export interface WaypointOptions {
@@ -651,7 +651,7 @@ export class Waypoint {
     const trace: HeaderMap = {};
     rec.span?.inject(trace);
     const replaced = new Set(Object.keys(trace));
-    if (replaced.has('x-b3-traceid')) for (const k of ['x-b3-parentspanid', 'x-b3-flags']) replaced.add(k);
+    if (replaced.has('x-b3-traceid')) for (const k of B3_CLEARED) replaced.add(k);
     const lines = [`${req.method ?? 'GET'} ${plan.path} HTTP/1.1`];
     for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
       const name = req.rawHeaders[i] ?? '';

@@ -5,7 +5,8 @@
 // Everything else in it is istiod's business and is passed over unread.
 import { parse as parseYaml } from 'yaml';
 import { parseDurationSeconds } from '#controller/config.ts';
-import { GRPC_METADATA_KEY, HEADER_VALUE, HTTP_TOKEN, type TraceExporter } from '#core/config/telemetry.ts';
+import { HEADER_NAME } from '#core/config/routes.ts';
+import { GRPC_METADATA_KEY, HEADER_VALUE, type TraceExporter } from '#core/config/telemetry.ts';
 
 /** An `opentelemetry` extension provider: OTLP to `service:port`, over HTTP when `http` is set. */
 export interface OpenTelemetryProvider {
@@ -126,7 +127,7 @@ function transport(v: unknown, path: string, listKey: string, problems: string[]
     problems.push(`${path}.${listKey}: must be a list of {name, value}`);
     return out;
   }
-  const nameOk = listKey === 'initialMetadata' ? GRPC_METADATA_KEY : HTTP_TOKEN;
+  const nameOk = listKey === 'initialMetadata' ? GRPC_METADATA_KEY : HEADER_NAME;
   list.forEach((h: unknown, i) => {
     if (!isObj(h) || typeof h['name'] !== 'string' || h['name'] === '' || typeof h['value'] !== 'string') {
       problems.push(`${path}.${listKey}[${i}]: weft reads {name, value} (envName is not read)`);

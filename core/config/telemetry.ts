@@ -5,6 +5,7 @@
 // Pods' access logging rides on their Workload instead (`Workload.accessLog`).
 import { FieldError, bool, obj, record, str } from './fields.ts';
 import type { Obj } from './fields.ts';
+import { HEADER_NAME } from './routes.ts';
 
 /** Where spans go: an OTLP collector that a mesh config extension provider names. */
 export interface TraceExporter {
@@ -54,8 +55,6 @@ function tracing(v: unknown, path: string): TracingSettings {
   return out;
 }
 
-/** RFC 9110 token characters, lower case (header names are lower-cased on the way). */
-export const HTTP_TOKEN = /^[0-9a-z!#$%&'*+.^_`|~-]+$/;
 /** gRPC ASCII metadata keys (a `-bin` key would need binary values). */
 export const GRPC_METADATA_KEY = /^(?!.*-bin$)[0-9a-z_.-]+$/;
 /** What both carry as a value: printable ASCII and spaces. */
@@ -78,8 +77,7 @@ function exporter(v: unknown, path: string): TraceExporter {
       if (!HEADER_VALUE.test(h)) throw new FieldError(p, 'must be printable ASCII');
       return h;
     });
-    const names = Object.keys(out.headers);
-    const bad = names.find((n) => !(out.protocol === 'grpc' ? GRPC_METADATA_KEY : HTTP_TOKEN).test(n));
+    const bad = Object.keys(out.headers).find((n) => !(out.protocol === 'grpc' ? GRPC_METADATA_KEY : HEADER_NAME).test(n));
     if (bad !== undefined) throw new FieldError(`${path}.headers`, `${JSON.stringify(bad)} is not a valid ${out.protocol === 'grpc' ? 'gRPC metadata key' : 'HTTP header name'}`);
   }
   const timeout = o['timeoutMs'];

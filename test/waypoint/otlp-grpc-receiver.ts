@@ -49,7 +49,8 @@ export class OtlpGrpcReceiver {
   /** The metadata of the last accepted exports (at most 100), as header name → value. */
   readonly headers: Record<string, string>[] = [];
   readonly #server: Server;
-  #address = '';
+  #host = '';
+  #port = 0;
 
   private constructor(server: Server) {
     this.#server = server;
@@ -73,7 +74,8 @@ export class OtlpGrpcReceiver {
     const bound = await new Promise<number>((resolve, reject) => {
       server.bindAsync(`${host}:${port}`, ServerCredentials.createInsecure(), (err, p) => (err === null ? resolve(p) : reject(err)));
     });
-    receiver.#address = `${host.includes(':') ? `[${host}]` : host}:${bound}`;
+    receiver.#host = host.includes(':') ? `[${host}]` : host;
+    receiver.#port = bound;
     return receiver;
   }
 
@@ -93,11 +95,11 @@ export class OtlpGrpcReceiver {
 
   /** `http://host:port`, what an OTLP/gRPC exporter is given. */
   get url(): string {
-    return `http://${this.#address}`;
+    return `http://${this.#host}:${this.#port}`;
   }
 
   get port(): number {
-    return Number(this.#address.slice(this.#address.lastIndexOf(':') + 1));
+    return this.#port;
   }
 
   async close(): Promise<void> {

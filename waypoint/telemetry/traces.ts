@@ -82,6 +82,9 @@ export function incomingTrace(header: (name: string) => string | undefined): Tra
   return { traceId, spanId: s, sampled, format: 'b3-multi' };
 }
 
+/** B3 headers of the caller's span that a continued multi-header B3 trace drops. */
+export const B3_CLEARED = ['x-b3-parentspanid', 'x-b3-flags'] as const;
+
 /**
  * Points the outgoing request at the waypoint's span. `traceparent` is always set; B3
  * headers the caller sent are rewritten in their own form, so a B3-only backend sees the
@@ -95,8 +98,7 @@ export function injectTrace(headers: HeaderMap, span: { traceId: string; spanId:
     headers['x-b3-traceid'] = span.traceId;
     headers['x-b3-spanid'] = span.spanId;
     headers['x-b3-sampled'] = flag;
-    delete headers['x-b3-parentspanid'];
-    delete headers['x-b3-flags'];
+    for (const k of B3_CLEARED) delete headers[k];
   }
 }
 
